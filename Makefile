@@ -1,0 +1,53 @@
+# newsflow: one command per task. `make help` lists them.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install fmt lint test test-unit up down status demo schema clean
+
+help: ## Show this help
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade --quiet pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	@touch $@
+
+install: $(STAMP) ## Create .venv and install newsflow with its dev tools
+
+fmt: $(STAMP) ## Format and auto-fix (ruff)
+	$(BIN)/ruff format streams connectors tests
+	$(BIN)/ruff check --fix streams connectors tests
+
+lint: $(STAMP) ## ruff + mypy
+	$(BIN)/ruff check streams connectors tests
+	$(BIN)/ruff format --check streams connectors tests
+	$(BIN)/mypy
+
+up: $(STAMP) ## Start the local Kafka + Elasticsearch (downloads them once)
+	$(BIN)/newsflow infra up
+
+down: ## Stop the local stack (exactly the processes it started)
+	@if [ -x $(BIN)/newsflow ]; then $(BIN)/newsflow infra down; fi
+
+status: $(STAMP) ## What runs where
+	$(BIN)/newsflow infra status
+
+test: up ## Start the local stack and run every test (unit, integration, e2e)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-unit: $(STAMP) ## Unit tests only (no services)
+	$(BIN)/python -m pytest -q tests/unit
+
+demo: up ## Fresh machine -> running stack -> seed article searchable
+	$(BIN)/newsflow demo
+
+schema: $(STAMP) ## Regenerate the committed JSON Schema of the contract
+	$(BIN)/newsflow schema --write
+
+clean: down ## Remove the virtualenv and caches (not the downloaded distributions)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

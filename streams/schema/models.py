@@ -1,0 +1,142 @@
+"""v1 models: ``RawArticle`` (connector output) and ``Article`` (enrichment output, the contract).
+
+Rules: every model is frozen and forbids unknown fields; every datetime is timezone-aware;
+every field has a description (it flows into the committed JSON Schema). Within v1 only
+additive, optional changes are allowed; a breaking change is a new major and a new topic.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = "1.0"
+
+ArticleId = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9a-f]{32}$",
+        description="Stable id: 32 hex chars of SHA-256 over the canonical URL (GUID fallback). "
+        "Kafka key and Elasticsearch _id.",
+    ),
+]
+
+
+class ContractModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
+
+
+class FeedRef(ContractModel):
+    feed_id: str = Field(description="Id of the feed in the feed list.", min_length=1)
+    url: str = Field(description="URL the feed was fetched from.")
+    name: str | None = Field(None, description="Human-readable feed name.")
+    country: str | None = Field(None, description="ISO 3166-1 alpha-2 country of the publisher.")
+    tags: tuple[str, ...] = Field((), description="Free tags from the feed list.")
+
+
+class Source(ContractModel):
+    """Written by the connector only: what the publisher said, normalised."""
+
+    feed: FeedRef = Field(description="The feed this article came from.")
+    url: str = Field(description="Canonical article URL (tracking parameters stripped).")
+    guid: str | None = Field(None, description="The item's GUID/id as published, if any.")
+    title: str = Field("", description="Title as clean text (no HTML).", max_length=2000)
+    summary: str = Field("", description="Summary as clean text (no HTML).", max_length=20000)
+    content: str | None = Field(None, description="Full text, clean, if the feed carries it.")
+    authors: tuple[str, ...] = Field((), description="Author names as published.")
+    categories: tuple[str, ...] = Field((), description="Publisher categories/tags.")
+    published_at: AwareDatetime | None = Field(
+        None, description="What the publisher claims (UTC); null when absent or impossible."
+    )
+    published_at_note: str | None = Field(
+        None, description="Why published_at is null although the feed gave a date."
+    )
+    language_hint: str | None = Field(
+        None, description="Language declared by the feed or item (BCP 47 as published)."
+    )
+    fetched_at: AwareDatetime = Field(description="When the connector fetched the feed.")
+    first_seen_at: AwareDatetime = Field(
+        description="When newsflow first saw this article; fixes its monthly index."
+    )
+    content_hash: str | None = Field(
+        None, description="Hash of title+summary+content; a change re-emits the article."
+    )
+
+
+class StageStamp(ContractModel):
+    stage: str = Field(description="Stage name: connector, enrich, index.")
+    at: AwareDatetime = Field(description="When the stage produced this record.")
+    version: str = Field(description="Version of newsflow that ran the stage.")
+
+
+class PipelineInfo(ContractModel):
+    """Appended to by every stage."""
+
+    stages: tuple[StageStamp, ...] = Field((), description="One stamp per stage passed.")
+    models: dict[str, str] = Field(
+        default_factory=dict, description="Model name -> version used for enrichment."
+    )
+
+
+class LanguageInfo(ContractModel):
+    """Written by the enrich stage only."""
+
+    code: str | None = Field(description="ISO 639-1 code; null when undetermined.")
+    confidence: float = Field(ge=0.0, le=1.0, description="Confidence in [0, 1].")
+    method: Literal["text", "declared", "both", "none"] = Field(
+        description="text: detected; declared: the feed's hint; both: they agree; none."
+    )
+    script: str | None = Field(None, description="ISO 15924 script of the text, e.g. Arab.")
+
+
+class EntityMention(ContractModel):
+    field: Literal["title", "summary", "content"] = Field(description="Text field mentioned in.")
+    start: int = Field(ge=0, description="Start character offset in that field.")
+    end: int = Field(ge=0, description="End character offset (exclusive).")
+
+
+class Entity(ContractModel):
+    text: str = Field(min_length=1, description="Surface form of the first mention.")
+    type: Literal["PER", "ORG", "LOC", "MISC"] = Field(description="Entity type.")
+    normalized: str = Field(min_length=1, description="Normalised form used for aggregation.")
+    mentions: tuple[EntityMention, ...] = Field(description="Where it occurs.")
+    confidence: float = Field(ge=0.0, le=1.0, description="Model confidence in [0, 1].")
+    count: int = Field(ge=1, description="Number of mentions.")
+
+
+class RawArticle(ContractModel):
+    """Value of ``news.articles.raw.v1`` (key: article_id)."""
+
+    schema_version: str = Field(
+        SCHEMA_VERSION, pattern=r"^1\.\d+$", description="Contract version (major 1)."
+    )
+    article_id: ArticleId
+    source: Source = Field(description="Connector section.")
+    pipeline: PipelineInfo = Field(default_factory=PipelineInfo, description="Stage stamps.")
+
+
+class Article(ContractModel):
+    """Value of ``news.articles.enriched.v1`` (key: article_id): the public contract."""
+
+    schema_version: str = Field(
+        SCHEMA_VERSION, pattern=r"^1\.\d+$", description="Contract version (major 1)."
+    )
+    article_id: ArticleId
+    source: Source = Field(description="Connector section, unchanged.")
+    language: LanguageInfo = Field(description="Enrichment: detected language.")
+    entities: tuple[Entity, ...] = Field((), description="Enrichment: named entities.")
+    pipeline: PipelineInfo = Field(default_factory=PipelineInfo, description="Stage stamps.")
+
+
+M = TypeVar("M", bound=ContractModel)
+
+
+def encode(record: ContractModel) -> bytes:
+    """The wire form of a contract record: compact UTF-8 JSON."""
+    return record.model_dump_json(exclude_none=False).encode()
+
+
+def decode(model: type[M], payload: bytes) -> M:
+    """Parse and validate wire bytes; raises ``pydantic.ValidationError`` on any mismatch."""
+    return model.model_validate_json(payload)

@@ -1,0 +1,96 @@
+"""Shared fixtures: settings, and the real services (Kafka, Elasticsearch).
+
+A test that needs a service asks for `kafka` or `elastic`. When the service is not reachable the
+test is skipped with the reason, except under CI=true, where it fails: CI must never hide a
+missing service behind a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from streams.schema import FeedRef, PipelineInfo, RawArticle, Source, StageStamp
+from streams.schema.ids import article_id
+from streams.settings import Settings
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _unavailable(what: str, exc: BaseException) -> None:
+    message = (
+        f"{what} is not reachable ({type(exc).__name__}: {exc}); start it with `newsflow infra up`"
+    )
+    if IN_CI:
+        pytest.fail("CI=true: " + message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def kafka(settings: Settings) -> Settings:
+    from kafka import KafkaAdminClient
+
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=settings.kafka.bootstrap_servers,
+            request_timeout_ms=5000,
+            client_id="newsflow-tests",
+        )
+        admin.list_topics()
+        admin.close()
+    except Exception as exc:
+        _unavailable(f"Kafka at {settings.kafka.bootstrap_servers}", exc)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def elastic(settings: Settings) -> Iterator[Settings]:
+    from streams.sinks.elastic import make_client
+
+    client = make_client(settings.elastic)
+    try:
+        client.cluster.health(wait_for_status="yellow", timeout="5s")
+    except Exception as exc:
+        client.close()
+        _unavailable(f"Elasticsearch at {settings.elastic.url}", exc)
+    client.close()
+    yield settings
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique suffix: each test gets its own topics and indices."""
+    return uuid.uuid4().hex[:10]
+
+
+def make_raw(
+    n: int = 0,
+    *,
+    title: str = "Syria and Turkey sign defence deal",
+    hint: str | None = "en",
+    now: datetime | None = None,
+) -> RawArticle:
+    now = now or datetime.now(UTC)
+    url = f"https://example.org/news/{n}"
+    return RawArticle(
+        article_id=article_id(url),
+        source=Source(
+            feed=FeedRef(feed_id="test-feed", url="https://example.org/feed.xml", name="Test"),
+            url=url,
+            title=f"{title} #{n}",
+            summary=f"Summary {n} about Ankara and Damascus.",
+            language_hint=hint,
+            fetched_at=now,
+            first_seen_at=now,
+        ),
+        pipeline=PipelineInfo(stages=(StageStamp(stage="connector", at=now, version="test"),)),
+    )
