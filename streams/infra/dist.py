@@ -1,0 +1,196 @@
+"""Downloading, unpacking and verifying the Kafka and Elasticsearch distributions.
+
+Maven does the download (``deploy/local/pom.xml``): its local repository is a checksum-verified
+cache that resumes artifact by artifact after an interruption. We copy the artifacts into
+``<home>/dist``, unpack Elasticsearch, and write a manifest (size + SHA-256 of every file) once a
+distribution is complete; every later ``infra up`` checks the manifest, so a damaged cache is
+reported instead of producing a half-working service.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+from streams.infra.errors import InfraError
+from streams.settings import InfraSettings
+
+MANIFEST = ".newsflow-manifest.json"
+POM = Path(__file__).resolve().parents[2] / "deploy" / "local" / "pom.xml"
+
+Progress = Callable[[str], None]
+
+
+def dist_dir(infra: InfraSettings) -> Path:
+    return infra.home / "dist"
+
+
+def kafka_home(infra: InfraSettings) -> Path:
+    return dist_dir(infra) / f"kafka-{infra.kafka_version}"
+
+
+def es_home(infra: InfraSettings) -> Path:
+    return dist_dir(infra) / f"elasticsearch-{infra.es_version}"
+
+
+def es_zip(infra: InfraSettings) -> Path:
+    return dist_dir(infra) / "downloads" / f"elasticsearch-{infra.es_version}.zip"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(root: Path, skip: tuple[str, ...] = ()) -> None:
+    files = {
+        str(p.relative_to(root)): [p.stat().st_size, _sha256(p)]
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != MANIFEST and not str(p.relative_to(root)).startswith(skip)
+    }
+    (root / MANIFEST).write_text(json.dumps({"files": files}, indent=0))
+
+
+def verify_manifest(root: Path) -> list[str]:
+    """Problems found in ``root`` against its manifest (empty list = intact)."""
+    try:
+        files = json.loads((root / MANIFEST).read_text())["files"]
+    except (OSError, ValueError, KeyError) as exc:
+        return [f"manifest unreadable: {exc}"]
+    problems = []
+    for rel, (size, digest) in files.items():
+        path = root / rel
+        if not path.is_file():
+            problems.append(f"missing {rel}")
+        elif path.stat().st_size != size or _sha256(path) != digest:
+            problems.append(f"changed {rel}")
+    return problems
+
+
+def is_complete(root: Path) -> bool:
+    return (root / MANIFEST).is_file()
+
+
+def check_intact(root: Path, what: str) -> None:
+    problems = verify_manifest(root)
+    if problems:
+        shown = "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else "")
+        raise InfraError(
+            f"The cached {what} in {root} is corrupt ({len(problems)} problem(s): {shown}).",
+            f"delete {root} and run `newsflow infra up` again to re-create it.",
+        )
+
+
+def fetch(infra: InfraSettings, progress: Progress) -> None:
+    """Make sure both distributions are present and intact, downloading what is missing."""
+    need_kafka = not is_complete(kafka_home(infra))
+    need_es = not is_complete(es_home(infra))
+    if need_kafka or need_es:
+        _maven_fetch(infra, progress)
+    if need_kafka:
+        write_manifest(kafka_home(infra))
+    if need_es:
+        _unpack_es(infra, progress)
+    check_intact(kafka_home(infra), f"Kafka {infra.kafka_version}")
+    check_intact(es_home(infra), f"Elasticsearch {infra.es_version}")
+
+
+def _maven_fetch(infra: InfraSettings, progress: Progress) -> None:
+    if shutil.which(infra.maven) is None:
+        raise InfraError(
+            f"Maven (`{infra.maven}`) is not installed; it fetches Kafka and "
+            "Elasticsearch from Maven Central.",
+            "install it (Debian: `apt-get install -y maven`).",
+        )
+    if not POM.is_file():
+        raise InfraError(f"{POM} is missing; run newsflow from its source checkout.")
+    progress(
+        f"fetching Kafka {infra.kafka_version} and Elasticsearch {infra.es_version} "
+        "with Maven (cached in ~/.m2; an interrupted download resumes) ..."
+    )
+    argv = [
+        infra.maven,
+        "-B",
+        "--strict-checksums",
+        "-f",
+        str(POM),
+        "generate-resources",
+        f"-Dkafka.version={infra.kafka_version}",
+        f"-Dlog4j.version={infra.log4j_version}",
+        f"-Des.version={infra.es_version}",
+        f"-Dnewsflow.out={dist_dir(infra)}",
+    ]
+    lines: list[str] = []
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=POM.parent,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line.rstrip())
+        if "Downloaded from" in line or ("Downloading from" in line and ".zip" in line):
+            progress("  " + line.split("] ", 1)[-1].strip())
+    if proc.wait() != 0:
+        errors = [line for line in lines if "ERROR" in line][:8] or lines[-15:]
+        raise InfraError(
+            "Downloading the distributions with Maven failed:\n" + "\n".join(errors),
+            "check that Maven Central is reachable (proxy settings go in ~/.m2/settings.xml) "
+            "and that the versions exist; run `newsflow infra up` again to resume.",
+        )
+    shutil.rmtree(POM.parent / "target", ignore_errors=True)
+
+
+def _unpack_es(infra: InfraSettings, progress: Progress) -> None:
+    archive = es_zip(infra)
+    target = es_home(infra)
+    progress(f"unpacking {archive.name} ...")
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            bad = zf.testzip()
+            if bad is not None:
+                raise zipfile.BadZipFile(f"CRC mismatch in {bad}")
+            staging = target.with_name(target.name + ".partial")
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+            prefix = f"elasticsearch-{infra.es_version}/"
+            for info in zf.infolist():
+                rel = (
+                    info.filename[len(prefix) :]
+                    if info.filename.startswith(prefix)
+                    else info.filename
+                )
+                if not rel or ".." in Path(rel).parts:
+                    continue
+                dest = staging / rel
+                if info.is_dir():
+                    dest.mkdir(parents=True, exist_ok=True)
+                    continue
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(dest, "wb") as out:
+                    shutil.copyfileobj(src, out)
+                mode = (info.external_attr >> 16) & 0o777
+                if mode:
+                    dest.chmod(mode)  # zipfile drops the exec bits of bin/*; restore them
+    except zipfile.BadZipFile as exc:
+        repo_dir = Path.home() / ".m2/repository/org/elasticsearch/distribution/integ-test-zip"
+        archive.unlink(missing_ok=True)
+        raise InfraError(
+            f"{archive} is not a valid zip ({exc}).",
+            f"delete {repo_dir / 'elasticsearch' / infra.es_version} (Maven's cached "
+            "copy) and run `newsflow infra up` again.",
+        ) from exc
+    # plugins/ and the config/ that ES may touch are not part of the pristine distribution.
+    write_manifest(staging, skip=("plugins",))
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
