@@ -1,0 +1,89 @@
+"""`newsflow bootstrap`: create the Kafka topics and put the Elasticsearch template. Idempotent.
+
+Safe on every deploy: existing topics are kept (partitions are only ever increased), the
+template is overwritten with the shipped one, and the current month's index is created so the
+read alias exists before the first article arrives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from elasticsearch import Elasticsearch
+from kafka import KafkaAdminClient
+from kafka.admin import NewPartitions, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from streams import topics
+from streams.settings import Settings
+from streams.sinks.elastic import index_for, index_template, make_client, template_name
+
+Say = Callable[[str], None]
+
+
+def ensure_topics(
+    settings: Settings, say: Say, specs: tuple[topics.TopicSpec, ...] = topics.ALL
+) -> dict[str, str]:
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        client_id=f"{settings.kafka.client_id}-bootstrap",
+        request_timeout_ms=int(settings.kafka.request_timeout_s * 1000),
+    )
+    outcome: dict[str, str] = {}
+    try:
+        existing = {
+            t["name"]: len(t["partitions"])
+            for t in admin.describe_topics([s.name for s in specs])
+            if t.get("error_code", 0) == 0
+        }
+        for spec in specs:
+            want = spec.partitions(settings.topics)
+            have = existing.get(spec.name)
+            if have is None:
+                try:
+                    admin.create_topics(
+                        [
+                            NewTopic(
+                                spec.name,
+                                want,
+                                settings.topics.replication_factor,
+                                topic_configs=spec.config(settings.topics),
+                            )
+                        ]
+                    )
+                    outcome[spec.name] = f"created ({want} partitions)"
+                except TopicAlreadyExistsError:
+                    outcome[spec.name] = "exists"
+            elif have < want:
+                admin.create_partitions({spec.name: NewPartitions(total_count=want)})
+                outcome[spec.name] = f"partitions {have} -> {want}"
+            else:
+                outcome[spec.name] = f"exists ({have} partitions)"
+            say(f"topic {spec.name}: {outcome[spec.name]}")
+    finally:
+        admin.close()
+    return outcome
+
+
+def ensure_elastic(settings: Settings, say: Say, client: Elasticsearch | None = None) -> str:
+    es = client or make_client(settings.elastic)
+    try:
+        name = template_name(settings.elastic)
+        es.indices.put_index_template(name=name, **index_template(settings.elastic))
+        say(f"index template {name}: put")
+        index = index_for(settings.elastic, datetime.now(UTC))
+        if not es.indices.exists(index=index):
+            es.indices.create(index=index)
+            say(f"index {index}: created (alias {settings.elastic.alias})")
+        else:
+            say(f"index {index}: exists")
+        return index
+    finally:
+        if client is None:
+            es.close()
+
+
+def bootstrap(settings: Settings, say: Say) -> None:
+    ensure_topics(settings, say)
+    ensure_elastic(settings, say)

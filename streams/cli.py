@@ -1,0 +1,184 @@
+"""The `newsflow` command: one entry point for every task (infra, bootstrap, demo, schema).
+
+Settings are built here once and passed down.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from streams.infra.errors import InfraError
+from streams.settings import Settings
+
+app = typer.Typer(
+    help="newsflow: news feeds -> Kafka -> enrichment -> Elasticsearch.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+infra_app = typer.Typer(
+    help="The embedded local stack: real Kafka + Elasticsearch on loopback.", no_args_is_help=True
+)
+app.add_typer(infra_app, name="infra")
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+@infra_app.command("up")
+def infra_up() -> None:
+    """Download (once), start and wait for Kafka and Elasticsearch."""
+    from streams.infra import stack
+
+    settings = Settings()
+    started = time.monotonic()
+    try:
+        stack.up(settings.infra, _say)
+    except InfraError as exc:
+        _fail(exc)
+    typer.echo(f"local stack up in {time.monotonic() - started:.1f}s")
+    _print_status(settings)
+
+
+@infra_app.command("down")
+def infra_down() -> None:
+    """Stop exactly the processes `infra up` started (by pid)."""
+    from streams.infra import stack
+
+    try:
+        stack.down(Settings().infra, _say)
+    except InfraError as exc:
+        _fail(exc)
+
+
+@infra_app.command("status")
+def infra_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show what runs where; exit 1 if a service is not ready."""
+    settings = Settings()
+    if not _print_status(settings, as_json):
+        raise typer.Exit(1)
+
+
+def _print_status(settings: Settings, as_json: bool = False) -> bool:
+    from streams.infra import elastic, stack
+
+    rows = stack.status(settings.infra)
+    modules_file = elastic.run_dir(settings.infra) / "modules.json"
+    modules = json.loads(modules_file.read_text()) if modules_file.is_file() else None
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "services": [
+                        {
+                            "name": r.name,
+                            "running": r.running,
+                            "ready": r.ready,
+                            "pid": r.pid,
+                            "address": r.address,
+                            "log": str(r.log),
+                        }
+                        for r in rows
+                    ],
+                    "elasticsearch": modules,
+                },
+                indent=2,
+            )
+        )
+    else:
+        for r in rows:
+            state = "ready" if r.ready else ("starting/unhealthy" if r.running else "stopped")
+            pid = f"pid {r.pid}" if r.running else "-"
+            typer.echo(f"{r.name:<14} {state:<18} {pid:<12} {r.address:<24} log {r.log}")
+        if modules:
+            typer.echo(
+                f"elasticsearch {modules['version'][0]} modules: {', '.join(modules['modules'])}"
+            )
+    return all(r.ready for r in rows)
+
+
+@infra_app.command("logs")
+def infra_logs(
+    service: Annotated[str, typer.Argument(help="kafka or elasticsearch")],
+    lines: Annotated[int, typer.Option("-n", "--lines", help="How many lines.")] = 50,
+) -> None:
+    """Print the last lines of a service's log."""
+    from streams.infra import stack
+
+    try:
+        typer.echo(stack.logs(Settings().infra, service, lines))
+    except InfraError as exc:
+        _fail(exc)
+
+
+@app.command("bootstrap")
+def bootstrap_cmd() -> None:
+    """Create the Kafka topics and put the Elasticsearch template (idempotent)."""
+    from streams.bootstrap import bootstrap
+
+    try:
+        bootstrap(Settings(), _say)
+    except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
+        _fail(RuntimeError(f"bootstrap failed: {type(exc).__name__}: {exc}"))
+
+
+@app.command("demo")
+def demo_cmd(
+    query: Annotated[str, typer.Option(help="Word to search for afterwards.")] = "سوريا",
+) -> None:
+    """Smoke round trip: seed article -> Kafka -> Elasticsearch, then search it."""
+    from streams import demo
+
+    settings = Settings()
+    try:
+        result = demo.run(settings, _say, query=query)
+    except Exception as exc:  # noqa: BLE001
+        _fail(RuntimeError(f"demo failed: {type(exc).__name__}: {exc}"))
+        return
+    typer.echo(
+        f"search {result['query']!r} in alias {settings.elastic.alias}: {result['total']} hit(s)"
+    )
+    for hit in result["hits"]:
+        typer.echo(f"  {hit['id']}  [{hit['language']['code']}]  {hit['title']}")
+    if not any(h["id"] == result["article_id"] for h in result["hits"]):
+        _fail(RuntimeError("the seed article was not found by the search"))
+    typer.echo(
+        "The local stack keeps running: `newsflow infra status`; stop it with "
+        "`newsflow infra down` (or `make down`)."
+    )
+
+
+@app.command("schema")
+def schema_cmd(
+    write: Annotated[bool, typer.Option("--write", help="Rewrite the committed file.")] = False,
+) -> None:
+    """Print (or --write) the JSON Schema of the v1 record contract."""
+    from streams.schema import jsonschema
+
+    if write:
+        typer.echo(f"wrote {jsonschema.write()}")
+    else:
+        typer.echo(jsonschema.render(), nl=False)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""The Elasticsearch side of newsflow: client, index naming, document shape, bulk writes.
+
+The document shape is the index stage's business; it is checked against the real template in
+an integration test (the template is ``dynamic: strict``, so any drift fails loudly). An
+article's concrete index is fixed by the month of its ``first_seen_at``, so re-writes of the
+same ``article_id`` always land on the same document (idempotent ``_id``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import Elasticsearch
+
+from streams.schema import Article
+from streams.settings import ElasticSettings
+
+TEMPLATE_FILE = (
+    Path(__file__).resolve().parents[2] / "deploy" / "elasticsearch" / "news-articles.template.json"
+)
+ENTITY_FIELDS = {"PER": "person", "ORG": "org", "LOC": "location", "MISC": "misc"}
+
+
+def make_client(settings: ElasticSettings) -> Elasticsearch:
+    auth = None
+    if settings.username and settings.password:
+        auth = (settings.username, settings.password.get_secret_value())
+    return Elasticsearch(settings.url, basic_auth=auth, request_timeout=settings.request_timeout_s)
+
+
+def template_name(settings: ElasticSettings) -> str:
+    return settings.index_prefix
+
+
+def index_template(settings: ElasticSettings) -> dict[str, Any]:
+    """The shipped template with the index pattern and alias taken from the settings."""
+    body: dict[str, Any] = json.loads(TEMPLATE_FILE.read_text(encoding="utf-8"))
+    body["index_patterns"] = [f"{settings.index_prefix}-*"]
+    body["template"]["aliases"] = {settings.alias: {}}
+    return body
+
+
+def index_for(settings: ElasticSettings, first_seen_at: datetime) -> str:
+    return f"{settings.index_prefix}-{first_seen_at:%Y.%m}"
+
+
+def to_document(article: Article, indexed_at: datetime) -> dict[str, Any]:
+    src = article.source
+    grouped: dict[str, list[str]] = {field: [] for field in ENTITY_FIELDS.values()}
+    for ent in article.entities:
+        bucket = grouped[ENTITY_FIELDS[ent.type]]
+        if ent.normalized not in bucket:
+            bucket.append(ent.normalized)
+    return {
+        "article_id": article.article_id,
+        "schema_version": article.schema_version,
+        "url": src.url,
+        "guid": src.guid,
+        "title": src.title,
+        "summary": src.summary,
+        "body": src.content,
+        "authors": list(src.authors),
+        "categories": list(src.categories),
+        "published_at": src.published_at.isoformat() if src.published_at else None,
+        "published_at_note": src.published_at_note,
+        "first_seen_at": src.first_seen_at.isoformat(),
+        "fetched_at": src.fetched_at.isoformat(),
+        "indexed_at": indexed_at.isoformat(),
+        "content_hash": src.content_hash,
+        "feed": {
+            "id": src.feed.feed_id,
+            "url": src.feed.url,
+            "name": src.feed.name,
+            "country": src.feed.country,
+            "tags": list(src.feed.tags),
+            "language_hint": src.language_hint,
+        },
+        "language": article.language.model_dump(),
+        "entities": grouped,
+        "entity_mentions": [
+            {
+                "text": ent.text,
+                "type": ent.type,
+                "normalized": ent.normalized,
+                "field": m.field,
+                "start": m.start,
+                "end": m.end,
+                "confidence": ent.confidence,
+                "count": ent.count,
+            }
+            for ent in article.entities
+            for m in ent.mentions
+        ],
+        "pipeline": {
+            "stages": [s.stage for s in article.pipeline.stages],
+            "models": dict(article.pipeline.models),
+        },
+    }
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    article_id: str
+    index: str
+    ok: bool
+    status: int
+    error: str | None = None
+
+
+class ElasticSink:
+    """Bulk writer with ``_id = article_id``: start / write / close, one result per article."""
+
+    def __init__(self, settings: ElasticSettings, client: Elasticsearch | None = None) -> None:
+        self.settings = settings
+        self._client = client
+
+    def start(self) -> None:
+        if self._client is None:
+            self._client = make_client(self.settings)
+
+    @property
+    def client(self) -> Elasticsearch:
+        if self._client is None:
+            raise RuntimeError("ElasticSink.start() was not called")
+        return self._client
+
+    def write(
+        self, articles: Sequence[Article], indexed_at: datetime, refresh: bool = False
+    ) -> list[WriteResult]:
+        if not articles:
+            return []
+        operations: list[dict[str, Any]] = []
+        for article in articles:
+            index = index_for(self.settings, article.source.first_seen_at)
+            operations.append({"index": {"_index": index, "_id": article.article_id}})
+            operations.append(to_document(article, indexed_at))
+        resp = self.client.bulk(operations=operations, refresh=refresh)
+        return list(_results(articles, resp["items"]))
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def _results(articles: Iterable[Article], items: list[dict[str, Any]]) -> Iterable[WriteResult]:
+    for article, item in zip(articles, items, strict=True):
+        op = item["index"]
+        error = op.get("error")
+        yield WriteResult(
+            article.article_id,
+            op["_index"],
+            ok=error is None,
+            status=int(op["status"]),
+            error=json.dumps(error) if error else None,
+        )

@@ -1,0 +1,53 @@
+"""Every Kafka topic of newsflow, declared once.
+
+Stages never name their neighbours: they ask this module for their input and output topics.
+Keys are always ``article_id`` (UTF-8), so one article stays in one partition, in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from streams.schema import Article, ContractModel, RawArticle
+from streams.settings import TopicSettings
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    description: str
+    value_model: type[ContractModel] | None  # None: raw bytes (dead letters keep the original)
+    dead_letter: bool = False
+
+    def config(self, settings: TopicSettings) -> dict[str, str]:
+        days = settings.dlq_retention_days if self.dead_letter else settings.retention_days
+        return {
+            "retention.ms": str(days * DAY_MS),
+            "cleanup.policy": "delete",
+            "compression.type": "producer",
+            "max.message.bytes": str(8 * 1024 * 1024),
+        }
+
+    def partitions(self, settings: TopicSettings) -> int:
+        # Dead letters are rare; a few partitions are plenty and keep replay simple.
+        return min(3, settings.partitions) if self.dead_letter else settings.partitions
+
+
+RAW = TopicSpec("news.articles.raw.v1", "Articles as the connector normalised them.", RawArticle)
+ENRICHED = TopicSpec(
+    "news.articles.enriched.v1",
+    "Articles with language and entities: the public, versioned contract.",
+    Article,
+)
+DLQ_ENRICH = TopicSpec("news.dlq.enrich", "Raw records enrichment could not process.", None, True)
+DLQ_INDEX = TopicSpec("news.dlq.index", "Enriched records indexing could not write.", None, True)
+
+ALL: tuple[TopicSpec, ...] = (RAW, ENRICHED, DLQ_ENRICH, DLQ_INDEX)
+
+# The wiring: which stage reads what, writes what, and dead-letters where.
+STAGES: dict[str, dict[str, TopicSpec]] = {
+    "enrich": {"input": RAW, "output": ENRICHED, "dead_letter": DLQ_ENRICH},
+    "index": {"input": ENRICHED, "dead_letter": DLQ_INDEX},
+}

@@ -1,0 +1,93 @@
+"""The real template on the real Elasticsearch: write, search, strictness, idempotency."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from elasticsearch import BadRequestError, Elasticsearch
+
+from streams.bootstrap import ensure_elastic
+from streams.schema import Article, Entity, EntityMention, LanguageInfo
+from streams.settings import Settings
+from streams.sinks.elastic import ElasticSink, index_for, make_client, to_document
+from tests.conftest import make_raw
+
+
+@pytest.fixture
+def isolated(elastic: Settings, unique: str) -> Iterator[tuple[Settings, Elasticsearch]]:
+    """Settings with an alias, index prefix and template of this test's own; removed after."""
+    settings = elastic.model_copy(
+        update={
+            "elastic": elastic.elastic.model_copy(
+                update={
+                    "alias": f"test-articles-{unique}",
+                    "index_prefix": f"test-articles-v1-{unique}",
+                }
+            )
+        }
+    )
+    client = make_client(settings.elastic)
+    yield settings, client
+    client.indices.delete(index=f"{settings.elastic.index_prefix}-*", ignore_unavailable=True)
+    client.indices.delete_index_template(name=settings.elastic.index_prefix)
+    client.close()
+
+
+def _article(n: int, text: str, when: datetime) -> Article:
+    raw = make_raw(n, title=text, now=when)
+    return Article(
+        article_id=raw.article_id,
+        source=raw.source.model_copy(update={"content": text}),
+        language=LanguageInfo(code="ar", confidence=0.99, method="both", script="Arab"),
+        entities=(
+            Entity(
+                text="سوريا",
+                type="LOC",
+                normalized="سوريا",
+                mentions=(EntityMention(field="content", start=0, end=5),),
+                confidence=0.9,
+                count=1,
+            ),
+        ),
+    )
+
+
+def test_bootstrap_template_write_and_search(isolated: tuple[Settings, Elasticsearch]) -> None:
+    settings, client = isolated
+    say: list[str] = []
+    first_index = ensure_elastic(settings, say.append, client=client)
+    ensure_elastic(settings, say.append, client=client)  # idempotent
+    assert any("exists" in line for line in say)
+    assert client.indices.get_alias(name=settings.elastic.alias)[first_index]
+
+    march = datetime(2026, 3, 15, tzinfo=UTC)
+    articles = [
+        _article(1, "سوريا وتركيا توقعان اتفاقا", march),
+        _article(2, "Elections in France", datetime.now(UTC)),
+    ]
+    sink = ElasticSink(settings.elastic, client=client)
+    results = sink.write(articles, indexed_at=datetime.now(UTC), refresh=True)
+    assert [r.ok for r in results] == [True, True], results
+    assert results[0].index == index_for(settings.elastic, march)  # routed by first_seen month
+
+    found = client.search(index=settings.elastic.alias, query={"match": {"body": "سوريا"}})
+    assert [h["_id"] for h in found["hits"]["hits"]] == [articles[0].article_id]
+    by_entity = client.search(
+        index=settings.elastic.alias, query={"term": {"entities.location": "سوريا"}}
+    )
+    assert by_entity["hits"]["total"]["value"] == 2
+
+    # Writing the same articles again overwrites in place: still exactly two documents.
+    sink.write(articles, indexed_at=datetime.now(UTC), refresh=True)
+    assert client.count(index=settings.elastic.alias)["count"] == 2
+
+
+def test_strict_mapping_rejects_unknown_fields(isolated: tuple[Settings, Elasticsearch]) -> None:
+    settings, client = isolated
+    index = ensure_elastic(settings, lambda _m: None, client=client)
+    doc = to_document(_article(3, "x", datetime.now(UTC)), indexed_at=datetime.now(UTC))
+    doc["surprise"] = "field"
+    with pytest.raises(BadRequestError, match="strict_dynamic_mapping_exception"):
+        client.index(index=index, id="x", document=doc)
