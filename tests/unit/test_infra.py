@@ -156,3 +156,21 @@ def test_stop_kills_the_started_group_and_only_it(tmp_path: Path) -> None:
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_pinned_sha256_mismatch_is_refused(tmp_path: Path) -> None:
+    infra = InfraSettings(home=tmp_path, es_version="9.3.2")
+    archive = dist.es_zip(infra)
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(b"not the published zip")
+    with pytest.raises(InfraError, match="expected 99b5b540") as err:
+        dist._check_es_zip(infra, lambda _msg: None)
+    assert ".m2/repository/org/elasticsearch" in err.value.hint
+    assert not archive.exists()
+
+
+def test_unpinned_version_only_warns(tmp_path: Path) -> None:
+    infra = InfraSettings(home=tmp_path, es_version="9.9.9")
+    said: list[str] = []
+    dist._check_es_zip(infra, said.append)
+    assert said and "no pinned SHA-256" in said[0]
