@@ -1,6 +1,10 @@
-"""The one faust App of newsflow and its contract-typed topics.
+"""The faust App of newsflow and its topics.
 
-Stages (``streams/stages/``) attach their agents to this app; wiring comes from ``topics.py``.
+One App per worker process; each stage runs as its own consumer group
+(``<app_id>-<stage>``) so enrich and index workers scale independently (parallelism is capped
+by the partition count). Input topics deliver raw bytes: the stage decodes them itself so that
+a record that is not valid contract JSON is dead-lettered with its original bytes instead of
+being dropped inside faust. Output topics encode contract models with the contract codecs.
 faust's ``exactly_once`` mode is deliberately not used (see ARCHITECTURE.md §1).
 """
 
@@ -17,31 +21,38 @@ from streams.settings import Settings
 
 def create_app(settings: Settings, app_id: str | None = None, **overrides: Any) -> faust.App:
     register_all()
+    brokers = [b.strip() for b in settings.kafka.bootstrap_servers.split(",")]
     options: dict[str, Any] = {
-        "broker": ";".join(
-            f"kafka://{b.strip()}" for b in settings.kafka.bootstrap_servers.split(",")
-        ),
+        "broker": ";".join(f"kafka://{b}" for b in brokers),
         "web_port": settings.faust.web_port,
         "datadir": str(settings.faust.datadir),
         "topic_partitions": settings.topics.partitions,
         "topic_replication_factor": settings.topics.replication_factor,
+        "topic_allow_declare": False,  # topics come from `newsflow bootstrap`, declared once
         "processing_guarantee": "at_least_once",
         "key_serializer": "raw",
         "value_serializer": "raw",
         # Batches are kept far below this; a stuck batch must surface, not stall silently.
         "stream_processing_timeout": 300.0,
+        "consumer_auto_offset_reset": "earliest",
     }
     options.update(overrides)
     return faust.App(app_id or settings.faust.app_id, **options)
 
 
-def contract_topic(app: faust.App, spec: topics.TopicSpec, name: str | None = None) -> Any:
-    """A faust topic whose values are contract models of ``spec`` (keys: article_id bytes)."""
+def raw_topic(app: faust.App, spec: topics.TopicSpec, settings: Settings) -> Any:
+    """A topic read or written as raw bytes (stage inputs, dead letters)."""
+    return app.topic(spec.topic_name(settings.topics), key_serializer="raw", value_serializer="raw")
+
+
+def contract_topic(
+    app: faust.App, spec: topics.TopicSpec, settings: Settings, name: str | None = None
+) -> Any:
+    """A topic whose values are encoded from/decoded to the contract model of ``spec``."""
     if spec.value_model is None:
-        return app.topic(name or spec.name, key_serializer="raw", value_serializer="raw")
+        raise ValueError(f"{spec.name} carries raw bytes, not a contract model")
     return app.topic(
-        name or spec.name,
+        name or spec.topic_name(settings.topics),
         key_serializer="raw",
         value_serializer=codec_name(spec),
-        internal=False,
     )

@@ -31,36 +31,35 @@ def ensure_topics(
         request_timeout_ms=int(settings.kafka.request_timeout_s * 1000),
     )
     outcome: dict[str, str] = {}
+    names = {spec.name: spec.topic_name(settings.topics) for spec in specs}
     try:
         existing = {
             t["name"]: len(t["partitions"])
-            for t in admin.describe_topics([s.name for s in specs])
+            for t in admin.describe_topics(list(names.values()))
             if t.get("error_code", 0) == 0
         }
         for spec in specs:
+            name = names[spec.name]
             want = spec.partitions(settings.topics)
-            have = existing.get(spec.name)
+            have = existing.get(name)
             if have is None:
+                topic = NewTopic(
+                    name,
+                    want,
+                    settings.topics.replication_factor,
+                    topic_configs=spec.config(settings.topics),
+                )
                 try:
-                    admin.create_topics(
-                        [
-                            NewTopic(
-                                spec.name,
-                                want,
-                                settings.topics.replication_factor,
-                                topic_configs=spec.config(settings.topics),
-                            )
-                        ]
-                    )
-                    outcome[spec.name] = f"created ({want} partitions)"
+                    admin.create_topics([topic])
+                    outcome[name] = f"created ({want} partitions)"
                 except TopicAlreadyExistsError:
-                    outcome[spec.name] = "exists"
+                    outcome[name] = "exists"
             elif have < want:
-                admin.create_partitions({spec.name: NewPartitions(total_count=want)})
-                outcome[spec.name] = f"partitions {have} -> {want}"
+                admin.create_partitions({name: NewPartitions(total_count=want)})
+                outcome[name] = f"partitions {have} -> {want}"
             else:
-                outcome[spec.name] = f"exists ({have} partitions)"
-            say(f"topic {spec.name}: {outcome[spec.name]}")
+                outcome[name] = f"exists ({have} partitions)"
+            say(f"topic {name}: {outcome[name]}")
     finally:
         admin.close()
     return outcome

@@ -97,10 +97,12 @@ def run(settings: Settings, say: Say, query: str = "سوريا") -> dict[str, An
         acks="all",
         client_id=f"{settings.kafka.client_id}-demo",
     )
+    raw_topic = topics.RAW.topic_name(settings.topics)
+    enriched_topic = topics.ENRICHED.topic_name(settings.topics)
     try:
-        part, off = _send(producer, topics.RAW.name, raw, raw.article_id)
-        say(f"produced seed article {raw.article_id} to {topics.RAW.name}[{part}]@{off}")
-        raw_back = decode(RawArticle, _read_back(settings, topics.RAW.name, part, off))
+        part, off = _send(producer, raw_topic, raw, raw.article_id)
+        say(f"produced seed article {raw.article_id} to {raw_topic}[{part}]@{off}")
+        raw_back = decode(RawArticle, _read_back(settings, raw_topic, part, off))
         assert raw_back == raw, "raw record changed in transit"
         hint = raw_back.source.language_hint
         article = Article(
@@ -119,9 +121,9 @@ def run(settings: Settings, say: Say, query: str = "سوريا") -> dict[str, An
                 )
             ),
         )
-        part, off = _send(producer, topics.ENRICHED.name, article, article.article_id)
-        say(f"produced Article to {topics.ENRICHED.name}[{part}]@{off}")
-        article_back = decode(Article, _read_back(settings, topics.ENRICHED.name, part, off))
+        part, off = _send(producer, enriched_topic, article, article.article_id)
+        say(f"produced Article to {enriched_topic}[{part}]@{off}")
+        article_back = decode(Article, _read_back(settings, enriched_topic, part, off))
     finally:
         producer.close()
     sink = ElasticSink(settings.elastic)

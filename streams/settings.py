@@ -45,6 +45,11 @@ class ElasticSettings(_Section):
 
 
 class TopicSettings(_Section):
+    namespace: str = Field(
+        "",
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="Prefix of every topic name (isolates tenants or test runs).",
+    )
     partitions: int = Field(6, ge=1, description="Partitions of each newsflow topic.")
     replication_factor: int = Field(1, ge=1, description="Replication factor of each topic.")
     retention_days: int = Field(7, ge=1, description="Retention of article topics, days.")
@@ -80,6 +85,24 @@ class InfraSettings(_Section):
     maven: str = Field("mvn", description="Maven executable used to fetch the distributions.")
 
 
+class EnrichSettings(_Section):
+    batch_size: int = Field(64, ge=1, le=5000, description="Articles per enrichment batch.")
+    batch_within_s: float = Field(0.5, gt=0, description="Max wait to fill a batch, seconds.")
+    max_chars: int = Field(
+        20000,
+        ge=500,
+        description="Per-article text limit for enrichment; longer text is cut "
+        "at a word boundary and the article flagged (text_truncated).",
+    )
+
+
+class IndexSettings(_Section):
+    batch_size: int = Field(500, ge=1, le=10000, description="Articles per bulk request.")
+    flush_interval_s: float = Field(1.0, gt=0, description="Max wait to fill a batch, seconds.")
+    retry_initial_s: float = Field(0.5, gt=0, description="First backoff after a retryable error.")
+    retry_max_s: float = Field(30.0, gt=0, description="Backoff cap; retries never give up.")
+
+
 class FaustSettings(_Section):
     app_id: str = Field("newsflow", description="faust application id (consumer group prefix).")
     web_port: int = Field(
@@ -98,3 +121,5 @@ class Settings(BaseSettings):
     topics: TopicSettings = Field(default_factory=TopicSettings)
     infra: InfraSettings = Field(default_factory=InfraSettings)
     faust: FaustSettings = Field(default_factory=FaustSettings)
+    enrich: EnrichSettings = Field(default_factory=EnrichSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)

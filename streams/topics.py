@@ -21,6 +21,10 @@ class TopicSpec:
     value_model: type[ContractModel] | None  # None: raw bytes (dead letters keep the original)
     dead_letter: bool = False
 
+    def topic_name(self, settings: TopicSettings) -> str:
+        """The real topic name: the declared name behind the configured namespace."""
+        return settings.namespace + self.name
+
     def config(self, settings: TopicSettings) -> dict[str, str]:
         days = settings.dlq_retention_days if self.dead_letter else settings.retention_days
         return {

@@ -126,6 +126,9 @@ class Article(ContractModel):
     source: Source = Field(description="Connector section, unchanged.")
     language: LanguageInfo = Field(description="Enrichment: detected language.")
     entities: tuple[Entity, ...] = Field((), description="Enrichment: named entities.")
+    text_truncated: bool = Field(
+        False, description="True when enrichment read only the first part of a very long text."
+    )
     pipeline: PipelineInfo = Field(default_factory=PipelineInfo, description="Stage stamps.")
 
 

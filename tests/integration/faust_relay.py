@@ -16,8 +16,8 @@ from streams.settings import Settings
 
 settings = Settings()
 app = create_app(settings, app_id=f"test-relay-{os.environ['NEWSFLOW_TEST_IN']}")
-source = contract_topic(app, topics.RAW, name=os.environ["NEWSFLOW_TEST_IN"])
-sink = contract_topic(app, topics.ENRICHED, name=os.environ["NEWSFLOW_TEST_OUT"])
+source = contract_topic(app, topics.RAW, settings, name=os.environ["NEWSFLOW_TEST_IN"])
+sink = contract_topic(app, topics.ENRICHED, settings, name=os.environ["NEWSFLOW_TEST_OUT"])
 
 
 @app.agent(source)

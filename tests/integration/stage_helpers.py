@@ -1,0 +1,120 @@
+"""Helpers for stage tests: an isolated namespace (topics, index, consumer groups) per test,
+a worker subprocess, and readers for output and dead-letter topics."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+
+from streams.bootstrap import ensure_elastic, ensure_topics
+from streams.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def isolated_env(settings: Settings, unique: str, tmp: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "NEWSFLOW_TOPICS__NAMESPACE": f"t{unique}.",
+        "NEWSFLOW_TOPICS__PARTITIONS": "3",
+        "NEWSFLOW_ELASTIC__ALIAS": f"test-articles-{unique}",
+        "NEWSFLOW_ELASTIC__INDEX_PREFIX": f"test-articles-v1-{unique}",
+        "NEWSFLOW_FAUST__APP_ID": f"test-{unique}",
+        "NEWSFLOW_FAUST__DATADIR": str(tmp / "faust"),
+        "NEWSFLOW_FAUST__WEB_PORT": str(free_port()),
+        "NEWSFLOW_INDEX__RETRY_INITIAL_S": "0.2",
+        "NEWSFLOW_INDEX__RETRY_MAX_S": "2",
+    }
+
+
+def settings_for(env: dict[str, str], monkeypatch: Any) -> Settings:
+    for key, value in env.items():
+        if key.startswith("NEWSFLOW_"):
+            monkeypatch.setenv(key, value)
+    return Settings()
+
+
+def bootstrap_isolated(settings: Settings) -> None:
+    ensure_topics(settings, lambda _m: None)
+    ensure_elastic(settings, lambda _m: None)
+
+
+@contextmanager
+def worker(stage: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker", stage, "-l", "info"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def produce(settings: Settings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all")
+    for key, value in records:
+        producer.send(topic, key=key, value=value)
+    producer.flush(30)
+    producer.close()
+
+
+def read_all(
+    settings: Settings, topic: str, expect: int, timeout_s: float, alive: Callable[[], None]
+) -> list[Any]:
+    """Read ``topic`` from the start until ``expect`` records arrived (or the timeout)."""
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+        consumer_timeout_ms=1000,
+    )
+    records: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(records) < expect and time.monotonic() < deadline:
+            alive()
+            records.extend(consumer)
+        # Anything beyond the expected count would be a duplicate: read a little longer.
+        end = time.monotonic() + 2
+        while time.monotonic() < end:
+            records.extend(consumer)
+    finally:
+        consumer.close()
+    return records
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float, alive: Callable[[], None]) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        alive()
+        if predicate():
+            return True
+        time.sleep(0.5)
+    return False

@@ -1,0 +1,97 @@
+"""The index stage as a real worker process: real Kafka in, real Elasticsearch out, dead letters
+for poison records, duplicates collapsing onto one document."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from streams import topics
+from streams.deadletter import parse_headers
+from streams.schema import Article, Entity, EntityMention, LanguageInfo, encode
+from streams.settings import Settings
+from streams.sinks.elastic import make_client
+from tests.conftest import make_raw
+from tests.integration import stage_helpers as h
+
+
+def _article(n: int, start: int = 0) -> Article:
+    raw = make_raw(n, now=datetime(2026, 11, 2, tzinfo=UTC))
+    return Article(
+        article_id=raw.article_id,
+        source=raw.source,
+        language=LanguageInfo(code="en", confidence=0.9, method="text", script="Latn"),
+        entities=(
+            Entity(
+                text="Ankara",
+                type="LOC",
+                normalized="ankara",
+                confidence=0.8,
+                count=1,
+                mentions=(EntityMention(field="summary", start=start, end=start + 6),),
+            ),
+        ),
+    )
+
+
+@pytest.fixture
+def isolated(
+    kafka: Settings, elastic: Settings, unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[dict[str, str], Settings]]:
+    env = h.isolated_env(kafka, unique, tmp_path)
+    settings = h.settings_for(env, monkeypatch)
+    h.bootstrap_isolated(settings)
+    yield env, settings
+    client = make_client(settings.elastic)
+    client.indices.delete(index=f"{settings.elastic.index_prefix}-*", ignore_unavailable=True)
+    client.indices.delete_index_template(name=settings.elastic.index_prefix)
+    client.close()
+
+
+def test_index_worker_writes_once_and_dead_letters_poison(
+    isolated: tuple[dict[str, str], Settings], tmp_path: Path
+) -> None:
+    env, settings = isolated
+    good = [_article(i) for i in range(40)]
+    records = [(a.article_id.encode(), encode(a)) for a in good]
+    records += [(good[0].article_id.encode(), encode(good[0]))] * 2  # replays: same _id
+    poison_json = (b"bad-1", b"{not json")
+    overflow = _article(999, start=2**31)  # valid contract, rejected by the integer mapping
+    records += [poison_json, (overflow.article_id.encode(), encode(overflow))]
+    topic = topics.ENRICHED.topic_name(settings.topics)
+    h.produce(settings, topic, records)
+
+    log = tmp_path / "index.log"
+    with h.worker("index", env, log) as proc:
+
+        def alive() -> None:
+            assert proc.poll() is None, log.read_text()[-4000:]
+
+        client = make_client(settings.elastic)
+        alias = settings.elastic.alias
+
+        def all_indexed() -> bool:
+            client.indices.refresh(index=alias)
+            return int(client.count(index=alias)["count"]) >= len(good)
+
+        assert h.wait_for(all_indexed, 120, alive), log.read_text()[-4000:]
+        dlq = topics.DLQ_INDEX.topic_name(settings.topics)
+        letters = h.read_all(settings, dlq, 2, 60, alive)
+        client.indices.refresh(index=alias)
+        hits = client.search(index=alias, size=100, source=False)["hits"]["hits"]
+        client.close()
+
+    assert sorted(hit["_id"] for hit in hits) == sorted(a.article_id for a in good)
+    assert len(letters) == 2
+    by_key = {bytes(m.key): m for m in letters}
+    bad = by_key[b"bad-1"]
+    assert bad.value == b"{not json"  # original bytes kept
+    headers = parse_headers(bad.headers)
+    assert headers["stage"] == "index" and headers["error-class"] == "ValidationError"
+    assert headers["source-topic"] == topic
+    rejected = parse_headers(by_key[overflow.article_id.encode()].headers)
+    assert rejected["error-class"] == "PoisonArticle"
+    assert "status 400" in rejected["error-message"]
