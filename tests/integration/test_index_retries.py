@@ -1,0 +1,94 @@
+"""The index stage's write loop against real Elasticsearch behind a fault-injecting proxy:
+429/503 answers and item-level rejections are retried in place until everything is written;
+nothing is dead-lettered for a transient fault, nothing is written twice."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from streams.bootstrap import ensure_elastic
+from streams.schema import Article, LanguageInfo
+from streams.settings import Settings
+from streams.sinks.elastic import ElasticSink, make_client
+from streams.stages.index import write_until_settled
+from tests.conftest import make_raw
+from tests.integration.fault_proxy import FaultPlan, fault_proxy
+
+
+@pytest.fixture
+def isolated(elastic: Settings, unique: str) -> Iterator[tuple[Settings, Elasticsearch]]:
+    settings = elastic.model_copy(
+        update={
+            "elastic": elastic.elastic.model_copy(
+                update={
+                    "alias": f"test-articles-{unique}",
+                    "index_prefix": f"test-articles-v1-{unique}",
+                }
+            )
+        }
+    )
+    client = make_client(settings.elastic)
+    ensure_elastic(settings, lambda _m: None, client=client)
+    yield settings, client
+    client.indices.delete(index=f"{settings.elastic.index_prefix}-*", ignore_unavailable=True)
+    client.indices.delete_index_template(name=settings.elastic.index_prefix)
+    client.close()
+
+
+def _articles(n: int) -> list[Article]:
+    out = []
+    for i in range(n):
+        raw = make_raw(i)
+        out.append(
+            Article(
+                article_id=raw.article_id,
+                source=raw.source,
+                language=LanguageInfo(code="en", confidence=1.0, method="text"),
+            )
+        )
+    return out
+
+
+def test_transient_faults_are_retried_until_written(
+    isolated: tuple[Settings, Elasticsearch],
+) -> None:
+    settings, client = isolated
+    plan = FaultPlan(request_errors=[503, 429, 503], item_429_rounds=2)
+    articles = _articles(25)
+    with fault_proxy(settings.elastic.url, plan) as url:
+        sink = ElasticSink(settings.elastic.model_copy(update={"url": url}))
+        sink.start()
+        events = [f"event-{i}" for i in range(len(articles))]
+        indexed, rejected = asyncio.run(
+            write_until_settled(
+                sink, list(zip(events, articles, strict=True)), initial=0.05, cap=0.2
+            )
+        )
+        sink.close()
+    assert rejected == []
+    assert sorted(indexed) == sorted(events)  # every article exactly once in the result
+    assert plan.bulk_calls == 3 + 2 + 1  # three refused requests, two partial, one clean
+    client.indices.refresh(index=settings.elastic.alias)
+    assert client.count(index=settings.elastic.alias)["count"] == len(articles)
+
+
+def test_unreachable_elasticsearch_waits_instead_of_skipping(
+    isolated: tuple[Settings, Elasticsearch],
+) -> None:
+    settings, _client = isolated
+    sink = ElasticSink(
+        settings.elastic.model_copy(update={"url": "http://127.0.0.1:9", "request_timeout_s": 1.0})
+    )
+    sink.start()
+    pair = [("event-0", _articles(1)[0])]
+
+    async def bounded() -> None:
+        await asyncio.wait_for(write_until_settled(sink, pair, initial=0.05, cap=0.1), 2.0)
+
+    with pytest.raises(TimeoutError):  # still retrying after 2 s: it never gives up or skips
+        asyncio.run(bounded())
+    sink.close()
