@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from elasticsearch import Elasticsearch
 
 from streams.schema import Article
@@ -104,6 +105,12 @@ def to_document(article: Article, indexed_at: datetime) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class PreparedBulk:
+    ids: tuple[str, ...]  # article ids, in request order
+    body: bytes  # NDJSON: action line + document line per article (orjson: 4x json's speed)
+
+
+@dataclass(frozen=True)
 class WriteResult:
     article_id: str
     index: str
@@ -129,18 +136,29 @@ class ElasticSink:
             raise RuntimeError("ElasticSink.start() was not called")
         return self._client
 
+    def prepare(self, articles: Sequence[Article], indexed_at: datetime) -> PreparedBulk:
+        """Build the NDJSON bulk body (CPU work, done apart from the network call)."""
+        lines: list[bytes] = []
+        ids: list[str] = []
+        for article in articles:
+            index = index_for(self.settings, article.source.first_seen_at)
+            lines.append(orjson.dumps({"index": {"_index": index, "_id": article.article_id}}))
+            lines.append(orjson.dumps(to_document(article, indexed_at)))
+            ids.append(article.article_id)
+        return PreparedBulk(tuple(ids), (b"\n".join(lines) + b"\n") if lines else b"")
+
+    def send(self, bulk: PreparedBulk, refresh: bool = False) -> list[WriteResult]:
+        """One bulk request; one result per article, in order."""
+        if not bulk.ids:
+            return []
+        # A pre-serialised NDJSON body is accepted at run time; the stubs only list sequences.
+        resp = self.client.bulk(operations=bulk.body, refresh=refresh)  # type: ignore[arg-type]
+        return list(_results(bulk.ids, resp["items"]))
+
     def write(
         self, articles: Sequence[Article], indexed_at: datetime, refresh: bool = False
     ) -> list[WriteResult]:
-        if not articles:
-            return []
-        operations: list[dict[str, Any]] = []
-        for article in articles:
-            index = index_for(self.settings, article.source.first_seen_at)
-            operations.append({"index": {"_index": index, "_id": article.article_id}})
-            operations.append(to_document(article, indexed_at))
-        resp = self.client.bulk(operations=operations, refresh=refresh)
-        return list(_results(articles, resp["items"]))
+        return self.send(self.prepare(articles, indexed_at), refresh=refresh)
 
     def close(self) -> None:
         if self._client is not None:
@@ -148,12 +166,12 @@ class ElasticSink:
             self._client = None
 
 
-def _results(articles: Iterable[Article], items: list[dict[str, Any]]) -> Iterable[WriteResult]:
-    for article, item in zip(articles, items, strict=True):
+def _results(ids: Iterable[str], items: list[dict[str, Any]]) -> Iterable[WriteResult]:
+    for article_id, item in zip(ids, items, strict=True):
         op = item["index"]
         error = op.get("error")
         yield WriteResult(
-            article.article_id,
+            article_id,
             op["_index"],
             ok=error is None,
             status=int(op["status"]),

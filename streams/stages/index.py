@@ -25,7 +25,7 @@ from streams.errors import PoisonArticle, RetryableError
 from streams.metrics import ARTICLES, BATCH_SECONDS, RETRIES
 from streams.schema import Article, decode
 from streams.settings import Settings
-from streams.sinks.elastic import ElasticSink, WriteResult
+from streams.sinks.elastic import ElasticSink, PreparedBulk, WriteResult
 from streams.stages.common import (
     backoff_delays,
     dead_letter_from,
@@ -57,11 +57,16 @@ def request_error_is_retryable(exc: Exception) -> bool:
 
 
 async def write_until_settled(
-    sink: ElasticSink, batch: Sequence[tuple[Any, Article]], initial: float, cap: float
+    sink: ElasticSink,
+    batch: Sequence[tuple[Any, Article]],
+    initial: float,
+    cap: float,
+    prepared: PreparedBulk | None = None,
 ) -> tuple[list[Any], list[tuple[Any, str]]]:
     """Write ``batch`` until every item is indexed or known to be poison.
 
     Returns (events indexed, [(event, error) rejected]). Never gives up on retryable errors.
+    ``prepared`` is the batch's bulk body when the caller built it ahead of time.
     """
     loop = asyncio.get_running_loop()
     pending = list(batch)
@@ -69,11 +74,10 @@ async def write_until_settled(
     rejected: list[tuple[Any, str]] = []
     delays = backoff_delays(initial, cap)
     while pending:
-        now = datetime.now(UTC)
+        if prepared is None:
+            prepared = sink.prepare([article for _, article in pending], datetime.now(UTC))
         try:
-            results = await loop.run_in_executor(
-                None, sink.write, [article for _, article in pending], now
-            )
+            results = await loop.run_in_executor(None, sink.send, prepared)
         except Exception as exc:  # noqa: BLE001 - translated below
             if not request_error_is_retryable(exc) and len(pending) > 1:
                 # A request-level rejection: isolate the culprit by writing one at a time.
@@ -114,7 +118,7 @@ async def write_until_settled(
                 delay,
             )
             await asyncio.sleep(delay)
-        pending = retry
+        pending, prepared = retry, None
     return indexed, rejected
 
 
@@ -125,16 +129,25 @@ def register(app: faust.App, settings: Settings) -> Any:
     cfg = settings.index
     sink = ElasticSink(settings.elastic)
 
-    async def process(events: list[Any]) -> None:
-        started = time.monotonic()
+    def prepare(events: list[Any]) -> tuple[list[Any], list[tuple[Any, Article]], PreparedBulk]:
+        """Decode and build the bulk body: CPU work, overlapped with the previous write."""
         letters, valid = [], []
         for event in events:
             try:
                 valid.append((event, decode(Article, bytes(event.message.value or b""))))
             except (ValidationError, ValueError) as exc:
                 letters.append(dead_letter_from(event, STAGE, exc))
+        bulk = sink.prepare([article for _, article in valid], datetime.now(UTC))
+        return letters, valid, bulk
+
+    async def finish(
+        events: list[Any],
+        job: tuple[list[Any], list[tuple[Any, Article]], PreparedBulk],
+        started: float,
+    ) -> None:
+        letters, valid, bulk = job
         indexed, rejected = await write_until_settled(
-            sink, valid, cfg.retry_initial_s, cfg.retry_max_s
+            sink, valid, cfg.retry_initial_s, cfg.retry_max_s, prepared=bulk
         )
         letters += [
             dead_letter_from(event, STAGE, PoisonArticle(error)) for event, error in rejected
@@ -150,18 +163,37 @@ def register(app: faust.App, settings: Settings) -> Any:
             )
         ARTICLES.labels(STAGE, "indexed").inc(len(indexed))
         BATCH_SECONDS.labels(STAGE).observe(time.monotonic() - started)
+        release(events)  # acks follow the write
+
+    crashing: set[asyncio.Future[None]] = set()
+
+    def crash_on_error(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "index: unexpected failure; crashing without acking the batch",
+                exc_info=task.exception(),
+            )
+            crashing.add(asyncio.ensure_future(app.crash(task.exception())))  # type: ignore[arg-type]
 
     @app.agent(source, name=f"newsflow.{STAGE}")
     async def index(stream: Any) -> None:
         sink.start()
+        # One bulk request in flight at a time keeps per-partition order; building the next
+        # batch's body while it runs overlaps the CPU work with Elasticsearch's.
+        in_flight: asyncio.Task[None] | None = None
         async for events in stream.take_events(cfg.batch_size, within=cfg.flush_interval_s):
-            hold(events)
+            batch = list(events)
+            hold(batch)
+            started = time.monotonic()
             try:
-                await process(list(events))
+                job = prepare(batch)
+                if in_flight is not None:
+                    await in_flight
+                in_flight = asyncio.create_task(finish(batch, job, started))
+                in_flight.add_done_callback(crash_on_error)
             except Exception as exc:  # noqa: BLE001 - never let faust ack a failed batch
                 log.exception("index: unexpected failure; crashing without acking the batch")
                 await app.crash(exc)
                 return
-            release(events)
 
     return index

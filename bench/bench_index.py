@@ -1,0 +1,269 @@
+"""Index-stage benchmark: the real `newsflow worker index` next to a bare `helpers.bulk` loop.
+
+Same documents (~3 KB enriched articles, multilingual), same local Elasticsearch, same run:
+1. bare: elasticsearch.helpers.bulk over the documents (chunks of the stage's batch size);
+2. stage: the articles are produced to a private enriched topic first, then a real index
+   worker consumes them; throughput is measured from the first to the last document visible.
+Prints a table and writes bench/results/index.json. Usage:
+    python -m bench.bench_index [--n 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from elasticsearch import helpers
+from kafka import KafkaProducer
+
+from streams import topics
+from streams.bootstrap import ensure_elastic, ensure_topics
+from streams.schema import Article, Entity, EntityMention, FeedRef, LanguageInfo, Source, encode
+from streams.schema.ids import article_id
+from streams.settings import Settings
+from streams.sinks.elastic import index_for, index_template, make_client, to_document
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = {
+    "en": [
+        "government",
+        "minister",
+        "election",
+        "parliament",
+        "economy",
+        "market",
+        "talks",
+        "border",
+        "security",
+        "agreement",
+        "president",
+        "capital",
+        "report",
+        "officials",
+        "week",
+        "city",
+    ],
+    "ar": [
+        "الحكومة",
+        "وزير",
+        "الانتخابات",
+        "البرلمان",
+        "الاقتصاد",
+        "السوق",
+        "محادثات",
+        "الحدود",
+        "الأمن",
+        "اتفاق",
+        "الرئيس",
+        "العاصمة",
+        "تقرير",
+        "المسؤولين",
+        "الأسبوع",
+        "المدينة",
+    ],
+    "fr": [
+        "gouvernement",
+        "ministre",
+        "élection",
+        "parlement",
+        "économie",
+        "marché",
+        "accord",
+        "frontière",
+        "sécurité",
+        "président",
+        "capitale",
+        "rapport",
+        "responsables",
+        "semaine",
+        "ville",
+    ],
+}
+ENTS = [("PER", "Zeki Akturk"), ("LOC", "Ankara"), ("LOC", "دمشق"), ("ORG", "البرلمان التركي")]
+
+
+def make_articles(n: int, seed: int = 7) -> list[Article]:
+    rnd = random.Random(seed)
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    out = []
+    for i in range(n):
+        lang = rnd.choice(list(WORDS))
+        body = " ".join(rnd.choice(WORDS[lang]) for _ in range(180))  # ~3 KB documents
+        url = f"https://bench.example/{lang}/{i}"
+        when = base + timedelta(seconds=i)
+        ents = tuple(
+            Entity(
+                text=t,
+                type=ty,
+                normalized=t.lower(),
+                confidence=0.9,
+                count=1,  # type: ignore[arg-type]
+                mentions=(EntityMention(field="content", start=0, end=len(t)),),
+            )
+            for ty, t in rnd.sample(ENTS, 2)
+        )
+        out.append(
+            Article(
+                article_id=article_id(url),
+                source=Source(
+                    feed=FeedRef(feed_id=f"bench-{lang}", url="https://bench.example/f"),
+                    url=url,
+                    title=" ".join(body.split()[:9]),
+                    summary=body[:300],
+                    content=body,
+                    fetched_at=when,
+                    first_seen_at=when,
+                ),
+                language=LanguageInfo(code=lang, confidence=0.99, method="text"),
+                entities=ents,
+            )
+        )
+    return out
+
+
+def bare_bulk(settings: Settings, articles: list[Article], prefix: str, chunk: int) -> float:
+    client = make_client(settings.elastic)
+    now = datetime.now(UTC)
+    actions = (
+        {
+            "_index": index_for(
+                settings.elastic.model_copy(update={"index_prefix": prefix}), a.source.first_seen_at
+            ),
+            "_id": a.article_id,
+            "_source": to_document(a, now),
+        }
+        for a in articles
+    )
+    started = time.perf_counter()
+    helpers.bulk(client, actions, chunk_size=chunk, refresh=False)
+    client.indices.refresh(index=f"{prefix}-*")
+    elapsed = time.perf_counter() - started
+    client.close()
+    return elapsed
+
+
+def stage_run(settings: Settings, env: dict[str, str], articles: list[Article]) -> dict[str, float]:
+    topic = topics.ENRICHED.topic_name(settings.topics)
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        acks="all",
+        linger_ms=20,
+        batch_size=256 * 1024,
+    )
+    for a in articles:
+        producer.send(topic, key=a.article_id.encode(), value=encode(a))
+    producer.flush(120)
+    producer.close()
+    client = make_client(settings.elastic)
+    log = open(Path(env["NEWSFLOW_FAUST__DATADIR"]).parent / "index-worker.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "worker", "index", "-l", "warning"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    first = last = None
+    first_count = 0
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            count = int(client.count(index=settings.elastic.alias)["count"])
+            now = time.perf_counter()
+            if count and first is None:
+                first, first_count = now, count
+            if count >= len(articles):
+                last = now
+                break
+            # No forced refresh (it would slow indexing down); the 1 s refresh interval delays
+            # the first and the last visible document alike.
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+        client.close()
+    if first is None or last is None:
+        raise RuntimeError("the index worker did not finish; see index-worker.log")
+    return {"seconds": last - first, "docs": len(articles) - first_count}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=20000)
+    args = parser.parse_args()
+    base = Settings()
+    unique = uuid.uuid4().hex[:8]
+    tmp = Path(tempfile.mkdtemp(prefix="newsflow-bench-"))
+    env = {
+        **os.environ,
+        "NEWSFLOW_TOPICS__NAMESPACE": f"bench{unique}.",
+        "NEWSFLOW_ELASTIC__ALIAS": f"bench-articles-{unique}",
+        "NEWSFLOW_ELASTIC__INDEX_PREFIX": f"bench-articles-v1-{unique}",
+        "NEWSFLOW_FAUST__APP_ID": f"bench-{unique}",
+        "NEWSFLOW_FAUST__DATADIR": str(tmp / "faust"),
+        "NEWSFLOW_FAUST__WEB_PORT": "16066",
+    }
+    os.environ.update({k: v for k, v in env.items() if k.startswith("NEWSFLOW_")})
+    settings = Settings()
+    ensure_topics(settings, lambda _m: None)
+    ensure_elastic(settings, lambda _m: None)
+    bare_prefix = f"bench-bare-v1-{unique}"
+    client = make_client(base.elastic)
+    client.indices.put_index_template(
+        name=bare_prefix,
+        **index_template(
+            settings.elastic.model_copy(
+                update={"index_prefix": bare_prefix, "alias": f"bench-bare-{unique}"}
+            )
+        ),
+    )
+    articles = make_articles(args.n)
+    size_kb = sum(len(encode(a)) for a in articles) / len(articles) / 1024
+    print(f"{args.n} articles, {size_kb:.1f} KB each on the wire", flush=True)
+    try:
+        bare_s = bare_bulk(settings, articles, bare_prefix, settings.index.batch_size)
+        stage = stage_run(settings, env, articles)
+        stats = client.indices.stats(index=f"{settings.elastic.index_prefix}-*", metric="store")
+        store = stats["_all"]["primaries"]["store"]["size_in_bytes"]
+    finally:
+        for pattern in (f"{bare_prefix}-*", f"{settings.elastic.index_prefix}-*"):
+            client.indices.delete(index=pattern, ignore_unavailable=True)
+        for name in (bare_prefix, settings.elastic.index_prefix):
+            client.options(ignore_status=404).indices.delete_index_template(name=name)
+        client.close()
+    bare_rate = args.n / bare_s
+    stage_rate = stage["docs"] / stage["seconds"]
+    result = {
+        "n": args.n,
+        "doc_kb": round(size_kb, 2),
+        "bare_bulk_docs_per_s": round(bare_rate),
+        "stage_docs_per_s": round(stage_rate),
+        "stage_vs_bare": round(stage_rate / bare_rate, 3),
+        "index_mb_per_100k": round(store / 1e6 * 100000 / args.n, 1),
+        "at": datetime.now(UTC).isoformat(),
+    }
+    print(f"{'path':<28}{'docs/s':>10}")
+    print(f"{'bare helpers.bulk':<28}{bare_rate:>10.0f}")
+    print(f"{'index stage (worker)':<28}{stage_rate:>10.0f}")
+    print(
+        f"stage / bare = {result['stage_vs_bare']:.2f} (target >= 0.85); "
+        f"stage >= 2000 docs/s: {'met' if stage_rate >= 2000 else 'MISSED'}"
+    )
+    print(f"index size: {result['index_mb_per_100k']} MB per 100k articles")
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "index.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
