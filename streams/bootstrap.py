@@ -83,6 +83,20 @@ def ensure_elastic(settings: Settings, say: Say, client: Elasticsearch | None = 
             es.close()
 
 
+def ensure_kibana(settings: Settings, say: Say) -> None:
+    """Import the saved objects when a Kibana URL is configured (overwrites by stable id)."""
+    if not settings.kibana.url:
+        say("kibana: no NEWSFLOW_KIBANA__URL set; saved objects not imported")
+        return
+    from streams.kibana import KIBANA_ASSETS, import_objects
+
+    summary = import_objects(settings.kibana, KIBANA_ASSETS)
+    say(
+        f"kibana: imported {summary.get('successCount', 0)} saved objects into {settings.kibana.url}"
+    )
+
+
 def bootstrap(settings: Settings, say: Say) -> None:
     ensure_topics(settings, say)
     ensure_elastic(settings, say)
+    ensure_kibana(settings, say)

@@ -44,6 +44,16 @@ class ElasticSettings(_Section):
     request_timeout_s: float = Field(30.0, description="Timeout of one Elasticsearch request.")
 
 
+class KibanaSettings(_Section):
+    url: str | None = Field(
+        None,
+        description="Kibana base URL; when set, `newsflow bootstrap` imports the saved objects.",
+    )
+    username: str | None = Field(None, description="Basic-auth user for Kibana.")
+    password: SecretStr | None = Field(None, description="Basic-auth password for Kibana.")
+    space: str | None = Field(None, description="Kibana space to import into (default space).")
+
+
 class TopicSettings(_Section):
     namespace: str = Field(
         "",
@@ -118,6 +128,7 @@ class Settings(BaseSettings):
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     elastic: ElasticSettings = Field(default_factory=ElasticSettings)
+    kibana: KibanaSettings = Field(default_factory=KibanaSettings)
     topics: TopicSettings = Field(default_factory=TopicSettings)
     infra: InfraSettings = Field(default_factory=InfraSettings)
     faust: FaustSettings = Field(default_factory=FaustSettings)
