@@ -91,9 +91,8 @@ def ensure_kibana(settings: Settings, say: Say) -> None:
     from streams.kibana import KIBANA_ASSETS, import_objects
 
     summary = import_objects(settings.kibana, KIBANA_ASSETS)
-    say(
-        f"kibana: imported {summary.get('successCount', 0)} saved objects into {settings.kibana.url}"
-    )
+    count = summary.get("successCount", 0)
+    say(f"kibana: imported {count} saved objects into {settings.kibana.url}")
 
 
 def bootstrap(settings: Settings, say: Say) -> None:
