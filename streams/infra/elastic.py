@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from streams.infra import dist
+from streams.infra import dist, plugin
 from streams.infra.errors import InfraError
 from streams.infra.java import find_java_home
 from streams.infra.procs import PidFile, Tracked, require_free_ports, start_detached, wait_until
@@ -135,13 +135,15 @@ def plugin_name(archive: Path) -> str:
     )
 
 
-def install_plugins(infra: InfraSettings, env: dict[str, str]) -> list[str]:
-    """Install the configured offline plugin zips; reinstall one whose zip changed."""
+def install_plugins(
+    infra: InfraSettings, env: dict[str, str], extra: tuple[Path, ...] = ()
+) -> list[str]:
+    """Install ``extra`` and the configured offline plugin zips; reinstall one whose zip changed."""
     home = dist.es_home(infra)
     markers = run_dir(infra) / "plugins"
     markers.mkdir(parents=True, exist_ok=True)
     installed = []
-    for archive in infra.es_plugins:
+    for archive in (*extra, *infra.es_plugins):
         name = plugin_name(archive)
         digest = hashlib.sha256(archive.read_bytes()).hexdigest()
         marker = markers / f"{name}.sha256"
@@ -183,7 +185,9 @@ def prepare(infra: InfraSettings) -> tuple[dict[str, str], str | None]:
         f"-Xms{infra.es_heap}\n-Xmx{infra.es_heap}\n"
     )
     env = _env(infra, rdir)
-    install_plugins(infra, env)
+    # Always: the built-in language analyzers this distribution lacks (cached build, see plugin.py).
+    analysis = plugin.build_analysis_plugin(infra, lambda _msg: None)
+    install_plugins(infra, env, extra=(analysis,))
     user = _run_as(infra)
     if user is not None:
         _check_traversable(rdir, user)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from streams.infra import dist, elastic, kafka
+from streams.infra import dist, elastic, kafka, plugin
 from streams.infra.errors import InfraError
 from streams.infra.procs import Tracked, stop, tail
 from streams.settings import InfraSettings
@@ -43,6 +43,7 @@ def up(infra: InfraSettings, say: Say) -> dict[str, float]:
     t0 = time.monotonic()
     dist.fetch(infra, say)
     say(f"distributions ready in {time.monotonic() - t0:.1f}s under {dist.dist_dir(infra)}")
+    plugin.build_analysis_plugin(infra, say)  # before anything starts; elastic.prepare installs it
     started: dict[str, Tracked] = {}
     timings: dict[str, float] = {}
     for name, module in SERVICES.items():
@@ -72,6 +73,11 @@ def up(infra: InfraSettings, say: Say) -> dict[str, float]:
     say(f"elasticsearch {modules['version'][0]} modules: {', '.join(modules['modules'])}")
     if modules["plugins"]:
         say(f"elasticsearch plugins: {', '.join(modules['plugins'])}")
+    if plugin.PLUGIN_NAME not in modules["plugins"]:  # a node started before the plugin existed
+        say(
+            f"warning: elasticsearch runs without the {plugin.PLUGIN_NAME} plugin (no `arabic`, "
+            "`english`, ... analyzers); `newsflow infra down && newsflow infra up` installs it"
+        )
     return timings
 
 
