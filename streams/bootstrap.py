@@ -71,6 +71,7 @@ def ensure_elastic(settings: Settings, say: Say, client: Elasticsearch | None = 
         name = template_name(settings.elastic)
         es.indices.put_index_template(name=name, **index_template(settings.elastic))
         say(f"index template {name}: put")
+        _warn_on_drift(es, settings, say)
         index = index_for(settings.elastic, datetime.now(UTC))
         if not es.indices.exists(index=index):
             es.indices.create(index=index)
@@ -81,6 +82,25 @@ def ensure_elastic(settings: Settings, say: Say, client: Elasticsearch | None = 
     finally:
         if client is None:
             es.close()
+
+
+def _warn_on_drift(es: Elasticsearch, settings: Settings, say: Say) -> None:
+    """Existing indices built under an older template version need `newsflow reindex`."""
+    want = index_template(settings.elastic)["_meta"]["document_version"]
+    prefix = settings.elastic.index_prefix
+    mappings = es.indices.get_mapping(
+        index=f"{prefix}-*,{prefix}_r*", ignore_unavailable=True, allow_no_indices=True
+    )
+    stale = sorted(
+        name
+        for name, body in mappings.items()
+        if (body["mappings"].get("_meta") or {}).get("document_version") != want
+    )
+    if stale:
+        say(
+            f"warning: {len(stale)} index(es) use an older document version than the template "
+            f"({want}): {', '.join(stale)}; run `newsflow reindex`"
+        )
 
 
 def ensure_kibana(settings: Settings, say: Say) -> None:

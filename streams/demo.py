@@ -31,6 +31,7 @@ from streams.schema import (
     encode,
 )
 from streams.schema.ids import article_id
+from streams.search import build_query
 from streams.settings import Settings
 from streams.sinks.elastic import ElasticSink
 from streams.version import VERSION
@@ -135,7 +136,7 @@ def run(settings: Settings, say: Say, query: str = "سوريا") -> dict[str, An
         say(f"indexed into {results[0].index} (alias {settings.elastic.alias})")
         resp = sink.client.search(
             index=settings.elastic.alias,
-            query={"match": {"body": query}},
+            query=build_query(query),
             size=5,
             source_includes=["title", "url", "language.code"],
         )

@@ -25,6 +25,21 @@ TEMPLATE_FILE = (
     Path(__file__).resolve().parents[2] / "deploy" / "elasticsearch" / "news-articles.template.json"
 )
 ENTITY_FIELDS = {"PER": "person", "ORG": "org", "LOC": "location", "MISC": "misc"}
+# Detected language -> the built-in analyzer of the per-language sub-fields (title_lang.*,
+# body_lang.*). Other languages are searched through the standard-analysed title/body only.
+LANG_ANALYZERS = {
+    "ar": "arabic",
+    "en": "english",
+    "fr": "french",
+    "de": "german",
+    "es": "spanish",
+    "ru": "russian",
+    "tr": "turkish",
+    "fa": "persian",
+    "zh": "cjk",
+    "ja": "cjk",
+    "ko": "cjk",
+}
 
 
 def make_client(settings: ElasticSettings) -> Elasticsearch:
@@ -57,51 +72,67 @@ def to_document(article: Article, indexed_at: datetime) -> dict[str, Any]:
         bucket = grouped[ENTITY_FIELDS[ent.type]]
         if ent.normalized not in bucket:
             bucket.append(ent.normalized)
-    return {
-        "article_id": article.article_id,
-        "schema_version": article.schema_version,
-        "url": src.url,
-        "guid": src.guid,
-        "title": src.title,
-        "summary": src.summary,
-        "body": src.content,
-        "authors": list(src.authors),
-        "categories": list(src.categories),
-        "published_at": src.published_at.isoformat() if src.published_at else None,
-        "published_at_note": src.published_at_note,
-        "first_seen_at": src.first_seen_at.isoformat(),
-        "fetched_at": src.fetched_at.isoformat(),
-        "indexed_at": indexed_at.isoformat(),
-        "content_hash": src.content_hash,
-        "feed": {
-            "id": src.feed.feed_id,
-            "url": src.feed.url,
-            "name": src.feed.name,
-            "country": src.feed.country,
-            "tags": list(src.feed.tags),
-            "language_hint": src.language_hint,
-        },
-        "language": article.language.model_dump(),
-        "entities": grouped,
-        "entity_mentions": [
-            {
-                "text": ent.text,
-                "type": ent.type,
-                "normalized": ent.normalized,
-                "field": m.field,
-                "start": m.start,
-                "end": m.end,
-                "confidence": ent.confidence,
-                "count": ent.count,
-            }
-            for ent in article.entities
-            for m in ent.mentions
-        ],
-        "pipeline": {
-            "stages": [s.stage for s in article.pipeline.stages],
-            "models": dict(article.pipeline.models),
-        },
-    }
+    body = src.content or src.summary
+    return derive(
+        {
+            "article_id": article.article_id,
+            "schema_version": article.schema_version,
+            "url": src.url,
+            "guid": src.guid,
+            "title": src.title,
+            "summary": src.summary,
+            "body": body,
+            "authors": list(src.authors),
+            "categories": list(src.categories),
+            "published_at": src.published_at.isoformat() if src.published_at else None,
+            "published_at_note": src.published_at_note,
+            "first_seen_at": src.first_seen_at.isoformat(),
+            "fetched_at": src.fetched_at.isoformat(),
+            "indexed_at": indexed_at.isoformat(),
+            "content_hash": src.content_hash,
+            "feed": {
+                "id": src.feed.feed_id,
+                "url": src.feed.url,
+                "name": src.feed.name,
+                "country": src.feed.country,
+                "tags": list(src.feed.tags),
+                "language_hint": src.language_hint,
+            },
+            "language": article.language.model_dump(),
+            "entities": grouped,
+            "entity_mentions": [
+                {
+                    "text": ent.text,
+                    "type": ent.type,
+                    "normalized": ent.normalized,
+                    "field": m.field,
+                    "start": m.start,
+                    "end": m.end,
+                    "confidence": ent.confidence,
+                    "count": ent.count,
+                }
+                for ent in article.entities
+                for m in ent.mentions
+            ],
+            "pipeline": {
+                "stages": [s.stage for s in article.pipeline.stages],
+                "models": dict(article.pipeline.models),
+            },
+        }
+    )
+
+
+def derive(doc: dict[str, Any]) -> dict[str, Any]:
+    """Add the fields computed from others at index time (per-language analysed copies).
+
+    Kept apart from ``to_document`` so ``newsflow reindex`` can recompute them on documents
+    copied from an older index.
+    """
+    analyzer = LANG_ANALYZERS.get((doc.get("language") or {}).get("code") or "")
+    body = doc.get("body")
+    doc["title_lang"] = {analyzer: doc["title"]} if analyzer and doc.get("title") else {}
+    doc["body_lang"] = {analyzer: body} if analyzer and body else {}
+    return doc
 
 
 @dataclass(frozen=True)

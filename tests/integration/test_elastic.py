@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from elasticsearch import BadRequestError, Elasticsearch
 
 from streams.bootstrap import ensure_elastic
 from streams.schema import Article, Entity, EntityMention, LanguageInfo
+from streams.search import build_query
 from streams.settings import Settings
 from streams.sinks.elastic import ElasticSink, index_for, make_client, to_document
 from tests.conftest import make_raw
@@ -91,3 +93,63 @@ def test_strict_mapping_rejects_unknown_fields(isolated: tuple[Settings, Elastic
     doc["surprise"] = "field"
     with pytest.raises(BadRequestError, match="strict_dynamic_mapping_exception"):
         client.index(index=index, id="x", document=doc)
+
+
+SEED = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "seed-article-ar.txt"
+
+
+def _lang_article(n: int, lang: str, title: str, body: str) -> Article:
+    raw = make_raw(n, title=title, hint=lang)
+    return Article(
+        article_id=raw.article_id,
+        source=raw.source.model_copy(update={"title": title, "content": body}),
+        language=LanguageInfo(code=lang, confidence=0.99, method="text"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("سوريا", "ar"),
+        ("وسوريا", "ar"),  # conjunction glued on
+        ("سوريّا", "ar"),  # shadda
+        ("سورية", "ar"),  # ta marbuta variant; the seed says السورية
+        ("السورية", "ar"),
+        ("election", "en"),  # the text says "elections"
+        ("کتاب", "fa"),  # the text says کتاب‌ها
+        ("新闻发布", "zh"),  # CJK phrase inside 新闻发布会
+    ],
+)
+def test_language_analysis_finds_variants(
+    isolated: tuple[Settings, Elasticsearch], query: str, expected: str
+) -> None:
+    settings, client = isolated
+    ensure_elastic(settings, lambda _m: None, client=client)
+    text = SEED.read_text(encoding="utf-8")
+    docs = {
+        "ar": _lang_article(10, "ar", text.splitlines()[0][:80], text),
+        "en": _lang_article(11, "en", "Voters head to the polls", "National elections were held."),
+        "fa": _lang_article(12, "fa", "کتابخانه ملی", "کتاب‌ها در کتابخانه ملی نگهداری می‌شوند"),
+        "zh": _lang_article(13, "zh", "北京新闻", "外交部在北京举行新闻发布会"),
+    }
+    sink = ElasticSink(settings.elastic, client=client)
+    assert all(r.ok for r in sink.write(list(docs.values()), datetime.now(UTC), refresh=True))
+    hits = client.search(index=settings.elastic.alias, query=build_query(query))["hits"]["hits"]
+    assert [h["_id"] for h in hits] == [docs[expected].article_id]
+
+
+def test_standard_fields_alone_miss_the_variants(
+    isolated: tuple[Settings, Elasticsearch],
+) -> None:
+    """The per-language sub-fields are what finds وسوريا: plain `body` does not (a control)."""
+    settings, client = isolated
+    ensure_elastic(settings, lambda _m: None, client=client)
+    text = SEED.read_text(encoding="utf-8")
+    art = _lang_article(20, "ar", "عنوان", text)
+    ElasticSink(settings.elastic, client=client).write([art], datetime.now(UTC), refresh=True)
+    plain = client.search(index=settings.elastic.alias, query={"match": {"body": "وسوريا"}})
+    assert plain["hits"]["total"]["value"] == 0
+    analysed = client.search(
+        index=settings.elastic.alias, query={"match": {"body_lang.arabic": "وسوريا"}}
+    )
+    assert analysed["hits"]["total"]["value"] == 1

@@ -1,0 +1,199 @@
+"""`newsflow reindex`: rebuild the article indices under the current template, then swap.
+
+For template changes (new analysers, new fields). Each month's write name
+(``<prefix>-YYYY.MM``) gets a new concrete index ``<prefix>_r<stamp>_YYYY.MM`` (outside the
+template's pattern, so it is not searchable before it is complete), filled:
+
+1. from the old index: every document's base fields, with the derived fields (per-language
+   sub-fields) computed again by today's code (``sinks.elastic.derive``);
+2. from the enriched topic, from its start to the end seen now: every article still held is
+   rebuilt from the contract record, overwriting step 1's copy;
+
+then one atomic ``_aliases`` call moves the month's write name and the read alias to the new
+index (dropping the old concrete index), and a last pass over the topic, from step 2's end to
+the new end, replays what the index worker wrote into the old index meanwhile. The index
+worker may keep running throughout; writes are idempotent (``_id = article_id``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from elasticsearch import Elasticsearch, helpers
+from kafka import KafkaConsumer, TopicPartition
+
+from streams import topics
+from streams.schema import Article, decode
+from streams.settings import Settings
+from streams.sinks.elastic import (
+    derive,
+    index_template,
+    make_client,
+    template_name,
+    to_document,
+)
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class MonthPlan:
+    write_name: str  # <prefix>-YYYY.MM: what index_for() routes to
+    old: str  # the concrete index behind it now
+    new: str  # the concrete index being built
+
+
+def _months(es: Elasticsearch, settings: Settings, stamp: str) -> list[MonthPlan]:
+    prefix = settings.elastic.index_prefix
+    plans: list[MonthPlan] = []
+    resolved = es.indices.resolve_index(name=[f"{prefix}-*", f"{prefix}_r*"])
+    aliases = {a["name"]: a["indices"] for a in resolved.get("aliases", [])}
+    concrete = {i["name"] for i in resolved.get("indices", [])}
+    names = {n for n in concrete if n.startswith(f"{prefix}-")} | {
+        a for a in aliases if a.startswith(f"{prefix}-")
+    }
+    for name in sorted(names):
+        month = name[len(prefix) + 1 :]
+        old = name if name in concrete else aliases[name][0]
+        plans.append(MonthPlan(name, old, f"{prefix}_r{stamp}_{month}"))
+    return plans
+
+
+def _create_target(es: Elasticsearch, settings: Settings, name: str) -> None:
+    body = index_template(settings.elastic)["template"]
+    es.indices.create(index=name, settings=body["settings"], mappings=body["mappings"])
+
+
+def _scan_old(es: Elasticsearch, index: str) -> Iterator[dict[str, Any]]:
+    after: list[Any] | None = None
+    while True:
+        resp = es.search(
+            index=index,
+            size=1000,
+            sort=[{"article_id": "asc"}],
+            search_after=after,
+            query={"match_all": {}},
+        )
+        hits = resp["hits"]["hits"]
+        if not hits:
+            return
+        for hit in hits:
+            yield hit["_source"]
+        after = hits[-1]["sort"]
+
+
+def _copy_old(es: Elasticsearch, plan: MonthPlan, say: Say) -> int:
+    actions = (
+        {"_index": plan.new, "_id": doc["article_id"], "_source": derive(doc)}
+        for doc in _scan_old(es, plan.old)
+    )
+    done, errors = helpers.bulk(es, actions, chunk_size=500, raise_on_error=False)
+    if isinstance(errors, list) and errors:
+        raise RuntimeError(f"{len(errors)} documents of {plan.old} failed to copy: {errors[:3]}")
+    say(f"  {plan.old} -> {plan.new}: {done} documents copied")
+    return done
+
+
+def _topic_pass(
+    es: Elasticsearch,
+    settings: Settings,
+    targets: dict[str, str],
+    start: dict[TopicPartition, int] | None,
+    say: Say,
+) -> tuple[int, dict[TopicPartition, int]]:
+    """Rebuild from the enriched topic between ``start`` (default: beginning) and now."""
+    name = topics.ENRICHED.topic_name(settings.topics)
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        enable_auto_commit=False,
+        group_id=None,
+        consumer_timeout_ms=2000,
+    )
+    written = 0
+    try:
+        parts = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or []]
+        consumer.assign(parts)
+        end = consumer.end_offsets(parts)
+        for tp in parts:
+            if start is None:
+                consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, start.get(tp, 0))
+        todo = {tp for tp in parts if consumer.position(tp) < end[tp]}
+        now = datetime.now(UTC)
+        while todo:
+            batch = consumer.poll(timeout_ms=2000, max_records=1000)
+            actions = []
+            for tp, messages in batch.items():
+                for message in messages:
+                    if message.offset >= end[tp]:
+                        continue
+                    try:
+                        article = decode(Article, message.value)
+                    except ValueError:
+                        continue  # not a contract record: the index stage dead-letters those
+                    write_name = (
+                        f"{settings.elastic.index_prefix}-{article.source.first_seen_at:%Y.%m}"
+                    )
+                    target = targets.get(write_name, write_name)
+                    actions.append(
+                        {
+                            "_index": target,
+                            "_id": article.article_id,
+                            "_source": to_document(article, now),
+                        }
+                    )
+                if consumer.position(tp) >= end[tp]:
+                    todo.discard(tp)
+            if actions:
+                ok, _ = helpers.bulk(es, actions, chunk_size=500, raise_on_error=True)
+                written += ok
+            if not batch:
+                todo = {tp for tp in todo if consumer.position(tp) < end[tp]}
+    finally:
+        consumer.close()
+    say(f"  {written} article(s) rebuilt from {name}")
+    return written, end
+
+
+def reindex(settings: Settings, say: Say) -> list[MonthPlan]:
+    es = make_client(settings.elastic)
+    try:
+        es.indices.put_index_template(
+            name=template_name(settings.elastic), **index_template(settings.elastic)
+        )
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
+        plans = _months(es, settings, stamp)
+        if not plans:
+            say("nothing to reindex: no article index exists yet")
+            return []
+        say(f"reindexing {len(plans)} month(s) into new indices ({stamp})")
+        for plan in plans:
+            _create_target(es, settings, plan.new)
+            _copy_old(es, plan, say)
+        targets = {p.write_name: p.new for p in plans}
+        _written, end = _topic_pass(es, settings, targets, None, say)
+        es.indices.refresh(index=",".join(p.new for p in plans))
+        actions: list[dict[str, Any]] = []
+        for p in plans:
+            if p.old == p.write_name:  # a concrete index holds the write name: drop it
+                actions.append({"remove_index": {"index": p.old}})
+            else:
+                actions.append({"remove": {"index": p.old, "alias": p.write_name}})
+                actions.append({"remove": {"index": p.old, "alias": settings.elastic.alias}})
+            actions.append({"add": {"index": p.new, "alias": p.write_name, "is_write_index": True}})
+            actions.append({"add": {"index": p.new, "alias": settings.elastic.alias}})
+        es.indices.update_aliases(actions=actions)
+        say("aliases swapped atomically: " + ", ".join(f"{p.write_name} -> {p.new}" for p in plans))
+        # What the index worker wrote into the old indices while we copied is in the topic.
+        _topic_pass(es, settings, {}, end, say)
+        for p in plans:
+            if p.old != p.write_name:
+                es.indices.delete(index=p.old)
+                say(f"  deleted {p.old}")
+        return plans
+    finally:
+        es.close()
