@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install fmt lint test test-unit up down status demo schema clean
+.PHONY: help install fmt lint test test-unit up down status demo schema models models-open eval bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,6 +45,21 @@ test-unit: $(STAMP) ## Unit tests only (no services)
 
 demo: up ## Fresh machine -> running stack -> seed article searchable
 	$(BIN)/newsflow demo
+
+models: $(STAMP) ## Rebuild gazetteers and NER models from the shipped corpora (~10 min)
+	$(BIN)/pip install --quiet -e ".[dev,models]"
+	$(BIN)/python -m streams.enrich.training.gazetteers
+	$(BIN)/python -m streams.enrich.training.train --ablation
+
+models-open: $(STAMP) ## Rebuild ar/en NER models from openly licensed corpora only
+	$(BIN)/python -m streams.enrich.training.train --open-only
+
+eval: $(STAMP) ## Language ID and NER scores on the development sets
+	$(BIN)/python -m streams.enrich.eval_language
+	$(BIN)/python -m streams.enrich.training.eval_entities
+
+bench: up ## Benchmarks (index stage vs bare bulk); figures printed and in bench/results/
+	$(BIN)/python -m bench.bench_index
 
 schema: $(STAMP) ## Regenerate the committed JSON Schema of the contract
 	$(BIN)/newsflow schema --write

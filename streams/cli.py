@@ -152,12 +152,134 @@ def demo_cmd(
     )
     for hit in result["hits"]:
         typer.echo(f"  {hit['id']}  [{hit['language']['code']}]  {hit['title']}")
+    typer.echo("entities of the seed article:")
+    for kind, text in result["entities"]:
+        typer.echo(f"  {kind:<4} {text}")
     if not any(h["id"] == result["article_id"] for h in result["hits"]):
         _fail(RuntimeError("the seed article was not found by the search"))
     typer.echo(
         "The local stack keeps running: `newsflow infra status`; stop it with "
         "`newsflow infra down` (or `make down`)."
     )
+
+
+@app.command("enrich")
+def enrich_cmd(
+    source: Annotated[str, typer.Argument(help="JSON-lines file, or - for stdin")] = "-",
+    batch_size: Annotated[int, typer.Option(help="Lines per batch.")] = 256,
+) -> None:
+    """Enrich JSON lines offline ({id?, title?, text?, language_hint?} -> language + entities)."""
+    from streams.enrich.offline import dumps, enrich_lines
+
+    settings = Settings()
+    try:
+        stream = sys.stdin if source == "-" else open(source, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        _fail(exc)
+        return
+    done = errors = 0
+    started = time.monotonic()
+    with stream:
+        for record in enrich_lines(stream, batch_size, settings.enrich.max_chars):
+            sys.stdout.write(dumps(record) + "\n")
+            done += 1
+            if "error" in record:
+                errors += 1
+                _say(f"line {record['line']}: {record['error']}")
+            if done % 10000 == 0:
+                sys.stdout.flush()
+                _say(f"{done} lines, {done / (time.monotonic() - started):.0f}/s")
+    _say(f"enriched {done - errors} lines, {errors} invalid, in {time.monotonic() - started:.1f}s")
+    if errors:
+        raise typer.Exit(2)
+
+
+@app.command("worker")
+def worker_cmd(
+    stage: Annotated[str, typer.Argument(help="enrich or index")],
+    loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "info",
+) -> None:
+    """Run one stage as a faust worker (scale out by starting more processes)."""
+    from streams import worker
+
+    settings = Settings()
+    if stage not in worker.STAGES:
+        _fail(ValueError(f"unknown stage {stage!r}; choose one of {', '.join(worker.STAGES)}"))
+    worker.run(settings, stage, loglevel)
+
+
+@app.command("search")
+def search_cmd(
+    query: Annotated[str, typer.Argument(help="Words to find (any language).")] = "",
+    lang: Annotated[str | None, typer.Option("--lang", help="ISO 639-1 code filter.")] = None,
+    entity: Annotated[
+        list[str] | None, typer.Option("--entity", help="Entity name (repeatable).")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="e.g. 12h, 7d, 2w or a date.")] = None,
+    feed: Annotated[str | None, typer.Option(help="Feed id filter.")] = None,
+    size: Annotated[int, typer.Option("-n", "--size", help="Hits to show.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Raw response as JSON.")] = False,
+) -> None:
+    """Ranked hits with highlights and facet counts, from the read alias."""
+    from streams import search
+    from streams.sinks.elastic import make_client
+
+    settings = Settings()
+    keys = None
+    if entity:
+        from streams.enrich.entities import entity_key
+
+        keys = sorted({entity_key(e) for e in entity} | set(entity))
+    client = make_client(settings.elastic)
+    try:
+        resp = search.search(
+            client,
+            settings.elastic,
+            query,
+            size=size,
+            lang=lang,
+            entity_keys=keys,
+            since=since,
+            feed=feed,
+        )
+    except ValueError as exc:
+        _fail(exc)
+        return
+    except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
+        _fail(RuntimeError(f"search failed: {type(exc).__name__}: {exc}"))
+        return
+    finally:
+        client.close()
+    if as_json:
+        typer.echo(json.dumps(resp, ensure_ascii=False, indent=2))
+        return
+    typer.echo(search.render(resp))
+
+
+@app.command("reindex")
+def reindex_cmd() -> None:
+    """Rebuild every article index under the current template and swap the aliases atomically."""
+    from streams.reindex import reindex
+
+    try:
+        reindex(Settings(), _say)
+    except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
+        _fail(RuntimeError(f"reindex failed: {type(exc).__name__}: {exc}"))
+
+
+@app.command("replay")
+def replay_cmd(
+    stage: Annotated[str, typer.Option("--stage", help="enrich or index")],
+    limit: Annotated[int | None, typer.Option(help="Replay at most this many.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, change nothing.")] = False,
+) -> None:
+    """Re-feed a stage's dead letters into its input topic (after fixing the cause)."""
+    from streams.replay import replay
+
+    try:
+        replay(Settings(), stage, _say, limit=limit, dry_run=dry_run)
+    except ValueError as exc:
+        _fail(exc)
 
 
 @app.command("schema")

@@ -1,10 +1,10 @@
 """`newsflow demo`: the smoke round trip of the local stack.
 
 Seed article -> ``news.articles.raw.v1`` (kafka-python, acks=all) -> read back by exact offset
--> ``Article`` -> ``news.articles.enriched.v1`` -> read back -> Elasticsearch (``_id`` =
-article_id) -> search for an Arabic word through the read alias. Until the enrichment stage
-lands, the language block carries the feed's declared language (method ``declared``) and no
-entities; the round trip itself is real at every hop.
+-> enriched by the enrich stage's pure function (language + entities) ->
+``news.articles.enriched.v1`` -> read back -> Elasticsearch (``_id`` = article_id) -> search
+for an Arabic word through the read alias. The workers (``newsflow worker enrich|index``) are
+not needed for this smoke test; ``newsflow run`` (next issue) drives the whole pipeline.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from streams import topics
 from streams.bootstrap import bootstrap
+from streams.enrich import pipeline
 from streams.schema import (
     Article,
     ContractModel,
     FeedRef,
-    LanguageInfo,
     PipelineInfo,
     RawArticle,
     Source,
@@ -105,22 +105,12 @@ def run(settings: Settings, say: Say, query: str = "سوريا") -> dict[str, An
         say(f"produced seed article {raw.article_id} to {raw_topic}[{part}]@{off}")
         raw_back = decode(RawArticle, _read_back(settings, raw_topic, part, off))
         assert raw_back == raw, "raw record changed in transit"
-        hint = raw_back.source.language_hint
-        article = Article(
-            article_id=raw_back.article_id,
-            source=raw_back.source,
-            language=LanguageInfo(
-                code=hint,
-                confidence=0.5 if hint else 0.0,
-                method="declared" if hint else "none",
-                script=None,
-            ),
-            pipeline=PipelineInfo(
-                stages=(
-                    *raw_back.pipeline.stages,
-                    StageStamp(stage="demo", at=datetime.now(UTC), version=VERSION),
-                )
-            ),
+        # The enrich stage's own pure function (the worker runs the same code on batches).
+        stamp = pipeline.stamp(datetime.now(UTC), VERSION)
+        article = pipeline.enrich_one(raw_back, stamp, settings.enrich.max_chars)
+        say(
+            f"enriched: language {article.language.code} ({article.language.method}), "
+            f"{len(article.entities)} entities"
         )
         part, off = _send(producer, enriched_topic, article, article.article_id)
         say(f"produced Article to {enriched_topic}[{part}]@{off}")
@@ -144,6 +134,7 @@ def run(settings: Settings, say: Say, query: str = "سوريا") -> dict[str, An
         sink.close()
     hits = resp["hits"]["hits"]
     return {
+        "entities": [(e.type, e.text) for e in article_back.entities],
         "query": query,
         "total": resp["hits"]["total"]["value"],
         "hits": [{"id": h["_id"], **h["_source"]} for h in hits],

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import lzma
 import sys
 import time
 from collections import Counter, defaultdict
@@ -23,7 +24,8 @@ from typing import Any
 
 from streams.enrich import language
 
-DEFAULT_DATA = Path("/work/shared/data/langid/dev.jsonl")
+# The NTREX-128 development set, shipped xz-compressed with its provenance.
+DEFAULT_DATA = Path(__file__).resolve().parent / "training" / "corpora" / "langid_dev.jsonl.xz"
 LENGTHS = ("short", "paragraph")
 MIN_SECONDS = 2.0
 HINT_SETTLED = frozenset({"ms", "id"})
@@ -31,7 +33,8 @@ HINT_SETTLED = frozenset({"ms", "id"})
 
 def load_items(path: Path) -> list[dict[str, str]]:
     items = []
-    with path.open(encoding="utf-8") as handle:
+    opener = lzma.open if path.suffix == ".xz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
         for line in handle:
             if line.strip():
                 row = json.loads(line)

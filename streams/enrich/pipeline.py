@@ -1,0 +1,112 @@
+"""RawArticle -> Article: the pure enrichment of a batch (language, then entities).
+
+Called by the enrich stage in a worker thread; returns one result per input, in order: the
+enriched ``Article`` or the exception that article raised, so one bad article is dead-lettered
+without failing its batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from streams.enrich import entities, language
+from streams.enrich.text import PreparedText, prepare
+from streams.enrich.types import FoundEntity, LanguageResult
+from streams.schema import (
+    Article,
+    Entity,
+    EntityMention,
+    LanguageInfo,
+    PipelineInfo,
+    RawArticle,
+    StageStamp,
+)
+
+ENTITY_TYPES = {"PER", "ORG", "LOC", "MISC"}
+
+
+def model_versions() -> dict[str, str]:
+    return {"langid": language.MODEL_VERSION, **entities.MODEL_VERSIONS}
+
+
+def _to_contract(found: FoundEntity) -> Entity:
+    return Entity(
+        text=found.text,
+        type=found.type if found.type in ENTITY_TYPES else "MISC",
+        normalized=found.normalized,
+        mentions=tuple(
+            EntityMention(field=m.field, start=m.start, end=m.end) for m in found.mentions
+        ),
+        confidence=round(min(1.0, max(0.0, found.confidence)), 4),
+        count=found.count,
+    )
+
+
+def _article(
+    raw: RawArticle,
+    prep: PreparedText,
+    lang: LanguageResult,
+    found: list[FoundEntity],
+    stamp: StageStamp,
+    models: dict[str, str],
+) -> Article:
+    return Article(
+        schema_version=raw.schema_version,
+        article_id=raw.article_id,
+        source=raw.source,
+        language=LanguageInfo(
+            code=lang.code,
+            confidence=round(lang.confidence, 4),
+            method=lang.method,
+            script=lang.script,
+        ),
+        entities=tuple(_to_contract(f) for f in found),
+        text_truncated=prep.truncated,
+        pipeline=PipelineInfo(
+            stages=(*raw.pipeline.stages, stamp), models={**raw.pipeline.models, **models}
+        ),
+    )
+
+
+def enrich_one(raw: RawArticle, stamp: StageStamp, max_chars: int) -> Article:
+    src = raw.source
+    prep = prepare(src.title, src.summary, src.content, max_chars)
+    lang = language.detect_language(prep.language_input, src.language_hint)
+    found = entities.extract_entities(prep.fields, lang.code)
+    return _article(raw, prep, lang, found, stamp, model_versions())
+
+
+def enrich_batch(
+    raws: Sequence[RawArticle], stamp: StageStamp, max_chars: int
+) -> list[Article | Exception]:
+    """Enrich a batch with the batched model calls; isolate failures to single articles."""
+    if not raws:
+        return []
+    try:
+        preps = [
+            prepare(r.source.title, r.source.summary, r.source.content, max_chars) for r in raws
+        ]
+        langs = language.detect_many(
+            [(p.language_input, r.source.language_hint) for p, r in zip(preps, raws, strict=True)]
+        )
+        found = entities.extract_many(
+            [(p.fields, lang.code) for p, lang in zip(preps, langs, strict=True)]
+        )
+        models = model_versions()
+        return [
+            _article(r, p, lang, f, stamp, models)
+            for r, p, lang, f in zip(raws, preps, langs, found, strict=True)
+        ]
+    except Exception:  # noqa: BLE001 - find the culprit(s) one by one
+        results: list[Article | Exception] = []
+        for raw in raws:
+            try:
+                results.append(enrich_one(raw, stamp, max_chars))
+            except Exception as exc:  # noqa: BLE001 - returned, dead-lettered by the stage
+                results.append(exc)
+        return results
+
+
+def stamp(now: datetime, version: str) -> StageStamp:
+    return StageStamp(stage="enrich", at=now, version=version)

@@ -1,0 +1,231 @@
+"""Dev evaluation of the entity extractors: ``python -m streams.enrich.training.eval_entities``.
+
+Prints, per language with a model, entity-level exact-match P/R/F1 over PER/ORG/LOC (micro and
+per type) on the dev file named in ``models/MANIFEST.json``, for
+
+* ``crf``        - what ``extract_entities`` uses (CRF with gazetteer features; Arabic: plus
+                   the institution/title rules of ``entities``, also shown without them),
+* ``+union``     - plus gazetteer LOC names the CRF left untagged (to decide ``UNION_LANGUAGES``),
+* ``gaz-only``   - the gazetteers alone (what Spanish/Russian/Persian/Chinese get);
+
+and, side by side in the same run, tokens/s of the bare tagger (features + Viterbi on the dev
+tokens) and of the full path (``extract_entities`` on the detokenised dev sentences: sentence
+split, tokenisation, gazetteer, tagging, marginals, spans, merging; with the language detector
+of ``streams.enrich.language`` in front when that module is present). Also: model load time,
+RSS after loading, and the seed-article check. ``evaluate()`` returns all of it as a dict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from streams.enrich import arabic, entities
+from streams.enrich.training.features import tokenize
+from streams.enrich.training.gazetteers import read_corpus
+from streams.enrich.training.scoring import SCORED_TYPES, Score, Span, spans
+
+REPO = Path(__file__).resolve().parents[3]
+SEED = REPO / "deploy" / "demo" / "seed-article-ar.txt"
+SEED_EXPECTED = {
+    "PER": ("زكي أكتورك", "إلكاي ألتنداغ", "مرهف أبو قصرة"),
+    "ORG": ("وزارة الدفاع التركية", "البرلمان التركي"),
+    "LOC": ("تركيا", "سوريا", "أنقرة", "دمشق", "العراق", "المملكة العربية السعودية"),
+}
+
+
+def _rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _language_detector() -> Callable[[str, str | None], Any] | None:
+    try:
+        from streams.enrich import language  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return None
+    detect = getattr(language, "detect_language", None)
+    return detect if callable(detect) else None
+
+
+def seed_check() -> dict[str, Any]:
+    """Which of the seed article's listed entities ``extract_entities`` finds, by type."""
+    text = SEED.read_text(encoding="utf-8")
+    found = entities.extract_entities({"text": text}, "ar")
+    have = {(e.type, e.normalized) for e in found}
+    missing = [
+        f"{typ}:{name}"
+        for typ, names in SEED_EXPECTED.items()
+        for name in names
+        if (typ, arabic.normalize_entity(name)) not in have
+    ]
+    return {"ok": not missing, "missing": missing, "found": sorted(f"{t}:{n}" for t, n in have)}
+
+
+def _gazetteer_spans(model: entities.CrfModel, tokens: Sequence[str]) -> list[Span]:
+    gaz = model.featurizer.gazetteer or entities._state().gazetteer
+    return [(m.start, m.end, m.type) for m in gaz.match(tokens, model.featurizer.lexicon)]
+
+
+def evaluate(langs: Sequence[str] | None = None, speed: bool = True) -> dict[str, Any]:
+    started = time.monotonic()
+    rss0 = _rss_mb()
+    entities.load_models()
+    load_seconds = time.monotonic() - started
+    rss = _rss_mb()
+    manifest = entities._MANIFEST
+    result: dict[str, Any] = {
+        "load_seconds": round(load_seconds, 2),
+        "rss_mb_before_load": round(rss0, 1),
+        "rss_mb_after_load": round(rss, 1),
+        "languages": {},
+    }
+    detect = _language_detector()
+    for lang in langs or entities.CRF_LANGUAGES:
+        model = entities.model_for(lang)
+        if model is None:
+            continue
+        dev_name = str(manifest[f"ner-{lang}"]["dev_file"]).removesuffix(".jsonl")
+        dev = [(r["tokens"], r["tags"]) for r in read_corpus(dev_name) if r["tokens"]]
+        crf, union, gaz_only, no_rules = Score(), Score(), Score(), Score()
+        for tokens, tags in dev:
+            gold = spans(tags)
+            pred: list[Span] = [(t.start, t.end, t.type) for t in model.tag(tokens)]
+            if lang == "ar":
+                model.rules = False
+                no_rules.add(gold, [(t.start, t.end, t.type) for t in model.tag(tokens)])
+                model.rules = True
+            gz = _gazetteer_spans(model, tokens)
+            extra = [
+                g
+                for g in gz
+                if g[2] == "LOC" and not any(g[0] < p[1] and p[0] < g[1] for p in pred)
+            ]
+            crf.add(gold, pred)
+            union.add(gold, pred + extra)
+            gaz_only.add(gold, gz)
+        entry: dict[str, Any] = {
+            "dev_file": f"{dev_name}.jsonl",
+            "method": entities.METHODS.get(lang),
+            "crf": crf.report(),
+            "union": union.report(),
+            "gazetteer_only": gaz_only.report(),
+        }
+        if lang == "ar":
+            entry["crf_without_rules"] = no_rules.report()
+        if speed:
+            entry["speed"] = _speed(model, lang, dev, detect)
+        result["languages"][lang] = entry
+    result["seed_article"] = seed_check()
+    return result
+
+
+def _speed(
+    model: entities.CrfModel,
+    lang: str,
+    dev: Sequence[tuple[list[str], list[str]]],
+    detect: Callable[[str, str | None], Any] | None,
+) -> dict[str, float]:
+    """Tokens/s of the bare tagger and of the full path on the same text, interleaved.
+
+    The full path gets "articles" of 20 dev sentences (one per line), as a worker would; the
+    bare tagger gets exactly the tokens the full path tags (sentence split and tokenised before
+    the clock starts), so both do the same tagging work. Word-feature caches are emptied before
+    every timed pass (cold, the pessimistic case); 5 interleaved rounds, best of each reported.
+    """
+    sample = list(dev[:2000])
+    articles = [
+        "\n".join(" ".join(t) for t, _ in sample[k : k + 20]) for k in range(0, len(sample), 20)
+    ]
+    pretokenized = [
+        [text[a:b] for a, b in tokenize(text, s0, e0)]
+        for text in articles
+        for s0, e0 in arabic.sentences(text)
+    ]
+    n_tokens = sum(len(t) for t in pretokenized)
+    bare: list[float] = []
+    full: list[float] = []
+    with_lang: list[float] = []
+    for _round in range(5):
+        model.featurizer.clear_caches()
+        t0 = time.perf_counter()
+        for tokens in pretokenized:
+            model.tag_only(tokens)
+        bare.append(time.perf_counter() - t0)
+        model.featurizer.clear_caches()
+        t0 = time.perf_counter()
+        for text in articles:
+            entities.extract_entities({"text": text}, lang)
+        full.append(time.perf_counter() - t0)
+        if detect is not None:
+            model.featurizer.clear_caches()
+            t0 = time.perf_counter()
+            for text in articles:
+                code = detect(text, None).code
+                entities.extract_entities({"text": text}, code)
+            with_lang.append(time.perf_counter() - t0)
+    out = {
+        "tokens": float(n_tokens),
+        "bare_tagger_tokens_per_s": round(n_tokens / min(bare)),
+        "extract_entities_tokens_per_s": round(n_tokens / min(full)),
+        "full_over_bare": round(min(bare) / min(full), 3),
+    }
+    if with_lang:
+        out["language_plus_entities_tokens_per_s"] = round(n_tokens / min(with_lang))
+    return out
+
+
+def _print(result: dict[str, Any]) -> None:
+    print(
+        f"load {result['load_seconds']}s, RSS {result['rss_mb_before_load']} -> "
+        f"{result['rss_mb_after_load']} MB"
+    )
+    head = f"{'lang':4} {'variant':9} {'P':>6} {'R':>6} {'F1':>6}  " + "  ".join(
+        f"{t + ' P/R/F1':>20}" for t in SCORED_TYPES
+    )
+    print(head)
+    for lang, entry in result["languages"].items():
+        for variant in ("crf", "crf_without_rules", "union", "gazetteer_only"):
+            if variant not in entry:
+                continue
+            rep = entry[variant]
+            micro = rep["micro"]
+            per_type = "  ".join(
+                f"{rep[t]['p']:6.3f}/{rep[t]['r']:6.3f}/{rep[t]['f1']:6.3f}" for t in SCORED_TYPES
+            )
+            print(
+                f"{lang:4} {variant[:9]:9} {micro['p']:6.3f} {micro['r']:6.3f} "
+                f"{micro['f1']:6.3f}  {per_type}"
+            )
+    for lang, entry in result["languages"].items():
+        if "speed" in entry:
+            print(f"{lang} speed: {json.dumps(entry['speed'])}")
+    seed = result["seed_article"]
+    print(f"seed article: {'OK' if seed['ok'] else 'MISSING ' + ', '.join(seed['missing'])}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--lang", action="append")
+    parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the result here")
+    args = parser.parse_args(argv)
+    result = evaluate(args.lang, speed=not args.no_speed)
+    _print(result)
+    if args.json:
+        args.json.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

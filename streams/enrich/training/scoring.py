@@ -1,0 +1,61 @@
+"""Entity-level exact-match scoring over BIO tag sequences (train-time and dev evaluation)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+SCORED_TYPES = ("PER", "ORG", "LOC")
+
+Span = tuple[int, int, str]  # token start, token end (exclusive), type
+
+
+def spans(tags: Sequence[str]) -> list[Span]:
+    """Entity spans of a BIO sequence; an I- that does not continue its type starts an entity."""
+    out: list[Span] = []
+    start: int | None = None
+    kind = ""
+    for i, tag in enumerate([*tags, "O"]):
+        prefix, _, typ = tag.partition("-")
+        continues = prefix == "I" and typ == kind and start is not None
+        if start is not None and not continues:
+            out.append((start, i, kind))
+            start = None
+        if prefix in ("B", "I") and not continues:
+            start, kind = i, typ
+    return out
+
+
+@dataclass
+class Score:
+    tp: Counter[str] = field(default_factory=Counter)
+    fp: Counter[str] = field(default_factory=Counter)
+    fn: Counter[str] = field(default_factory=Counter)
+    tokens: int = 0
+
+    def add(self, gold: Iterable[Span], pred: Iterable[Span]) -> None:
+        g = {s for s in gold if s[2] in SCORED_TYPES}
+        p = {s for s in pred if s[2] in SCORED_TYPES}
+        for s in g & p:
+            self.tp[s[2]] += 1
+        for s in p - g:
+            self.fp[s[2]] += 1
+        for s in g - p:
+            self.fn[s[2]] += 1
+
+    def prf(self, typ: str | None = None) -> dict[str, float]:
+        types = SCORED_TYPES if typ is None else (typ,)
+        tp = sum(self.tp[t] for t in types)
+        fp = sum(self.fp[t] for t in types)
+        fn = sum(self.fn[t] for t in types)
+        p = tp / (tp + fp) if tp + fp else 0.0
+        r = tp / (tp + fn) if tp + fn else 0.0
+        f = 2 * p * r / (p + r) if p + r else 0.0
+        return {"p": round(p, 4), "r": round(r, 4), "f1": round(f, 4), "support": tp + fn}
+
+    def report(self) -> dict[str, dict[str, float]]:
+        out = {"micro": self.prf()}
+        for t in SCORED_TYPES:
+            out[t] = self.prf(t)
+        return out

@@ -1,0 +1,352 @@
+"""Train the per-language CRF NER models: ``python -m streams.enrich.training.train``.
+
+Options: ``--open-only`` trains only on the openly licensed corpora (CC BY-SA: AQMAR, WikiANN,
+Turkish Wiki NER) and marks the models so; ``--lang xx`` (repeatable) trains some languages
+only (the MANIFEST keeps the other entries); ``--out DIR`` writes elsewhere than
+``streams/enrich/models``; ``--tune`` grid-searches c1/c2 on a 10 % hold-out of the training
+split first (never on dev); ``--ablation`` also trains each model without gazetteer features
+and records its dev F1 beside the real one.
+
+Output per language: ``ner-<lang>.crfsuite.xz`` (crfsuite model, xz-compressed) and an entry in
+``MANIFEST.json``: files trained on with their licences, restriction, size, training time,
+feature settings, dev scores, version string. Single process, deterministic (L-BFGS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import lzma
+import os
+import random
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pycrfsuite  # type: ignore[import-untyped]
+
+from streams.enrich import arabic
+from streams.enrich.training.features import FeatureSettings, Featurizer, Gazetteer, decode
+from streams.enrich.training.gazetteers import CORPORA, GAZ_DIR, read_corpus
+from streams.enrich.training.scoring import Score, spans
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+GAZETTEER_FILES = ("countries.tsv.xz", "cities.tsv.xz")
+VERSION_PREFIX = "crf-2026.11"
+
+LICENCES = {
+    "ar_anercorp": ("ANERcorp (Benajiba et al. 2007)", "research use"),
+    "ar_aqmar": ("AQMAR (Mohit et al. 2012)", "CC BY-SA 3.0"),
+    "en_conll03": ("CoNLL-2003, Reuters RCV1 text", "research use"),
+    "en_wikiann": ("WikiANN (Rahimi et al. 2019)", "CC BY-SA"),
+    "fr_wikiann": ("WikiANN (Rahimi et al. 2019)", "CC BY-SA"),
+    "de_wikiann": ("WikiANN (Rahimi et al. 2019)", "CC BY-SA"),
+    "nl_wikiann": ("WikiANN (Rahimi et al. 2019)", "CC BY-SA"),
+    "tr_wiki": ("Turkish Wiki NER (turkish-nlp-suite)", "CC BY-SA 4.0"),
+}
+RESEARCH = {"ar_anercorp", "en_conll03"}
+
+
+@dataclass
+class Spec:
+    lang: str
+    train: tuple[str, ...]
+    dev: str
+    settings: FeatureSettings = field(default_factory=FeatureSettings)
+    open_train: tuple[str, ...] = ()  # the training files of the --open-only build
+
+    def files(self, open_only: bool) -> tuple[str, ...]:
+        if not open_only:
+            return self.train
+        files = self.open_train or self.train
+        assert all(f.split(".")[0] not in RESEARCH for f in files)
+        return files
+
+
+SPECS: dict[str, Spec] = {
+    "ar": Spec(
+        "ar",
+        ("ar_anercorp.train",),
+        "ar_anercorp.dev",
+        FeatureSettings(c1=0.05, c2=0.01, minfreq=1, max_iterations=200, o_threshold=0.7),
+        open_train=("ar_aqmar.train",),
+    ),
+    "en": Spec(
+        "en",
+        ("en_conll03.train",),
+        "en_conll03.dev",
+        FeatureSettings(c1=0.05, c2=0.01, minfreq=1, max_iterations=150),
+        open_train=("en_wikiann.train",),
+    ),
+    "fr": Spec("fr", ("fr_wikiann.train",), "fr_wikiann.dev", FeatureSettings()),
+    "de": Spec("de", ("de_wikiann.train",), "de_wikiann.dev", FeatureSettings()),
+    "nl": Spec("nl", ("nl_wikiann.train",), "nl_wikiann.dev", FeatureSettings()),
+    "tr": Spec("tr", ("tr_wiki.train",), "tr_wiki.dev", FeatureSettings()),
+}
+
+
+def load_gazetteer(gaz_dir: Path = GAZ_DIR) -> Gazetteer:
+    return Gazetteer.load(gaz_dir / name for name in GAZETTEER_FILES)
+
+
+Sentence = tuple[list[str], list[str]]
+
+
+def build_lexicon(data: Sequence[Sentence]) -> dict[str, int]:
+    """Normalised Arabic word counts of the training text plus the open packaged lexicon."""
+    counts: Counter[str] = Counter(arabic.default_known())
+    for tokens, _tags in data:
+        for tok in tokens:
+            if arabic.is_arabic(tok):
+                counts[arabic.normalize(tok)] += 1
+    return {w: c for w, c in counts.items() if c >= 2}
+
+
+def build_names(feats: Featurizer, data: Sequence[Sentence]) -> dict[str, str]:
+    """Name list: keys seen mostly (>= 50 %, >= 2 times) inside entities of one type."""
+    total: Counter[str] = Counter()
+    typed: dict[str, Counter[str]] = defaultdict(Counter)
+    for tokens, tags in data:
+        for tok, tag in zip(tokens, tags, strict=True):
+            key = feats.name_key(tok)
+            if len(key) < 2 or not key[0].isalpha():
+                continue
+            total[key] += 1
+            if tag != "O":
+                typed[key][tag[2:]] += 1
+    names: dict[str, str] = {}
+    for key, by_type in typed.items():
+        typ, n = by_type.most_common(1)[0]
+        if n >= 2 and n >= 0.5 * total[key]:
+            names[key] = typ
+    return names
+
+
+def featurizer(
+    lang: str,
+    settings: FeatureSettings,
+    gaz: Gazetteer | None,
+    lexicon: Mapping[str, int] | None = None,
+    names: Mapping[str, str] | None = None,
+) -> Featurizer:
+    if lang == "ar" and lexicon is None:
+        lexicon = arabic.default_known()
+    return Featurizer(lang, settings, gaz, lexicon, names=names if settings.names else None)
+
+
+def training_sequences(
+    lang: str,
+    settings: FeatureSettings,
+    gaz: Gazetteer | None,
+    data: Sequence[Sentence],
+    lexicon: Mapping[str, int] | None,
+) -> tuple[list[list[list[str]]], dict[str, str]]:
+    """Features of the training data (name list jackknifed over contiguous folds) and the
+    name list of all of it (for run time)."""
+    base = featurizer(lang, settings, gaz, lexicon)
+    names = build_names(base, data) if settings.names else {}
+    if not settings.names:
+        return [base.sequence(t) for t, _ in data], names
+    k = max(2, settings.jackknife)
+    size = (len(data) + k - 1) // k
+    seqs: list[list[list[str]]] = []
+    for fold in range(k):
+        lo, hi = fold * size, min(len(data), (fold + 1) * size)
+        others = [*data[:lo], *data[hi:]]
+        feats = featurizer(lang, settings, gaz, lexicon, build_names(base, others))
+        seqs += [feats.sequence(t) for t, _ in data[lo:hi]]
+    return seqs, names
+
+
+def load(names: Sequence[str]) -> list[Sentence]:
+    out: list[Sentence] = []
+    for name in names:
+        for row in read_corpus(name):
+            if row["tokens"]:
+                out.append((row["tokens"], row["tags"]))
+    return out
+
+
+def _train_crf(
+    seqs: Sequence[list[list[str]]],
+    data: Sequence[Sentence],
+    settings: FeatureSettings,
+    path: Path,
+) -> None:
+    trainer = pycrfsuite.Trainer(verbose=False)
+    for xseq, (_tokens, tags) in zip(seqs, data, strict=True):
+        trainer.append(xseq, tags)
+    trainer.set_params(
+        {
+            "c1": settings.c1,
+            "c2": settings.c2,
+            "max_iterations": settings.max_iterations,
+            "feature.minfreq": settings.minfreq,
+            "feature.possible_transitions": True,
+        }
+    )
+    trainer.train(str(path))
+
+
+def _dev_score(feats: Featurizer, model: Path, data: list[Sentence]) -> Score:
+    tagger = pycrfsuite.Tagger()
+    tagger.open(str(model))
+    score = Score()
+    for tokens, tags in data:
+        pred = decode(tagger, feats.sequence(tokens), feats.settings.o_threshold)
+        score.add(spans(tags), spans(pred))
+        score.tokens += len(tokens)
+    tagger.close()
+    return score
+
+
+def tune(spec: Spec, files: Sequence[str], gaz: Gazetteer | None) -> FeatureSettings:
+    """Grid-search c1/c2 on a 10 % hold-out of the training data (not on dev)."""
+    data = load(files)
+    rng = random.Random(13)
+    rng.shuffle(data)
+    cut = len(data) // 10
+    held, rest = data[:cut], data[cut:]
+    best: tuple[float, FeatureSettings] | None = None
+    for c1, c2 in ((0.02, 0.01), (0.05, 0.01), (0.1, 0.01), (0.05, 0.05), (0.2, 0.01)):
+        settings = FeatureSettings(**{**spec.settings.as_dict(), "c1": c1, "c2": c2})
+        lexicon = build_lexicon(rest) if spec.lang == "ar" else None
+        seqs, names = training_sequences(spec.lang, settings, gaz, rest, lexicon)
+        feats = featurizer(spec.lang, settings, gaz, lexicon, names)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "m.crfsuite"
+            _train_crf(seqs, rest, settings, path)
+            f1 = _dev_score(feats, path, held).prf()["f1"]
+        print(f"  tune {spec.lang} c1={c1} c2={c2}: hold-out F1 {f1:.4f}", flush=True)
+        if best is None or f1 > best[0]:
+            best = (f1, settings)
+    assert best is not None
+    return best[1]
+
+
+def train_one(
+    spec: Spec, out: Path, open_only: bool, gaz: Gazetteer, do_tune: bool, ablation: bool
+) -> dict[str, Any]:
+    files = spec.files(open_only)
+    settings = tune(spec, files, gaz) if do_tune else spec.settings
+    started = time.monotonic()
+    data = load(files)
+    lexicon = build_lexicon(data) if spec.lang == "ar" else None
+    seqs, names = training_sequences(spec.lang, settings, gaz, data, lexicon)
+    feats = featurizer(spec.lang, settings, gaz, lexicon, names)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / f"ner-{spec.lang}.crfsuite"
+        _train_crf(seqs, data, settings, raw)
+        seconds = time.monotonic() - started
+        dev = load((spec.dev,))
+        score = _dev_score(feats, raw, dev)
+        blob = raw.read_bytes()
+        entry_ablation: dict[str, Any] | None = None
+        if ablation:
+            plain = FeatureSettings(**{**settings.as_dict(), "gazetteer": False})
+            seqs0, names0 = training_sequences(spec.lang, plain, None, data, lexicon)
+            feats0 = featurizer(spec.lang, plain, None, lexicon, names0)
+            raw0 = Path(tmp) / "plain.crfsuite"
+            _train_crf(seqs0, data, plain, raw0)
+            entry_ablation = {"without_gazetteer_features": _dev_score(feats0, raw0, dev).report()}
+    target = out / f"ner-{spec.lang}.crfsuite.xz"
+    target.write_bytes(lzma.compress(blob, preset=9))
+    aux = out / f"ner-{spec.lang}.aux.json.xz"
+    aux_data = {"lexicon": lexicon, "names": names}
+    aux.write_bytes(
+        lzma.compress(
+            json.dumps(aux_data, ensure_ascii=False, sort_keys=True).encode("utf-8"), preset=9
+        )
+    )
+    digest = hashlib.sha256(blob).hexdigest()
+    entry: dict[str, Any] = {
+        "file": target.name,
+        "aux_file": aux.name,
+        "aux_size_bytes": aux.stat().st_size,
+        "version": f"{VERSION_PREFIX}-{digest[:8]}",
+        "sha256_uncompressed": digest,
+        "size_bytes": target.stat().st_size,
+        "size_uncompressed_bytes": len(blob),
+        "trained_on": [
+            {
+                "file": f"{name}.jsonl",
+                "corpus": LICENCES[name.split(".")[0]][0],
+                "licence": LICENCES[name.split(".")[0]][1],
+            }
+            for name in files
+        ],
+        "restriction": (
+            "research use only (trained on a research-use corpus)"
+            if any(f.split(".")[0] in RESEARCH for f in files)
+            else "none beyond CC BY-SA attribution/share-alike of the training data"
+        ),
+        "open_only": all(f.split(".")[0] not in RESEARCH for f in files),
+        "gazetteers": [f"gazetteers/{g}" for g in GAZETTEER_FILES] if settings.gazetteer else [],
+        "lexicon": (
+            f"{aux.name}: word counts of the training files + gazetteers/ar_lexicon.tsv.xz"
+            if lexicon
+            else None
+        ),
+        "name_list": f"{aux.name}: {len(names)} keys from the training entities (jackknifed)",
+        "training_seconds": round(seconds, 1),
+        "training_sentences": len(data),
+        "settings": settings.as_dict(),
+        "dev_file": f"{spec.dev}.jsonl",
+        "dev": score.report(),
+    }
+    if entry_ablation:
+        entry["ablation"] = entry_ablation
+    micro = entry["dev"]["micro"]
+    print(
+        f"{spec.lang}: {len(data)} sentences, {seconds:.0f}s, {entry['size_bytes'] / 1e6:.2f} MB, "
+        f"dev P {micro['p']:.4f} R {micro['r']:.4f} F1 {micro['f1']:.4f}",
+        flush=True,
+    )
+    return entry
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--open-only", action="store_true", help="openly licensed corpora only")
+    parser.add_argument("--lang", action="append", choices=sorted(SPECS), help="repeatable")
+    parser.add_argument("--out", type=Path, default=MODELS)
+    parser.add_argument("--tune", action="store_true", help="grid-search c1/c2 on a hold-out")
+    parser.add_argument("--ablation", action="store_true", help="also train without gazetteer")
+    args = parser.parse_args(argv)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path = out / "MANIFEST.json"
+    manifest: dict[str, Any] = {}
+    if manifest_path.exists():
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    models = manifest.setdefault("models", {})
+    gaz = load_gazetteer()
+    started = time.monotonic()
+    for lang in args.lang or list(SPECS):
+        models[f"ner-{lang}"] = train_one(
+            SPECS[lang], out, args.open_only, gaz, args.tune, args.ablation
+        )
+    manifest["corpora"] = str(CORPORA.relative_to(Path(__file__).resolve().parents[3]))
+    manifest["built_with"] = {
+        "python-crfsuite": pycrfsuite.__version__
+        if hasattr(pycrfsuite, "__version__")
+        else "0.9.12"
+    }
+    manifest["total_size_bytes"] = sum(
+        int(m["size_bytes"]) + int(m.get("aux_size_bytes", 0)) for m in models.values()
+    )
+    manifest_path.write_text(
+        json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    print(f"trained in {time.monotonic() - started:.0f}s -> {manifest_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""The enrich stage as a real worker process: RawArticle in, Article out (language, entities,
+model versions, stage stamp), poison to news.dlq.enrich, nothing lost or duplicated."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from streams import topics
+from streams.bootstrap import ensure_topics
+from streams.deadletter import parse_headers
+from streams.enrich.entities import entity_key
+from streams.schema import Article, RawArticle, decode, encode
+from streams.settings import Settings
+from tests.conftest import make_raw
+from tests.integration import stage_helpers as h
+
+SEED = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "seed-article-ar.txt"
+
+
+def _raws() -> list[RawArticle]:
+    now = datetime.now(UTC)
+    text = SEED.read_text(encoding="utf-8")
+    seed = make_raw(100, hint="ar", now=now)
+    seed = seed.model_copy(
+        update={
+            "source": seed.source.model_copy(
+                update={"title": text.splitlines()[0][:90], "summary": "", "content": text}
+            )
+        }
+    )
+    english = [
+        make_raw(i, title="Turkey and Syria sign a defence deal in Ankara", now=now)
+        for i in range(6)
+    ]
+    french = make_raw(200, hint="fr", now=now)
+    french = french.model_copy(
+        update={
+            "source": french.source.model_copy(
+                update={
+                    "title": "Le président Emmanuel Macron reçoit le chancelier à Paris",
+                    "summary": "La rencontre a eu lieu à l'Élysée.",
+                }
+            )
+        }
+    )
+    return [seed, *english, french]
+
+
+def test_enrich_worker(
+    kafka: Settings, unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = h.isolated_env(kafka, unique, tmp_path)
+    settings = h.settings_for(env, monkeypatch)
+    ensure_topics(settings, lambda _m: None)
+    raws = _raws()
+    records = [(r.article_id.encode(), encode(r)) for r in raws]
+    records.insert(3, (b"poison", b'{"schema_version": "1.0"}'))
+    h.produce(settings, topics.RAW.topic_name(settings.topics), records)
+
+    log = tmp_path / "enrich.log"
+    with h.worker("enrich", env, log) as proc:
+
+        def alive() -> None:
+            assert proc.poll() is None, log.read_text()[-4000:]
+
+        out = h.read_all(
+            settings, topics.ENRICHED.topic_name(settings.topics), len(raws), 180, alive
+        )
+        letters = h.read_all(settings, topics.DLQ_ENRICH.topic_name(settings.topics), 1, 30, alive)
+
+    articles = {a.article_id: a for a in (decode(Article, bytes(m.value)) for m in out)}
+    assert len(out) == len(raws), log.read_text()[-3000:]  # none lost, none duplicated
+    assert set(articles) == {r.article_id for r in raws}
+    seed = articles[raws[0].article_id]
+    assert seed.language.code == "ar" and seed.language.script == "Arab"
+    keys = {(e.type, e.normalized) for e in seed.entities}
+    for kind, name in [
+        ("PER", "زكي أكتورك"),
+        ("ORG", "وزارة الدفاع التركية"),
+        ("LOC", "سوريا"),
+        ("LOC", "أنقرة"),
+    ]:
+        assert (kind, entity_key(name)) in keys, sorted(keys)
+    for ent in seed.entities:  # offsets point into the record's own text
+        for m in ent.mentions:
+            text = getattr(seed.source, m.field)
+            assert text[m.start : m.end]
+    assert [s.stage for s in seed.pipeline.stages] == ["connector", "enrich"]
+    assert "langid" in seed.pipeline.models and any(
+        k.startswith("ner") for k in seed.pipeline.models
+    )
+    assert articles[raws[-1].article_id].language.code == "fr"
+    assert articles[raws[1].article_id].language.code == "en"
+    assert len(letters) == 1 and bytes(letters[0].key) == b"poison"
+    headers = parse_headers(letters[0].headers)
+    assert headers["stage"] == "enrich" and headers["error-class"] == "ValidationError"
