@@ -10,14 +10,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from elasticsearch import Elasticsearch
+from elasticsearch import ApiError, Elasticsearch
 from kafka import KafkaAdminClient
 from kafka.admin import NewPartitions, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from streams import topics
 from streams.settings import Settings
-from streams.sinks.elastic import index_for, index_template, make_client, template_name
+from streams.sinks.elastic import (
+    ilm_policy,
+    index_for,
+    index_template,
+    make_client,
+    template_name,
+    with_lifecycle,
+)
 
 Say = Callable[[str], None]
 
@@ -69,7 +76,17 @@ def ensure_elastic(settings: Settings, say: Say, client: Elasticsearch | None = 
     es = client or make_client(settings.elastic)
     try:
         name = template_name(settings.elastic)
-        es.indices.put_index_template(name=name, **index_template(settings.elastic))
+        template = index_template(settings.elastic)
+        if _has_ilm(es):
+            policy = ilm_policy()
+            es.ilm.put_lifecycle(name=name, policy={**policy["policy"], "_meta": policy["_meta"]})
+            template = with_lifecycle(template, name)
+            say(f"ilm policy {name}: put (warm after 35 days, deleted after 400)")
+        else:
+            say(
+                "ilm: not available on this cluster (the local one has no ILM); no retention policy"
+            )
+        es.indices.put_index_template(name=name, **template)
         say(f"index template {name}: put")
         _warn_on_drift(es, settings, say)
         index = index_for(settings.elastic, datetime.now(UTC))
@@ -82,6 +99,16 @@ def ensure_elastic(settings: Settings, say: Say, client: Elasticsearch | None = 
     finally:
         if client is None:
             es.close()
+
+
+def _has_ilm(es: Elasticsearch) -> bool:
+    try:
+        es.ilm.get_status()
+    except ApiError as exc:
+        if exc.meta.status in (400, 404, 405):
+            return False
+        raise
+    return True
 
 
 def _warn_on_drift(es: Elasticsearch, settings: Settings, say: Say) -> None:

@@ -61,6 +61,21 @@ def index_template(settings: ElasticSettings) -> dict[str, Any]:
     return body
 
 
+ILM_POLICY_FILE = TEMPLATE_FILE.with_name("news-articles.ilm.json")
+
+
+def ilm_policy() -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(ILM_POLICY_FILE.read_text(encoding="utf-8"))
+    return body
+
+
+def with_lifecycle(template: dict[str, Any], policy_name: str) -> dict[str, Any]:
+    """The template plus the ILM policy setting (only for clusters that have ILM)."""
+    out: dict[str, Any] = json.loads(json.dumps(template))
+    out["template"]["settings"]["index.lifecycle.name"] = policy_name
+    return out
+
+
 def index_for(settings: ElasticSettings, first_seen_at: datetime) -> str:
     return f"{settings.index_prefix}-{first_seen_at:%Y.%m}"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from streams.schema import Article, Entity, EntityMention, LanguageInfo
@@ -70,3 +71,16 @@ def test_template_follows_settings() -> None:
     assert body["index_patterns"] == ["p1-*"]
     assert body["template"]["aliases"] == {"a1": {}}
     assert body["template"]["mappings"]["dynamic"] == "strict"
+
+
+def test_lifecycle_is_added_only_on_request() -> None:
+    from streams.sinks.elastic import ilm_policy, with_lifecycle
+
+    base = index_template(ElasticSettings())
+    assert "index.lifecycle.name" not in base["template"]["settings"]  # local ES has no ILM
+    with_ilm = with_lifecycle(base, "news-articles-v1")
+    assert with_ilm["template"]["settings"]["index.lifecycle.name"] == "news-articles-v1"
+    assert "index.lifecycle.name" not in base["template"]["settings"]  # no mutation
+    phases = ilm_policy()["policy"]["phases"]
+    assert "rollover" not in json.dumps(phases)  # monthly indices, never rolled over
+    assert phases["delete"]["actions"] == {"delete": {}}
