@@ -58,8 +58,10 @@ eval: $(STAMP) ## Language ID and NER scores on the development sets
 	$(BIN)/python -m streams.enrich.eval_language
 	$(BIN)/python -m streams.enrich.training.eval_entities
 
-bench: up ## Benchmarks (index stage vs bare bulk); figures printed and in bench/results/
+bench: up ## Benchmarks (index stage vs bare bulk, enrich worker); figures printed, JSON in bench/results/
 	$(BIN)/python -m bench.bench_index
+	$(BIN)/python -m bench.bench_enrich
+	$(BIN)/python -m bench.bench_enrich --n 1000 --long
 
 schema: $(STAMP) ## Regenerate the committed JSON Schema of the contract
 	$(BIN)/newsflow schema --write
