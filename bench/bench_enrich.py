@@ -15,16 +15,15 @@ import json
 import lzma
 import os
 import random
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 
+from bench.common import private_env, produce_all, start_worker, time_drain
 from streams import topics
 from streams.bootstrap import ensure_topics
 from streams.enrich import pipeline
@@ -118,65 +117,35 @@ def main() -> None:
 
     unique = uuid.uuid4().hex[:8]
     tmp = Path(tempfile.mkdtemp(prefix="newsflow-bench-"))
-    env = {
-        **os.environ,
-        "NEWSFLOW_TOPICS__NAMESPACE": f"bench{unique}.",
-        "NEWSFLOW_FAUST__APP_ID": f"bench-{unique}",
-        "NEWSFLOW_FAUST__DATADIR": str(tmp / "faust"),
-        "NEWSFLOW_FAUST__WEB_PORT": "16067",
-    }
-    os.environ.update({k: v for k, v in env.items() if k.startswith("NEWSFLOW_")})
+    env = private_env(unique, tmp, web_port=16067)
     settings = Settings()
     ensure_topics(settings, lambda _m: None)
-    producer = KafkaProducer(
-        bootstrap_servers=settings.kafka.bootstrap_servers, acks="all", linger_ms=20
+    produce_all(
+        settings,
+        topics.RAW.topic_name(settings.topics),
+        [(raw.article_id.encode(), encode(raw)) for raw in raws],
     )
-    for raw in raws:
-        producer.send(
-            topics.RAW.topic_name(settings.topics), key=raw.article_id.encode(), value=encode(raw)
-        )
-    producer.flush(120)
-    producer.close()
-
     out_topic = topics.ENRICHED.topic_name(settings.topics)
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None)
     parts = [TopicPartition(out_topic, p) for p in consumer.partitions_for_topic(out_topic)]
     consumer.assign(parts)
-    log = open(tmp / "enrich-worker.log", "wb")  # noqa: SIM115
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "worker", "enrich", "-l", "warning"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    first = last = None
-    first_count = 0
-    peak_rss = 0.0
+    log = tmp / "enrich-worker.log"
+    proc = start_worker("enrich", env, log)
+    peak = {"rss": 0.0, "cpu": 0.0}
+
+    def tick() -> None:  # sampled while the worker is alive
+        peak["rss"] = max(peak["rss"], vm(proc.pid, "VmHWM"))
+        peak["cpu"] = cpu_seconds(proc.pid)
+
     try:
-        deadline = time.monotonic() + 900
-        while time.monotonic() < deadline:
-            done = sum(consumer.end_offsets(parts).values())
-            now = time.perf_counter()
-            peak_rss = max(peak_rss, vm(proc.pid, "VmHWM"))
-            if done and first is None:
-                first, first_count = now, done
-            if done >= len(raws):
-                last = now
-                break
-            assert proc.poll() is None, (tmp / "enrich-worker.log").read_text()[-3000:]
-            time.sleep(0.2)
-        worker_cpu = cpu_seconds(proc.pid)
+        drain = time_drain(
+            proc, lambda: sum(consumer.end_offsets(parts).values()), len(raws), 900, log, tick
+        )
     finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
         consumer.close()
-    if first is None or last is None:
-        raise RuntimeError("the enrich worker did not finish in time")
-    span = last - first
-    rate = (len(raws) - first_count) / span if span > 0 else float("nan")
+    rate = drain.rate(len(raws))
+    peak_rss, worker_cpu = peak["rss"], peak["cpu"]
+    first, t0 = drain.first, drain.started
     result = {
         "n": args.n,
         "words_per_article": words,

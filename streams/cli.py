@@ -35,6 +35,11 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(1)
 
 
+def _failed(what: str, exc: Exception) -> None:
+    """One clear line instead of a traceback for an unexpected error of a command."""
+    _fail(RuntimeError(f"{what} failed: {type(exc).__name__}: {exc}"))
+
+
 @infra_app.command("up")
 def infra_up() -> None:
     """Download (once), start and wait for Kafka and Elasticsearch."""
@@ -130,8 +135,8 @@ def bootstrap_cmd() -> None:
 
     try:
         bootstrap(Settings(), _say)
-    except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
-        _fail(RuntimeError(f"bootstrap failed: {type(exc).__name__}: {exc}"))
+    except Exception as exc:  # noqa: BLE001
+        _failed("bootstrap", exc)
 
 
 @app.command("demo")
@@ -145,7 +150,7 @@ def demo_cmd(
     try:
         result = demo.run(settings, _say, query=query)
     except Exception as exc:  # noqa: BLE001
-        _fail(RuntimeError(f"demo failed: {type(exc).__name__}: {exc}"))
+        _failed("demo", exc)
         return
     typer.echo(
         f"search {result['query']!r} in alias {settings.elastic.alias}: {result['total']} hit(s)"
@@ -245,8 +250,8 @@ def search_cmd(
     except ValueError as exc:
         _fail(exc)
         return
-    except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
-        _fail(RuntimeError(f"search failed: {type(exc).__name__}: {exc}"))
+    except Exception as exc:  # noqa: BLE001
+        _failed("search", exc)
         return
     finally:
         client.close()
@@ -263,8 +268,8 @@ def reindex_cmd() -> None:
 
     try:
         reindex(Settings(), _say)
-    except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
-        _fail(RuntimeError(f"reindex failed: {type(exc).__name__}: {exc}"))
+    except Exception as exc:  # noqa: BLE001
+        _failed("reindex", exc)
 
 
 @app.command("replay")

@@ -13,19 +13,6 @@ from typing import Any
 
 from streams.settings import ElasticSettings
 
-LANG_ANALYZERS = {
-    "ar": "arabic",
-    "en": "english",
-    "fr": "french",
-    "de": "german",
-    "es": "spanish",
-    "ru": "russian",
-    "tr": "turkish",
-    "fa": "persian",
-    "zh": "cjk",
-    "ja": "cjk",
-    "ko": "cjk",
-}
 SEARCH_FIELDS = ["title^2", "title_lang.*^2", "body", "body_lang.*", "summary"]
 ENTITY_FIELDS = ("entities.person", "entities.org", "entities.location", "entities.misc")
 _SINCE = re.compile(r"^(\d+)([mhdwMy])$")

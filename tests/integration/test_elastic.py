@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,28 +12,13 @@ from streams.bootstrap import ensure_elastic
 from streams.schema import Article, Entity, EntityMention, LanguageInfo
 from streams.search import build_query
 from streams.settings import Settings
-from streams.sinks.elastic import ElasticSink, index_for, make_client, to_document
+from streams.sinks.elastic import ElasticSink, index_for, to_document
 from tests.conftest import make_raw
 
 
 @pytest.fixture
-def isolated(elastic: Settings, unique: str) -> Iterator[tuple[Settings, Elasticsearch]]:
-    """Settings with an alias, index prefix and template of this test's own; removed after."""
-    settings = elastic.model_copy(
-        update={
-            "elastic": elastic.elastic.model_copy(
-                update={
-                    "alias": f"test-articles-{unique}",
-                    "index_prefix": f"test-articles-v1-{unique}",
-                }
-            )
-        }
-    )
-    client = make_client(settings.elastic)
-    yield settings, client
-    client.indices.delete(index=f"{settings.elastic.index_prefix}-*", ignore_unavailable=True)
-    client.indices.delete_index_template(name=settings.elastic.index_prefix)
-    client.close()
+def isolated(isolated_es: tuple[Settings, Elasticsearch]) -> tuple[Settings, Elasticsearch]:
+    return isolated_es
 
 
 def _article(n: int, text: str, when: datetime) -> Article:

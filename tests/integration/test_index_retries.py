@@ -5,7 +5,6 @@ nothing is dead-lettered for a transient fault, nothing is written twice."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 from elasticsearch import Elasticsearch
@@ -13,30 +12,17 @@ from elasticsearch import Elasticsearch
 from streams.bootstrap import ensure_elastic
 from streams.schema import Article, LanguageInfo
 from streams.settings import Settings
-from streams.sinks.elastic import ElasticSink, make_client
+from streams.sinks.elastic import ElasticSink
 from streams.stages.index import write_until_settled
 from tests.conftest import make_raw
 from tests.integration.fault_proxy import FaultPlan, fault_proxy
 
 
 @pytest.fixture
-def isolated(elastic: Settings, unique: str) -> Iterator[tuple[Settings, Elasticsearch]]:
-    settings = elastic.model_copy(
-        update={
-            "elastic": elastic.elastic.model_copy(
-                update={
-                    "alias": f"test-articles-{unique}",
-                    "index_prefix": f"test-articles-v1-{unique}",
-                }
-            )
-        }
-    )
-    client = make_client(settings.elastic)
+def isolated(isolated_es: tuple[Settings, Elasticsearch]) -> tuple[Settings, Elasticsearch]:
+    settings, client = isolated_es
     ensure_elastic(settings, lambda _m: None, client=client)
-    yield settings, client
-    client.indices.delete(index=f"{settings.elastic.index_prefix}-*", ignore_unavailable=True)
-    client.indices.delete_index_template(name=settings.elastic.index_prefix)
-    client.close()
+    return settings, client
 
 
 def _articles(n: int) -> list[Article]:
