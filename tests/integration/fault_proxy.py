@@ -7,6 +7,7 @@ request-level 429/503 answers, and item-level 429s rewritten into a real bulk re
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -21,6 +22,8 @@ class FaultPlan:
         self.request_errors = list(request_errors)  # statuses answered to the next bulks
         self.item_429_rounds = item_429_rounds  # then this many bulks get item 0 -> 429
         self.bulk_calls = 0
+        self.refused_while_down = 0
+        self.down = False  # True: every _bulk connection is dropped without an answer
         self.lock = threading.Lock()
 
 
@@ -51,6 +54,12 @@ def _handler(upstream: str, plan: FaultPlan) -> type[BaseHTTPRequestHandler]:
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
+            if "_bulk" in self.path and plan.down:
+                with plan.lock:
+                    plan.refused_while_down += 1
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)  # like a node that just died
+                return
             if "_bulk" in self.path:
                 with plan.lock:
                     plan.bulk_calls += 1
