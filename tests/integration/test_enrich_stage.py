@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from kafka import KafkaAdminClient
 
 from streams import topics
 from streams.bootstrap import ensure_topics
@@ -97,3 +98,43 @@ def test_enrich_worker(
     assert len(letters) == 1 and bytes(letters[0].key) == b"poison"
     headers = parse_headers(letters[0].headers)
     assert headers["stage"] == "enrich" and headers["error-class"] == "ValidationError"
+
+
+def test_two_enrich_workers_share_the_partitions(
+    kafka: Settings, unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = h.isolated_env(kafka, unique, tmp_path)  # 3 partitions
+    settings = h.settings_for(env, monkeypatch)
+    ensure_topics(settings, lambda _m: None)
+    second_env = {
+        **env,
+        "NEWSFLOW_FAUST__WEB_PORT": str(h.free_port()),
+        "NEWSFLOW_FAUST__DATADIR": str(tmp_path / "faust-2"),
+    }
+    group = f"{env['NEWSFLOW_FAUST__APP_ID']}-enrich"
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    logs = (tmp_path / "w1.log", tmp_path / "w2.log")
+    with h.worker("enrich", env, logs[0]) as w1, h.worker("enrich", second_env, logs[1]) as w2:
+
+        def alive() -> None:
+            for proc, log in ((w1, logs[0]), (w2, logs[1])):
+                assert proc.poll() is None, log.read_text()[-3000:]
+
+        def both_assigned() -> bool:
+            desc = admin.describe_groups([group])[group]
+            return desc["group_state"] == "Stable" and len(desc["members"]) == 2
+
+        assert h.wait_for(both_assigned, 90, alive), admin.describe_groups([group])
+        raws = [make_raw(i, title=f"Ankara talks, round {i}") for i in range(90)]
+        h.produce(
+            settings,
+            topics.RAW.topic_name(settings.topics),
+            [(r.article_id.encode(), encode(r)) for r in raws],
+        )
+        out = h.read_all(
+            settings, topics.ENRICHED.topic_name(settings.topics), len(raws), 120, alive
+        )
+    admin.close()
+    got = [decode(Article, bytes(m.value)).article_id for m in out]
+    assert sorted(set(got)) == sorted(r.article_id for r in raws)  # nothing lost
+    assert len(got) == len(raws)  # a stable group: nothing processed twice either
