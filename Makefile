@@ -20,12 +20,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## Create .venv and install newsflow with its dev tools
 
 fmt: $(STAMP) ## Format and auto-fix (ruff)
-	$(BIN)/ruff format streams connectors tests
-	$(BIN)/ruff check --fix streams connectors tests
+	$(BIN)/ruff format streams connectors tests bench
+	$(BIN)/ruff check --fix streams connectors tests bench
 
 lint: $(STAMP) ## ruff + mypy
-	$(BIN)/ruff check streams connectors tests
-	$(BIN)/ruff format --check streams connectors tests
+	$(BIN)/ruff check streams connectors tests bench
+	$(BIN)/ruff format --check streams connectors tests bench
 	$(BIN)/mypy
 
 up: $(STAMP) ## Start the local Kafka + Elasticsearch (downloads them once)
