@@ -38,6 +38,7 @@ def create_app(settings: Settings, app_id: str | None = None, **overrides: Any) 
         # Articles are a few KB: fetch more than the 1 MB default per partition so a bulk batch
         # fills from one fetch (measured with bench/bench_index.py).
         "consumer_max_fetch_size": 4 * 1024 * 1024,
+        "producer_max_request_size": topics.MAX_RECORD_BYTES,
     }
     options.update(overrides)
     return faust.App(app_id or settings.faust.app_id, **options)

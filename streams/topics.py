@@ -12,6 +12,9 @@ from streams.schema import Article, ContractModel, RawArticle
 from streams.settings import TopicSettings
 
 DAY_MS = 24 * 3600 * 1000
+# Largest record a topic accepts; producers are configured to match, and a stage dead-letters
+# an output that would not fit instead of retrying it forever.
+MAX_RECORD_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class TopicSpec:
             "retention.ms": str(days * DAY_MS),
             "cleanup.policy": "delete",
             "compression.type": "producer",
-            "max.message.bytes": str(8 * 1024 * 1024),
+            "max.message.bytes": str(MAX_RECORD_BYTES),
         }
 
     def partitions(self, settings: TopicSettings) -> int:

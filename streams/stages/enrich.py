@@ -19,8 +19,9 @@ from pydantic import ValidationError
 from streams import topics
 from streams.app import contract_topic, raw_topic
 from streams.enrich import pipeline
+from streams.errors import PoisonArticle
 from streams.metrics import ARTICLES, BATCH_SECONDS
-from streams.schema import RawArticle, decode
+from streams.schema import RawArticle, decode, encode
 from streams.settings import Settings
 from streams.stages.common import (
     dead_letter_from,
@@ -58,6 +59,9 @@ def register(app: faust.App, settings: Settings) -> Any:
         for (event, _raw), result in zip(valid, results, strict=True):
             if isinstance(result, Exception):
                 letters.append(dead_letter_from(event, STAGE, result))
+            elif len(encode(result)) > topics.MAX_RECORD_BYTES - 64 * 1024:
+                too_big = PoisonArticle(f"enriched record exceeds {topics.MAX_RECORD_BYTES} bytes")
+                letters.append(dead_letter_from(event, STAGE, too_big))
             else:
                 outputs.append((event.message.key, result))
 
