@@ -4,11 +4,11 @@ for poison records, duplicates collapsing onto one document."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from elasticsearch import Elasticsearch
 
 from streams import topics
 from streams.deadletter import parse_headers
@@ -41,16 +41,18 @@ def _article(n: int, start: int = 0) -> Article:
 
 @pytest.fixture
 def isolated(
-    kafka: Settings, elastic: Settings, unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[dict[str, str], Settings]]:
+    kafka: Settings,
+    isolated_es: tuple[Settings, Elasticsearch],
+    unique: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[dict[str, str], Settings]:
+    """isolated_es's alias and prefix (and its clean-up) plus topics and a worker env."""
     env = h.isolated_env(kafka, unique, tmp_path)
     settings = h.settings_for(env, monkeypatch)
+    assert settings.elastic == isolated_es[0].elastic
     h.bootstrap_isolated(settings)
-    yield env, settings
-    client = make_client(settings.elastic)
-    client.indices.delete(index=f"{settings.elastic.index_prefix}-*", ignore_unavailable=True)
-    client.indices.delete_index_template(name=settings.elastic.index_prefix)
-    client.close()
+    return env, settings
 
 
 def test_index_worker_writes_once_and_dead_letters_poison(

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from streams.bootstrap import ensure_topics
 from streams.reindex import reindex
 from streams.schema import Article, LanguageInfo, encode
 from streams.settings import Settings
-from streams.sinks.elastic import ElasticSink, index_template, make_client, to_document
+from streams.sinks.elastic import ElasticSink, index_template, to_document
 from tests.conftest import make_raw
 from tests.integration import stage_helpers as h
 
@@ -34,16 +33,17 @@ def _article(n: int, lang: str, title: str, body: str) -> Article:
 
 @pytest.fixture
 def isolated(
-    kafka: Settings, elastic: Settings, unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Settings, Elasticsearch]]:
+    kafka: Settings,
+    isolated_es: tuple[Settings, Elasticsearch],
+    unique: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[Settings, Elasticsearch]:
+    """isolated_es's alias and prefix (and its clean-up) plus a topic namespace of our own."""
     settings = h.settings_for(h.isolated_env(kafka, unique, tmp_path), monkeypatch)
+    assert settings.elastic == isolated_es[0].elastic
     ensure_topics(settings, lambda _m: None)
-    client = make_client(settings.elastic)
-    yield settings, client
-    prefix = settings.elastic.index_prefix
-    client.indices.delete(index=f"{prefix}-*,{prefix}_r*", ignore_unavailable=True)
-    client.options(ignore_status=404).indices.delete_index_template(name=prefix)
-    client.close()
+    return settings, isolated_es[1]
 
 
 def test_reindex_rebuilds_under_the_new_template(
