@@ -8,6 +8,7 @@ missing service behind a skip.
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -94,3 +95,48 @@ def make_raw(
         ),
         pipeline=PipelineInfo(stages=(StageStamp(stage="connector", at=now, version="test"),)),
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_topics(settings: Settings) -> Iterator[None]:
+    """Delete the `test.*` topics this session created, so a developer's broker does not
+    accumulate hundreds of them (each costs start-up time)."""
+    from kafka import KafkaAdminClient
+
+    def topics_now() -> set[str] | None:
+        host, _, port = settings.kafka.bootstrap_servers.split(",")[0].rpartition(":")
+        try:  # a quick probe first: without a broker the admin client waits for a minute
+            socket.create_connection((host, int(port)), timeout=1).close()
+        except OSError:
+            return None
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=settings.kafka.bootstrap_servers,
+                request_timeout_ms=5000,
+                client_id="newsflow-tests",
+            )
+        except Exception:
+            return None
+        try:
+            return set(admin.list_topics())
+        finally:
+            admin.close()
+
+    before = topics_now()
+    yield
+    after = topics_now()
+    if before is None or after is None:
+        return
+    created = sorted(t for t in after - before if t.startswith("test."))
+    if created:
+        from kafka import KafkaAdminClient
+
+        admin = KafkaAdminClient(
+            bootstrap_servers=settings.kafka.bootstrap_servers,
+            request_timeout_ms=30000,
+            client_id="newsflow-tests",
+        )
+        try:
+            admin.delete_topics(created)
+        finally:
+            admin.close()

@@ -30,7 +30,7 @@ def free_port() -> int:
 def isolated_env(settings: Settings, unique: str, tmp: Path) -> dict[str, str]:
     return {
         **os.environ,
-        "NEWSFLOW_TOPICS__NAMESPACE": f"t{unique}.",
+        "NEWSFLOW_TOPICS__NAMESPACE": f"test.{unique}.",
         "NEWSFLOW_TOPICS__PARTITIONS": "3",
         "NEWSFLOW_ELASTIC__ALIAS": f"test-articles-{unique}",
         "NEWSFLOW_ELASTIC__INDEX_PREFIX": f"test-articles-v1-{unique}",
