@@ -63,7 +63,8 @@ def register(app: faust.App, settings: Settings) -> Any:
                 too_big = PoisonArticle(f"enriched record exceeds {topics.MAX_RECORD_BYTES} bytes")
                 letters.append(dead_letter_from(event, STAGE, too_big))
             else:
-                outputs.append((event.message.key, result))
+                # Keyed by the record's own id: one article, one partition, whatever the input key.
+                outputs.append((result.article_id.encode(), result))
 
         async def send_all() -> None:
             futures = [await output.send(key=key, value=art) for key, art in outputs]
