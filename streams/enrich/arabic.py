@@ -204,8 +204,11 @@ def _is_break(text: str, end: int, mark: str) -> bool:
     word = text[k:j]
     if word.lower() in _ABBREV or (len(word) == 1 and word.isupper()):
         return False
-    rest = text[end:].lstrip()
-    return not (rest[:1].islower())
+    k = end  # the next non-space character (no copy of the rest of the text)
+    n = len(text)
+    while k < n and text[k].isspace():
+        k += 1
+    return not text[k : k + 1].islower()
 
 
 def sentences(text: str) -> list[tuple[int, int]]:

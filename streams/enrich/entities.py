@@ -23,9 +23,12 @@ from __future__ import annotations
 import hashlib
 import json
 import lzma
+import re
 import threading
+from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -33,6 +36,7 @@ import pycrfsuite  # type: ignore[import-untyped]
 
 from streams.enrich import arabic
 from streams.enrich.training.features import (
+    TOKEN_RE,
     FeatureSettings,
     Featurizer,
     Gazetteer,
@@ -41,7 +45,6 @@ from streams.enrich.training.features import (
     core_cuts,
     decode,
     surface_key,
-    tokenize,
 )
 from streams.enrich.types import FoundEntity, Mention
 
@@ -209,18 +212,22 @@ class CrfModel:
         with self.lock:
             labels = decode(self.tagger, xseq, self.featurizer.settings.o_threshold)
             out: list[Tagged] = []
-            i, n = 0, len(labels)
+            n = len(labels)
+            marginal = self.tagger.marginal
+            i = 0 if labels.count("O") < n else n
             while i < n:
                 label = labels[i]
                 if label == "O":
                     i += 1
                     continue
                 typ = label[2:]
+                inside = "I-" + typ
+                total = marginal(label, i)
                 j = i + 1
-                while j < n and labels[j] == f"I-{typ}":
+                while j < n and labels[j] == inside:
+                    total += marginal(inside, j)
                     j += 1
-                conf = sum(self.tagger.marginal(labels[k], k) for k in range(i, j)) / (j - i)
-                out.append(Tagged(i, j, typ, conf, "crf"))
+                out.append(Tagged(i, j, typ, total / (j - i), "crf"))
                 i = j
         if self.lang == "ar" and self.rules:
             out = _merge_rules(out, arabic_rules(self.featurizer, tokens))
@@ -377,24 +384,48 @@ def _default_cuts(token: str) -> tuple[int, int]:
     return got
 
 
+# TOKEN_RE as one capturing group: ``split`` then yields the tokens and the gaps between them
+_TOKEN_SPLIT = re.compile(f"({TOKEN_RE.pattern})")
+
+
+def _sentence_tokens(text: str) -> list[tuple[list[tuple[int, int]], list[str]]]:
+    """``(spans, tokens)`` of each sentence of ``text`` that has tokens.
+
+    Same result as ``tokenize(text, s0, e0)`` for each of ``arabic.sentences(text)``, with one
+    scan of the text: no token crosses a sentence cut (cuts fall on whitespace, or after a
+    sentence mark or closing quote that no multi-character token can contain), and the gaps
+    between sentences are whitespace, which no token contains.
+    """
+    parts = _TOKEN_SPLIT.split(text)  # whitespace, token, whitespace, token, ..., whitespace
+    offsets = list(accumulate(map(len, parts)))
+    starts = offsets[0::2]
+    spans = list(zip(starts, offsets[1::2], strict=False))
+    tokens = parts[1::2]
+    out: list[tuple[list[tuple[int, int]], list[str]]] = []
+    k, n = 0, len(spans)
+    for _s0, e0 in arabic.sentences(text):
+        j = bisect_left(starts, e0, k, n)
+        if j > k:
+            out.append((spans[k:j], tokens[k:j]))
+            k = j
+    return out
+
+
 def _field_mentions(field: str, text: str, code: str | None, state: _Loaded) -> list[_Mention]:
     model = state.models.get(code) if code else None
     lexicon = model.featurizer.lexicon if model is not None else arabic.default_known()
     cuts = model.featurizer.cuts if model is not None else _default_cuts
     mentions: list[_Mention] = []
-    for s0, e0 in arabic.sentences(text):
-        spans = tokenize(text, s0, e0)
-        if not spans:
-            continue
-        tokens = [text[a:b] for a, b in spans]
+    for spans, tokens in _sentence_tokens(text):
         gaz = state.gazetteer.match(tokens, lexicon)
         if model is None:
             mentions += _gazetteer_mentions(field, text, spans, gaz, cuts)
             continue
         found = model.tag(tokens, gaz)
+        gaz_spans = {(g.start, g.end, g.type) for g in gaz} if gaz and found else ()
         for t in found:
             s, e = _span(text, spans, t.start, t.end, cuts)
-            backed = any((g.start, g.end, g.type) == (t.start, t.end, t.type) for g in gaz)
+            backed = (t.start, t.end, t.type) in gaz_spans
             method = f"{t.source}+gazetteer" if backed else t.source
             mentions.append(_Mention(field, s, e, t.type, t.confidence, method))
         if code in UNION_LANGUAGES:

@@ -345,6 +345,7 @@ class _Word:
     here: list[str]
     near: list[list[str]]  # features of this word seen from offsets -w..-1, +1..+w
     core: str  # name-list key (``Featurizer.name_key``)
+    cuts: tuple[int, int] | None = None  # ``core_cuts`` (Latin words; lexicon-independent)
 
 
 class Featurizer:
@@ -419,7 +420,9 @@ class Featurizer:
             near[d] = feats
         return here, near, core
 
-    def _latin_word(self, token: str) -> tuple[list[str], dict[int, list[str]], str]:
+    def _latin_word(
+        self, token: str
+    ) -> tuple[list[str], dict[int, list[str]], str, tuple[int, int]]:
         low = latin_key(token)
         start, end = core_cuts(token)
         core = low
@@ -466,7 +469,7 @@ class Featurizer:
                 if path is not None:
                     feats.append(f"{d}c={path[:8]}")
             near[d] = feats
-        return here, near, core
+        return here, near, core, (start, end)
 
     def clear_caches(self) -> None:
         self._cache.clear()
@@ -489,6 +492,9 @@ class Featurizer:
 
     def cuts(self, token: str) -> tuple[int, int]:
         """``core_cuts`` of ``token`` with this model's lexicon, cached."""
+        word = self._cache.get(token)
+        if word is not None and word.cuts is not None:
+            return word.cuts  # a Latin word featurised already: core_cuts ignores the lexicon
         got = self._cuts.get(token)
         if got is None:
             if len(self._cuts) > 300_000:
@@ -508,11 +514,12 @@ class Featurizer:
         got = self._cache.get(token)
         if got is not None:
             return got
+        cuts: tuple[int, int] | None = None
         if arabic.is_arabic(token):
             here, near, core = self._arabic_word(token)
         else:
-            here, near, core = self._latin_word(token)
-        got = _Word(here, [near[d] for d in self.offsets], core)
+            here, near, core, cuts = self._latin_word(token)
+        got = _Word(here, [near[d] for d in self.offsets], core, cuts)
         if len(self._cache) > 300_000:
             self._cache.clear()
         self._cache[token] = got
