@@ -7,6 +7,7 @@ the partitions over them.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import faust
@@ -22,8 +23,15 @@ def build(settings: Settings, stage: str) -> faust.App:
         raise ValueError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
     app = create_app(settings, app_id=f"{settings.faust.app_id}-{stage}")
     if stage == "enrich":
+        from streams.enrich import entities, language
         from streams.stages import enrich
 
+        # Load the models before consuming (the first batch is not slowed by loading) and move
+        # them out of the garbage collector's way: they live as long as the process.
+        language.load()
+        entities.load_models()
+        gc.collect()
+        gc.freeze()
         enrich.register(app, settings)
     else:
         from streams.stages import index
