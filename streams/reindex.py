@@ -30,6 +30,7 @@ from streams.schema import Article, decode
 from streams.settings import Settings
 from streams.sinks.elastic import (
     derive,
+    index_for,
     index_template,
     make_client,
     template_name,
@@ -135,9 +136,7 @@ def _topic_pass(
                         article = decode(Article, message.value)
                     except ValueError:
                         continue  # not a contract record: the index stage dead-letters those
-                    write_name = (
-                        f"{settings.elastic.index_prefix}-{article.source.first_seen_at:%Y.%m}"
-                    )
+                    write_name = index_for(settings.elastic, article.source.first_seen_at)
                     target = targets.get(write_name, write_name)
                     actions.append(
                         {

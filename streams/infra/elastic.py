@@ -30,6 +30,10 @@ def run_dir(infra: InfraSettings) -> Path:
     return infra.home / "run" / "elasticsearch"
 
 
+def log_path(infra: InfraSettings) -> Path:
+    return run_dir(infra) / "elasticsearch.log"
+
+
 def pidfile(infra: InfraSettings) -> PidFile:
     return PidFile(run_dir(infra) / "elasticsearch.pid")
 
@@ -204,7 +208,7 @@ def start(infra: InfraSettings) -> Tracked:
     return start_detached(
         "elasticsearch",
         argv,
-        log=run_dir(infra) / "elasticsearch.log",
+        log=log_path(infra),
         pidfile=pidfile(infra),
         env=env,
         cwd=run_dir(infra),

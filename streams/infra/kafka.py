@@ -45,6 +45,10 @@ def run_dir(infra: InfraSettings) -> Path:
     return infra.home / "run" / "kafka"
 
 
+def log_path(infra: InfraSettings) -> Path:
+    return run_dir(infra) / "kafka.log"
+
+
 def pidfile(infra: InfraSettings) -> PidFile:
     return PidFile(run_dir(infra) / "kafka.pid")
 
@@ -138,7 +142,7 @@ def start(infra: InfraSettings) -> Tracked:
         str(props),
     ]
     return start_detached(
-        "kafka", argv, log=rdir / "kafka.log", pidfile=pidfile(infra), env=_env(infra), cwd=rdir
+        "kafka", argv, log=log_path(infra), pidfile=pidfile(infra), env=_env(infra), cwd=rdir
     )
 
 

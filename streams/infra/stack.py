@@ -34,10 +34,6 @@ def address(name: str, infra: InfraSettings) -> str:
     return elastic.base_url(infra)
 
 
-def _tracked(name: str, infra: InfraSettings) -> Tracked | None:
-    return SERVICES[name].pidfile(infra).read()  # type: ignore[no-any-return]
-
-
 def up(infra: InfraSettings, say: Say) -> dict[str, float]:
     """Start what is not running; wait until everything is ready. Idempotent."""
     t0 = time.monotonic()
@@ -112,7 +108,7 @@ def status(infra: InfraSettings) -> list[ServiceStatus]:
                 ready,
                 tracked.pid if tracked else None,
                 address(name, infra),
-                module.run_dir(infra) / f"{name}.log",
+                module.log_path(infra),
             )
         )
     return result
@@ -121,4 +117,4 @@ def status(infra: InfraSettings) -> list[ServiceStatus]:
 def logs(infra: InfraSettings, name: str, lines: int) -> str:
     if name not in SERVICES:
         raise InfraError(f"unknown service {name!r}", f"choose one of {', '.join(SERVICES)}")
-    return tail(SERVICES[name].run_dir(infra) / f"{name}.log", lines)
+    return tail(SERVICES[name].log_path(infra), lines)
