@@ -36,6 +36,7 @@ from streams.sinks.elastic import (
     template_name,
     to_document,
 )
+from streams.topic_range import assign_all, batches_until
 
 Say = Callable[[str], None]
 
@@ -115,23 +116,17 @@ def _topic_pass(
     )
     written = 0
     try:
-        parts = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or []]
-        consumer.assign(parts)
-        end = consumer.end_offsets(parts)
+        parts, end = assign_all(consumer, name)
         for tp in parts:
             if start is None:
                 consumer.seek_to_beginning(tp)
             else:
                 consumer.seek(tp, start.get(tp, 0))
-        todo = {tp for tp in parts if consumer.position(tp) < end[tp]}
         now = datetime.now(UTC)
-        while todo:
-            batch = consumer.poll(timeout_ms=2000, max_records=1000)
+        for batch in batches_until(consumer, parts, end, max_records=1000):
             actions = []
-            for tp, messages in batch.items():
+            for messages in batch.values():
                 for message in messages:
-                    if message.offset >= end[tp]:
-                        continue
                     try:
                         article = decode(Article, message.value)
                     except ValueError:
@@ -145,13 +140,9 @@ def _topic_pass(
                             "_source": to_document(article, now),
                         }
                     )
-                if consumer.position(tp) >= end[tp]:
-                    todo.discard(tp)
             if actions:
                 ok, _ = helpers.bulk(es, actions, chunk_size=500, raise_on_error=True)
                 written += ok
-            if not batch:
-                todo = {tp for tp in todo if consumer.position(tp) < end[tp]}
     finally:
         consumer.close()
     say(f"  {written} article(s) rebuilt from {name}")

@@ -17,6 +17,7 @@ from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartitio
 
 from streams import topics
 from streams.settings import Settings
+from streams.topic_range import assign_all, batches_until
 
 Say = Callable[[str], None]
 
@@ -54,53 +55,39 @@ def replay(
     )
     replayed = 0
     try:
-        partitions = [
-            TopicPartition(source, p) for p in consumer.partitions_for_topic(source) or []
-        ]
+        partitions, end = assign_all(consumer, source)
         if not partitions:
             raise ValueError(f"topic {source} does not exist; run `newsflow bootstrap`")
-        consumer.assign(partitions)
-        end = consumer.end_offsets(partitions)
         for tp in partitions:
-            committed = consumer.committed(tp)
-            if committed is None:
+            if consumer.committed(tp) is None:
                 consumer.seek_to_beginning(tp)
-        waiting = {tp for tp in partitions if consumer.position(tp) < end[tp]}
         total = sum(max(0, end[tp] - consumer.position(tp)) for tp in partitions)
         say(f"{total} dead letter(s) waiting in {source}" + (" (dry run)" if dry_run else ""))
         started = time.monotonic()
-        while waiting and (limit is None or replayed < limit):
-            batch = consumer.poll(timeout_ms=2000, max_records=500)
-            if not batch:
-                continue
+        for batch in batches_until(consumer, partitions, end):
             offsets: dict[TopicPartition, OffsetAndMetadata] = {}
             futures = []
             for tp, messages in batch.items():
-                for message in messages:
-                    if message.offset >= end[tp] or (limit is not None and replayed >= limit):
-                        waiting.discard(tp)
-                        break
+                for message in messages[: None if limit is None else max(0, limit - replayed)]:
                     if producer is not None:
-                        headers = [
-                            (
-                                "newsflow-replayed-from",
-                                f"{source}[{tp.partition}]@{message.offset}".encode(),
-                            )
-                        ]
+                        where = f"{source}[{tp.partition}]@{message.offset}".encode()
                         futures.append(
                             producer.send(
-                                target, key=message.key, value=message.value, headers=headers
+                                target,
+                                key=message.key,
+                                value=message.value,
+                                headers=[("newsflow-replayed-from", where)],
                             )
                         )
                     offsets[tp] = OffsetAndMetadata(message.offset + 1, "", -1)
                     replayed += 1
-                if consumer.position(tp) >= end[tp]:
-                    waiting.discard(tp)
             for future in futures:
                 future.get(timeout=settings.kafka.request_timeout_s)
             if offsets and not dry_run:
                 consumer.commit(offsets)
             say(f"  {replayed}/{total} replayed ({time.monotonic() - started:.1f}s)")
+            if limit is not None and replayed >= limit:
+                break
     finally:
         consumer.close()
         if producer is not None:
