@@ -11,7 +11,7 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: source.enclosures, source.truncated (additive)
 
 ArticleId = Annotated[
     str,
@@ -33,6 +33,12 @@ class FeedRef(ContractModel):
     name: str | None = Field(None, description="Human-readable feed name.")
     country: str | None = Field(None, description="ISO 3166-1 alpha-2 country of the publisher.")
     tags: tuple[str, ...] = Field((), description="Free tags from the feed list.")
+
+
+class Enclosure(ContractModel):
+    url: str = Field(description="Media URL (http/https) as published, resolved against the feed.")
+    type: str | None = Field(None, description="MIME type as published, e.g. image/jpeg.")
+    length: int | None = Field(None, ge=0, description="Size in bytes as published.")
 
 
 class Source(ContractModel):
@@ -61,6 +67,14 @@ class Source(ContractModel):
     )
     content_hash: str | None = Field(
         None, description="Hash of title+summary+content; a change re-emits the article."
+    )
+    enclosures: tuple[Enclosure, ...] = Field(
+        (), description="Media attached to the item (RSS enclosure, media:content, Atom enclosure)."
+    )
+    truncated: bool = Field(
+        False,
+        description="True when the connector cut content (then summary) to fit Kafka's record "
+        "size limit.",
     )
 
 
