@@ -113,6 +113,53 @@ class IndexSettings(_Section):
     retry_max_s: float = Field(30.0, gt=0, description="Backoff cap; retries never give up.")
 
 
+class ConnectorSettings(_Section):
+    """The RSS/Atom connector (`newsflow connect`, `newsflow feeds ...`)."""
+
+    feeds_file: Path = Field(Path("feeds.yaml"), description="Feed list (YAML or OPML).")
+    state_path: Path = Field(
+        Path(".newsflow/feed-state.sqlite"), description="Durable per-feed state (SQLite)."
+    )
+    user_agent: str = Field(
+        "newsflow/0.1 (self-hosted news feed poller; RSS/Atom)",
+        description="User-Agent sent to publishers; put your contact URL or address in it.",
+    )
+    concurrency: int = Field(64, ge=1, le=2000, description="Fetches in flight at once.")
+    per_host: int = Field(2, ge=1, le=100, description="Fetches in flight per host (politeness).")
+    connect_timeout_s: float = Field(10.0, gt=0, description="TCP connect timeout.")
+    read_timeout_s: float = Field(30.0, gt=0, description="Longest silence while reading.")
+    total_timeout_s: float = Field(60.0, gt=0, description="Whole fetch incl. redirects.")
+    max_compressed_bytes: int = Field(10 * 2**20, ge=1024, description="Cap on wire bytes.")
+    max_body_bytes: int = Field(
+        20 * 2**20, ge=1024, description="Cap on decompressed bytes (gzip bombs stop here)."
+    )
+    max_redirects: int = Field(5, ge=0, le=20, description="Redirect hops followed per fetch.")
+    retry_after_cap_s: float = Field(6 * 3600.0, gt=0, description="Cap on honoured Retry-After.")
+    min_interval_s: float = Field(300.0, ge=1, description="Default lower poll-interval bound.")
+    max_interval_s: float = Field(3600.0, ge=1, description="Default upper poll-interval bound.")
+    unconditional_every: int = Field(
+        12,
+        ge=2,
+        description="Every Nth poll of a feed is unconditional, to catch validators that lie.",
+    )
+    dead_after_s: float = Field(3 * 86400.0, gt=0, description="Failing this long = dead.")
+    max_record_bytes: int = Field(
+        1_000_000,
+        ge=10_000,
+        description="Largest raw record produced; bigger ones are trimmed (content, then "
+        "summary) and flagged source.truncated.",
+    )
+    compression: str = Field(
+        "gzip", pattern=r"^(gzip|none)$", description="Kafka producer compression."
+    )
+    commit_interval_s: float = Field(
+        0.5, gt=0, description="How often delivered polls' state is saved (after Kafka acks)."
+    )
+    metrics_port: int = Field(
+        9465, ge=0, le=65535, description="Prometheus /metrics port of `newsflow connect` (0=off)."
+    )
+
+
 class FaustSettings(_Section):
     app_id: str = Field("newsflow", description="faust application id (consumer group prefix).")
     web_port: int = Field(
@@ -132,5 +179,6 @@ class Settings(BaseSettings):
     topics: TopicSettings = Field(default_factory=TopicSettings)
     infra: InfraSettings = Field(default_factory=InfraSettings)
     faust: FaustSettings = Field(default_factory=FaustSettings)
+    connector: ConnectorSettings = Field(default_factory=ConnectorSettings)
     enrich: EnrichSettings = Field(default_factory=EnrichSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)

@@ -1,0 +1,138 @@
+"""Durable per-feed state of the connector, behind a small store protocol.
+
+The poller reads every feed's state at start and writes a poll's new state only after Kafka
+confirmed delivery of everything that poll produced (at-least-once: a crash in between repeats
+the poll, it never skips an article). The default store is one SQLite file (WAL), one row per
+feed holding a JSON document, written in one transaction per commit batch.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+# Bounded seen set: enough to remember every item of a busy feed's last few bodies without
+# letting 10,000 feeds grow without limit. Keys and hashes are shortened to 16 hex chars
+# (64 bits: a collision within one feed's window is negligible).
+SEEN_MIN = 200
+SEEN_MAX = 2000
+
+
+@dataclass(slots=True)
+class FeedState:
+    feed_id: str
+    url: str  # where we fetch now: the list URL, or where a permanent redirect sent us
+    list_url: str = ""  # the URL in the feed list when ``url`` was set (list edits reset it)
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    trust_validators: bool = True
+    validator_strikes: int = 0  # unconditional checks that caught a 304 hiding new items
+    polls_since_unconditional: int = 0
+    interval_s: float | None = None
+    next_poll_at: float = 0.0  # epoch seconds; 0 = due now
+    last_poll_at: float | None = None
+    first_polled_at: float | None = None
+    last_result: str | None = None  # new | no_new | not_modified | unchanged_body | error
+    last_http_status: int | None = None
+    last_error: str | None = None
+    consecutive_failures: int = 0
+    failing_since: float | None = None
+    last_success_at: float | None = None
+    last_new_item_at: float | None = None
+    publisher_min_s: float | None = None  # the feed's own minimum: ttl / sy:updatePeriod / max-age
+    skip_hours: list[int] = field(default_factory=list)  # from the feed: RSS skipHours (UTC)
+    skip_days: list[int] = field(default_factory=list)  # RSS skipDays, 0 = Monday
+    mean_new_gap_s: float | None = None  # EWMA of the time between polls that found new items
+    polls: int = 0
+    produced: int = 0
+    # short article id -> (short content hash, first_seen_at epoch). first_seen_at must survive
+    # updates: it picks the article's monthly index, so an update has to land on the same one.
+    seen: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def remember(self, items: Mapping[str, tuple[str, int]], body_items: int) -> None:
+        """Add ``article_id -> (content_hash, first_seen)``, keeping the newest within the bound."""
+        for key, (digest, first_seen) in items.items():
+            short = key[:16]
+            self.seen.pop(short, None)
+            self.seen[short] = (digest[:16], first_seen)
+        bound = min(SEEN_MAX, max(SEEN_MIN, 3 * body_items))
+        excess = len(self.seen) - bound
+        if excess > 0:
+            for key in list(self.seen)[:excess]:  # dicts keep insertion order: oldest first
+                del self.seen[key]
+
+    def seen_entry(self, article_id: str) -> tuple[str, int] | None:
+        return self.seen.get(article_id[:16])
+
+    def copy(self) -> FeedState:
+        return replace(
+            self,
+            seen=dict(self.seen),
+            skip_hours=list(self.skip_hours),
+            skip_days=list(self.skip_days),
+        )
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, data: bytes) -> FeedState:
+        raw: dict[str, Any] = orjson.loads(data)
+        known = {f.name for f in fields(cls)}
+        state = cls(**{k: v for k, v in raw.items() if k in known})  # tolerate older/newer rows
+        state.seen = {k: (v[0], int(v[1])) for k, v in state.seen.items()}
+        return state
+
+
+class FeedStateStore(Protocol):
+    def load_all(self) -> dict[str, FeedState]: ...
+
+    def save(self, states: Iterable[FeedState]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SqliteFeedStateStore:
+    """One SQLite file; ``save`` is one transaction, so a crash leaves the last good state."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS feed_state (feed_id TEXT PRIMARY KEY, doc BLOB NOT NULL)"
+        )
+
+    def load_all(self) -> dict[str, FeedState]:
+        rows = self._db.execute("SELECT feed_id, doc FROM feed_state").fetchall()
+        return {feed_id: FeedState.from_json(doc) for feed_id, doc in rows}
+
+    def save(self, states: Iterable[FeedState]) -> None:
+        rows = [(s.feed_id, s.to_json()) for s in states]
+        if not rows:
+            return
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany(
+                "INSERT INTO feed_state (feed_id, doc) VALUES (?, ?) "
+                "ON CONFLICT(feed_id) DO UPDATE SET doc = excluded.doc",
+                rows,
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def delete(self, feed_id: str) -> None:
+        self._db.execute("DELETE FROM feed_state WHERE feed_id = ?", (feed_id,))
+
+    def close(self) -> None:
+        self._db.close()
