@@ -103,7 +103,9 @@ class FetchResult:
     validators: Validators = Validators()
     cache_max_age_s: int | None = None  # Cache-Control: max-age
     retry_after_s: float | None = None  # Retry-After (capped), on 429/503
-    error: str | None = None  # short class, e.g. "timeout", "blocked_address", "too_large", "http_404"
+    error: str | None = (
+        None  # short class: "timeout", "blocked_address", "too_large", "http_404"...
+    )
     error_message: str | None = None
     bytes_compressed: int = 0  # bytes on the wire
     elapsed_s: float = 0.0

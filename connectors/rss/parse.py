@@ -1,0 +1,546 @@
+"""Feed bytes -> ``ParsedFeed``: feed metadata plus normalised ``Item``s. Pure, never raises.
+
+Flow: ``fetch.Fetcher`` gives the body -> ``parse_feed`` -> ``digest`` turns items into
+``RawArticle``s for ``news.articles.raw.v1``.
+
+feedparser only ever sees bytes we already hold, wrapped in ``io.BytesIO``: its
+``_open_resource`` returns ``.read()`` of anything with a ``read`` method before it looks at URLs
+or file names, so it can neither fetch nor open a file. The feed URL goes in as the
+``content-location`` response header, which feedparser uses as the base for relative links
+(``xml:base`` on top of it for Atom). HTML sanitising and relative-URI rewriting inside HTML
+are switched off: ``text.html_to_text`` drops all markup anyway, and that work is most of what
+feedparser would spend on HTML-heavy feeds.
+
+Before feedparser runs, the body is made safe and parseable:
+- UTF-16/32 bodies are transcoded to UTF-8, so the byte-level steps below see ASCII markup.
+- The prolog's whole DOCTYPE is removed, not only an internal subset. A subset can declare
+  entities: billion laughs (expat expands them and stops only at its amplification limit: a
+  one-line variant, which feedparser's own line-based entity filter misses, cost 2.6 s and
+  60 MB) and external entities such as ``file:///etc/passwd`` (not loaded with feedparser's
+  expat settings, but once the declarations are gone no setting can matter). An external DTD
+  is never loaded either, and expat then *silently skips* references to the entities it would
+  define (``Caf&eacute;`` in a Netscape RSS 0.91 feed became "Caf"); without the DOCTYPE such
+  a reference is an error, and feedparser's loose parser resolves HTML entities instead. The
+  warning "entity_declarations_removed" says when declarations were thrown away.
+- Numeric character references to code points XML forbids (surrogates, NUL, U+FFFE) become
+  U+FFFD; ``&#xD800;`` otherwise makes feedparser's loose parser raise ``UnicodeEncodeError``.
+
+GUIDs: feedparser resolves a GUID that is a permalink (``isPermaLink`` absent or "true")
+against the feed URL like a link, so ``<guid>123</guid>`` arrives as ``https://feed.host/123``;
+such an item gets that URL. Only ``isPermaLink="false"`` GUIDs and non-http ids (``urn:``,
+``tag:``) are kept verbatim and become ``guid:<guid>`` keys.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import io
+import re
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import feedparser
+
+from connectors.rss.text import clean_short, html_to_text, truncate_text
+from connectors.rss.types import FeedMeta, Item, ParsedFeed, ParseLimits
+from connectors.rss.urls import canonical_url, http_url, item_key
+from streams.schema.ids import article_id
+from streams.schema.models import Enclosure
+
+_DEFAULT_LIMITS = ParseLimits()
+# feedparser's FeedParserDict.get goes through an alias table, raises and catches KeyError on
+# every miss, and maps "updated" to "published" (with a DeprecationWarning) when "updated" is
+# absent, which would count one date twice. The plain dict lookup is exact and several times
+# faster.
+_get = dict.get
+_MIN_DATE = datetime(1990, 1, 1, tzinfo=UTC)
+_FUTURE_SLACK = timedelta(days=1)
+_NOTE_RAW_CHARS = 100
+_WARNING_CHARS = 200
+# Lengths beyond what Elasticsearch's `long` holds are not sizes anyone means.
+_MAX_LENGTH = 2**63 - 1
+
+# --- body preparation (bytes level) ---------------------------------------------------------
+
+_NOT_EMPTY = re.compile(rb"[^\s\x00\xef\xbb\xbf\xfe\xff]")
+_XML_DECL_ENCODING = re.compile(r"""^(\s*<\?xml[^>]*?encoding\s*=\s*)(["'])[^"']*\2""")
+# Prolog tokens before the root element. The DOCTYPE alternative accepts an internal subset
+# with quoted strings, comments and PIs in it; possessive quantifiers keep a malformed one from
+# costing more than a linear scan.
+_PROLOG_TOKEN = re.compile(
+    rb"""\s++|<\?.*?\?>|<!--.*?-->"""
+    rb"""|(?P<doctype><!DOCTYPE\b(?:[^\["'>]++|"[^"]*+"|'[^']*+')*+"""
+    rb"""(?P<subset>\[(?:[^\]"'<]++|"[^"]*+"|'[^']*+'|<!--.*?-->|<\?.*?\?>|<)*+\])?\s*+>)""",
+    re.DOTALL,
+)
+_DOCTYPE_START = re.compile(rb"<!DOCTYPE\b")
+_SUBSET_END = re.compile(rb"\]\s*+>")
+_MAX_PROLOG_TOKENS = 200
+# Numeric character references; which ones are invalid is decided in Python (ranges).
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9A-Fa-f]++)|([0-9]++));")
+
+# --- feed metadata ---------------------------------------------------------------------------
+
+_SKIP_BLOCK = re.compile(
+    rb"<(skipHours|skipDays)\b[^>]{0,200}>(.{0,4096}?)</\1\s*>", re.DOTALL | re.IGNORECASE
+)
+_HOUR = re.compile(rb"<hour\b[^>]{0,200}>\s*(\d{1,2})\s*</hour\s*>", re.IGNORECASE)
+_DAY = re.compile(rb"<day\b[^>]{0,200}>\s*([A-Za-z]{3,12})\s*</day\s*>", re.IGNORECASE)
+_DAYS = {
+    name: i
+    for i, name in enumerate(
+        ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    )
+}
+_PERIOD_S = {
+    "hourly": 3600,
+    "daily": 86400,
+    "weekly": 7 * 86400,
+    "monthly": 30 * 86400,
+    "yearly": 365 * 86400,
+}
+# URL schemes that, in a permalink GUID, are a (bad) link rather than an opaque id.
+_LINK_LIKE_SCHEMES = ("javascript:", "vbscript:", "data:", "file:", "ftp:", "mailto:")
+
+
+def _short(text: str, limit: int = _WARNING_CHARS) -> str:
+    return " ".join(text.split())[:limit]
+
+
+def _transcode_wide(body: bytes) -> bytes | None:
+    """UTF-16/32 (by BOM or by the `<` of the XML declaration) as UTF-8, else None."""
+    head = body[:4]
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        encoding = "utf-32"
+    elif head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    elif head == b"\x00\x00\x00<":
+        encoding = "utf-32-be"
+    elif head == b"<\x00\x00\x00":
+        encoding = "utf-32-le"
+    elif head.startswith(b"\x00<"):
+        encoding = "utf-16-be"
+    elif head.startswith(b"<\x00"):
+        encoding = "utf-16-le"
+    else:
+        return None
+    text = body.decode(encoding, "replace").lstrip("\ufeff")
+    text = _XML_DECL_ENCODING.sub(r'\1"utf-8"', text, count=1)
+    return text.encode("utf-8", "replace")
+
+
+def _remove_doctype(body: bytes, warnings: list[str]) -> bytes:
+    start = body.find(b"<!DOCTYPE")
+    if start < 0:
+        return body
+    pos = 3 if body.startswith(b"\xef\xbb\xbf") else 0
+    for _ in range(_MAX_PROLOG_TOKENS):
+        match = _PROLOG_TOKEN.match(body, pos)
+        if match is None:
+            break
+        if match.group("doctype") is not None:
+            subset = match.group("subset") or b""
+            _warn_subset(subset, warnings)
+            return body[: match.start()] + body[match.end() :]
+        pos = match.end()
+    if _DOCTYPE_START.match(body, pos):
+        # A DOCTYPE the token pattern cannot read (unterminated quote or subset): cut up to the
+        # end of what looks like its subset, or its first ">", and let the parsers cope.
+        end_match = _SUBSET_END.search(body, pos)
+        end = end_match.end() if end_match else body.find(b">", pos) + 1
+        if end <= pos:
+            end = len(body)
+        _warn_subset(body[pos:end], warnings)
+        return body[:pos] + body[end:]
+    return body  # no DOCTYPE in the prolog (the one found is inside the document)
+
+
+def _warn_subset(declaration: bytes, warnings: list[str]) -> None:
+    if b"<!ENTITY" in declaration:
+        warnings.append("entity_declarations_removed")
+    elif b"[" in declaration:
+        warnings.append("doctype_internal_subset_removed")
+
+
+def _valid_xml_char(code: int) -> bool:
+    return (
+        code in (0x9, 0xA, 0xD)
+        or 0x20 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or 0x10000 <= code <= 0x10FFFF
+    )
+
+
+def _replace_invalid_refs(body: bytes, warnings: list[str]) -> bytes:
+    if b"&#" not in body:
+        return body
+    replaced = 0
+
+    def fix(match: re.Match[bytes]) -> bytes:
+        nonlocal replaced
+        hex_digits, dec_digits = match.group(1), match.group(2)
+        digits = hex_digits if hex_digits is not None else dec_digits
+        valid = len(digits) <= 12 and _valid_xml_char(int(digits, 16 if hex_digits else 10))
+        if valid:
+            return match.group()
+        replaced += 1
+        return b"&#xFFFD;"
+
+    body = _CHAR_REF.sub(fix, body)
+    if replaced:
+        warnings.append(f"invalid_char_refs_replaced: {replaced}")
+    return body
+
+
+def _prepare(body: bytes, content_type: str | None, warnings: list[str]) -> tuple[bytes, str]:
+    ctype = content_type or "application/xml"
+    wide = _transcode_wide(body)
+    if wide is not None:
+        body = wide
+        # Our bytes are UTF-8 now, whatever charset the server declared.
+        ctype = "application/xml; charset=utf-8"
+        warnings.append("transcoded_to_utf8")
+    body = _remove_doctype(body, warnings)
+    return _replace_invalid_refs(body, warnings), ctype
+
+
+# --- feed metadata ---------------------------------------------------------------------------
+
+
+def _positive_int(value: object) -> int | None:
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if not value.isdigit() or len(value) > 9:
+        return None
+    number = int(value)
+    return number if number > 0 else None
+
+
+def _skip_lists(body: bytes) -> tuple[frozenset[int], frozenset[int]]:
+    # feedparser keeps only the last <hour>/<day> of these lists, so read them from the bytes.
+    hours: set[int] = set()
+    days: set[int] = set()
+    for block in _SKIP_BLOCK.finditer(body):
+        if block.group(1).lower() == b"skiphours":
+            for hour in _HOUR.findall(block.group(2)):
+                value = int(hour)
+                if 0 <= value <= 24:
+                    hours.add(value % 24)  # RSS 2.0 allows 24 for midnight
+        else:
+            for name in _DAY.findall(block.group(2)):
+                day = _DAYS.get(name.decode("ascii").lower())
+                if day is not None:
+                    days.add(day)
+    return frozenset(hours), frozenset(days)
+
+
+def _meta(feed: dict[str, Any], body: bytes, base_url: str, limits: ParseLimits) -> FeedMeta:
+    title = html_to_text(_get(feed, "title") or "", limits.max_title_chars) or None
+    link = canonical_url(_get(feed, "link"), base_url or None, max_chars=limits.max_url_chars)
+    language = clean_short(_get(feed, "language"), limits.max_short_chars)
+    ttl = _positive_int(_get(feed, "ttl"))
+    update_period_s = None
+    period_raw, frequency_raw = _get(feed, "sy_updateperiod"), _get(feed, "sy_updatefrequency")
+    if period_raw is not None or frequency_raw is not None:
+        # The syndication module's defaults: "daily", once.
+        period = _PERIOD_S.get(str(period_raw or "daily").strip().lower())
+        frequency = _positive_int(frequency_raw) or 1
+        if period is not None:
+            update_period_s = max(1, period // frequency)
+    skip_hours: frozenset[int] = frozenset()
+    skip_days: frozenset[int] = frozenset()
+    if "skiphours" in feed or "skipdays" in feed:
+        skip_hours, skip_days = _skip_lists(body)
+    return FeedMeta(
+        title=title,
+        link=link,
+        language=language,
+        ttl_s=ttl * 60 if ttl else None,
+        update_period_s=update_period_s,
+        skip_hours=skip_hours,
+        skip_days=skip_days,
+    )
+
+
+# --- entries ---------------------------------------------------------------------------------
+
+
+class _Drop(Exception):
+    """An entry that cannot become an Item; ``reason`` is the ``dropped`` counter key."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _link_and_guid(
+    entry: dict[str, Any], base_url: str | None, limits: ParseLimits
+) -> tuple[str, str | None, str | None]:
+    """(canonical url or "", guid for the record, full guid for the key)."""
+    raw_guid = _get(entry, "id")
+    guid = raw_guid.strip() if isinstance(raw_guid, str) else ""
+    saw_link = False
+    for link in _get(entry, "links") or ():
+        if _get(link, "rel", "alternate") != "alternate" or not _get(link, "href"):
+            continue
+        saw_link = True
+        url = canonical_url(link["href"], base_url, max_chars=limits.max_url_chars)
+        if url:
+            return url, guid[: limits.max_short_chars] or None, guid or None
+    permalink_guid = bool(_get(entry, "guidislink"))
+    if guid and (permalink_guid or saw_link):
+        # With no link elements, feedparser's guidislink is exactly isPermaLink; when there
+        # were only unusable links an absolute http GUID is the best address left either way.
+        # No base here: feedparser already resolved permalink GUIDs (xml:base included), and a
+        # non-permalink GUID such as "post-1" is an id, not a relative URL.
+        url = canonical_url(guid, None, max_chars=limits.max_url_chars)
+        if url:
+            return url, guid[: limits.max_short_chars], guid
+        if permalink_guid and guid.lower().startswith(_LINK_LIKE_SCHEMES):
+            saw_link = True
+    if saw_link:
+        raise _Drop("link_not_http")
+    if not guid:
+        raise _Drop("no_link")
+    return "", guid[: limits.max_short_chars], guid
+
+
+def _published(entry: dict[str, Any], now: datetime) -> tuple[datetime | None, str | None]:
+    problem: str | None = None
+    for raw_key, parsed_key in (("published", "published_parsed"), ("updated", "updated_parsed")):
+        raw = _get(entry, raw_key)
+        if not raw:
+            continue
+        raw_note = _short(str(raw), _NOTE_RAW_CHARS)
+        parsed: time.struct_time | None = _get(entry, parsed_key)
+        if parsed is None:
+            problem = problem or f"unparseable: {raw_note}"
+            continue
+        if parsed.tm_year < _MIN_DATE.year:
+            problem = problem or f"before_1990: {raw_note}"
+            continue
+        try:
+            stamp = datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+        except (OverflowError, ValueError, OSError):
+            problem = problem or f"unparseable: {raw_note}"
+            continue
+        if stamp < _MIN_DATE:
+            problem = problem or f"before_1990: {raw_note}"
+        elif stamp > now + _FUTURE_SLACK:
+            problem = problem or f"in_future: {raw_note}"
+        else:
+            return stamp, None
+    return None, problem
+
+
+def _enclosures(
+    entry: dict[str, Any], base_url: str | None, limits: ParseLimits
+) -> tuple[Enclosure, ...]:
+    candidates: list[tuple[object, object, object]] = [
+        (_get(link, "href"), _get(link, "type"), _get(link, "length"))
+        for link in _get(entry, "links") or ()
+        if _get(link, "rel") == "enclosure"
+    ]
+    candidates.extend(
+        (_get(media, "url"), _get(media, "type"), _get(media, "filesize") or _get(media, "length"))
+        for media in _get(entry, "media_content") or ()
+    )
+    found: dict[str, Enclosure] = {}
+    for href, mime, length in candidates:
+        if len(found) >= limits.max_enclosures:
+            break
+        if not isinstance(href, str):
+            continue
+        url = http_url(href, base_url, max_chars=limits.max_url_chars)
+        if url is None or url in found:
+            continue
+        found[url] = Enclosure(
+            url=url, type=clean_short(mime, limits.max_short_chars), length=_length(length)
+        )
+    return tuple(found.values())
+
+
+def _length(value: object) -> int | None:
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if not value.isdigit() or len(value) > 19:
+        return None
+    number = int(value)
+    return number if number <= _MAX_LENGTH else None
+
+
+def _names(values: Iterable[object], cap: int, limits: ParseLimits) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for value in values:
+        if len(seen) >= cap:
+            break
+        name = clean_short(value, limits.max_short_chars)
+        if name:
+            seen.setdefault(name, None)
+    return tuple(seen)
+
+
+def _entry_language(
+    entry: dict[str, Any], feed_language: str | None, limits: ParseLimits
+) -> str | None:
+    declared = _get(entry, "language")
+    if not declared:
+        for key in ("title_detail", "summary_detail"):
+            detail = _get(entry, key)
+            if detail and _get(detail, "language"):
+                declared = detail["language"]
+                break
+    return clean_short(declared, limits.max_short_chars) or feed_language
+
+
+def _longest_content(entry: dict[str, Any]) -> str:
+    longest = ""
+    for part in _get(entry, "content") or ():
+        value = _get(part, "value")
+        if isinstance(value, str) and len(value) > len(longest):
+            longest = value
+    return longest
+
+
+def content_hash(title: str, summary: str, content: str | None) -> str:
+    """32 hex chars of SHA-256 over title, summary and content (a change re-emits the item)."""
+    joined = "\x1f".join((title, summary, content or ""))
+    return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:32]
+
+
+def _item(
+    entry: dict[str, Any],
+    base_url: str | None,
+    now: datetime,
+    feed_language: str | None,
+    limits: ParseLimits,
+) -> Item:
+    url, guid, key_guid = _link_and_guid(entry, base_url, limits)
+    key = item_key(url, key_guid)
+    if key is None:  # unreachable: _link_and_guid raises first; kept for the type checker
+        raise _Drop("no_link")
+    title = html_to_text(_get(entry, "title") or "", limits.max_title_chars)
+    raw_summary = _get(entry, "summary") or ""
+    raw_content = _longest_content(entry)
+    content: str | None = None
+    if raw_content and raw_content == raw_summary:
+        # feedparser copies content:encoded into summary when there is no description: clean
+        # it once; content only holds what the summary cap cut off.
+        full = html_to_text(raw_content, limits.max_content_chars)
+        summary = truncate_text(full, limits.max_summary_chars)
+        content = full if len(full) > len(summary) else None
+    else:
+        summary = html_to_text(raw_summary, limits.max_summary_chars)
+        if raw_content:
+            content = html_to_text(raw_content, limits.max_content_chars)
+            if not content or content == summary:
+                content = None
+    published_at, note = _published(entry, now)
+    authors = _get(entry, "authors") or ()
+    author_names: list[object] = [_get(a, "name") for a in authors if isinstance(a, dict)]
+    if not any(author_names) and _get(entry, "author"):
+        author_names = [_get(entry, "author")]
+    return Item(
+        article_id=article_id(key),
+        url=url,
+        guid=guid,
+        title=title,
+        summary=summary,
+        content=content,
+        authors=_names(author_names, limits.max_authors, limits),
+        categories=_names(
+            (
+                _get(t, "term") or _get(t, "label")
+                for t in _get(entry, "tags") or ()
+                if isinstance(t, dict)
+            ),
+            limits.max_categories,
+            limits,
+        ),
+        enclosures=_enclosures(entry, base_url, limits),
+        published_at=published_at,
+        published_at_note=note,
+        language=_entry_language(entry, feed_language, limits),
+        content_hash=content_hash(title, summary, content),
+    )
+
+
+# --- entry point -----------------------------------------------------------------------------
+
+
+def parse_feed(
+    body: bytes,
+    *,
+    base_url: str,
+    now: datetime,
+    content_type: str | None = None,
+    limits: ParseLimits = _DEFAULT_LIMITS,
+) -> ParsedFeed:
+    """Parse one fetched body. Never raises: failures land in ``error``/``warnings``/``dropped``.
+
+    ``error`` is "empty_body" or "not_a_feed" when there is nothing to parse, or
+    "parse_failed" when the parser itself crashed; a valid feed without items is not an error.
+    """
+    out = ParsedFeed(meta=FeedMeta(), items=[])
+    try:
+        _parse_into(out, body, base_url, now, content_type, limits)
+    except Exception as exc:  # noqa: BLE001 - the contract: whatever happens, the caller gets a result
+        out.error = out.error or "parse_failed"
+        out.warnings.append(f"parse_failed: {type(exc).__name__}: {_short(str(exc))}")
+    return out
+
+
+def _parse_into(
+    out: ParsedFeed,
+    body: bytes,
+    base_url: str,
+    now: datetime,
+    content_type: str | None,
+    limits: ParseLimits,
+) -> None:
+    if not body or _NOT_EMPTY.search(body) is None:
+        out.error = "empty_body"
+        return
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    body, ctype = _prepare(body, content_type, out.warnings)
+    result = feedparser.parse(
+        io.BytesIO(body),
+        response_headers={"content-location": base_url, "content-type": ctype},
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    if result.get("bozo"):
+        out.bozo = True
+        exc = result.get("bozo_exception")
+        out.warnings.append(f"bozo: {type(exc).__name__}: {_short(str(exc))}")
+    entries = _get(result, "entries") or []
+    if not result.get("version") and not entries:
+        out.error = "not_a_feed"
+        return
+    out.meta = _meta(_get(result, "feed") or {}, body, base_url, limits)
+    base = base_url or None
+    seen: set[str] = set()
+    if len(entries) > limits.max_items:
+        out.dropped["over_max_items"] += len(entries) - limits.max_items
+        entries = entries[: limits.max_items]
+    for entry in entries:
+        try:
+            item = _item(entry, base, now, out.meta.language, limits)
+        except _Drop as drop:
+            out.dropped[drop.reason] += 1
+            continue
+        except Exception as exc:  # noqa: BLE001 - one broken entry must not cost the others
+            out.dropped["entry_error"] += 1
+            out.warnings.append(f"entry_error: {type(exc).__name__}: {_short(str(exc))}")
+            continue
+        if item.article_id in seen:
+            out.dropped["duplicate_in_feed"] += 1
+            continue
+        seen.add(item.article_id)
+        out.items.append(item)
