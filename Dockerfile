@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # newsflow image: one image, many roles. The compose file picks the role with `command`
-# (bootstrap, connector run, worker enrich, worker index); the entrypoint is the `newsflow` CLI.
+# (bootstrap, connect, worker enrich, worker index); the entrypoint is the `newsflow` CLI.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 

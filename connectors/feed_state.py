@@ -55,13 +55,14 @@ class FeedState:
     # updates: it picks the article's monthly index, so an update has to land on the same one.
     seen: dict[str, tuple[str, int]] = field(default_factory=dict)
 
-    def remember(self, items: Mapping[str, tuple[str, int]], body_items: int) -> None:
+    def remember(self, items: Mapping[str, tuple[str, int]], body_items: int | None) -> None:
         """Add ``article_id -> (content_hash, first_seen)``, keeping the newest within the bound."""
         for key, (digest, first_seen) in items.items():
             short = key[:16]
             self.seen.pop(short, None)
             self.seen[short] = (digest[:16], first_seen)
-        bound = min(SEEN_MAX, max(SEEN_MIN, 3 * body_items))
+        # None (recovery: the body is unknown) keeps as much as the hard bound allows.
+        bound = SEEN_MAX if body_items is None else min(SEEN_MAX, max(SEEN_MIN, 3 * body_items))
         excess = len(self.seen) - bound
         if excess > 0:
             for key in list(self.seen)[:excess]:  # dicts keep insertion order: oldest first
@@ -93,7 +94,14 @@ class FeedState:
 class FeedStateStore(Protocol):
     def load_all(self) -> dict[str, FeedState]: ...
 
-    def save(self, states: Iterable[FeedState]) -> None: ...
+    def save(
+        self,
+        states: Iterable[FeedState],
+        topic: str = "",
+        checkpoint: Mapping[int, int] | None = None,
+    ) -> None: ...
+
+    def load_checkpoint(self, topic: str) -> dict[int, int]: ...
 
     def close(self) -> None: ...
 
@@ -110,14 +118,32 @@ class SqliteFeedStateStore:
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS feed_state (feed_id TEXT PRIMARY KEY, doc BLOB NOT NULL)"
         )
+        # Per partition of the raw topic: the offset after the last record whose poll's state
+        # is saved here. Records beyond it were delivered by a run that died before saving;
+        # the next run reads them back instead of producing them again.
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS checkpoint (topic TEXT NOT NULL, part INTEGER NOT NULL, "
+            "next_offset INTEGER NOT NULL, PRIMARY KEY (topic, part))"
+        )
 
     def load_all(self) -> dict[str, FeedState]:
         rows = self._db.execute("SELECT feed_id, doc FROM feed_state").fetchall()
         return {feed_id: FeedState.from_json(doc) for feed_id, doc in rows}
 
-    def save(self, states: Iterable[FeedState]) -> None:
+    def load_checkpoint(self, topic: str) -> dict[int, int]:
+        rows = self._db.execute(
+            "SELECT part, next_offset FROM checkpoint WHERE topic = ?", (topic,)
+        ).fetchall()
+        return {int(part): int(offset) for part, offset in rows}
+
+    def save(
+        self,
+        states: Iterable[FeedState],
+        topic: str = "",
+        checkpoint: Mapping[int, int] | None = None,
+    ) -> None:
         rows = [(s.feed_id, s.to_json()) for s in states]
-        if not rows:
+        if not rows and not checkpoint:
             return
         self._db.execute("BEGIN")
         try:
@@ -125,6 +151,12 @@ class SqliteFeedStateStore:
                 "INSERT INTO feed_state (feed_id, doc) VALUES (?, ?) "
                 "ON CONFLICT(feed_id) DO UPDATE SET doc = excluded.doc",
                 rows,
+            )
+            self._db.executemany(
+                "INSERT INTO checkpoint (topic, part, next_offset) VALUES (?, ?, ?) "
+                "ON CONFLICT(topic, part) DO UPDATE SET next_offset = "
+                "max(next_offset, excluded.next_offset)",
+                [(topic, part, offset) for part, offset in (checkpoint or {}).items()],
             )
         except BaseException:
             self._db.execute("ROLLBACK")

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from connectors.cli import connect_cmd, feeds_app
 from streams.infra.errors import InfraError
 from streams.settings import Settings
 
@@ -24,6 +25,8 @@ infra_app = typer.Typer(
     help="The embedded local stack: real Kafka + Elasticsearch on loopback.", no_args_is_help=True
 )
 app.add_typer(infra_app, name="infra")
+app.add_typer(feeds_app, name="feeds")
+app.command("connect")(connect_cmd)
 
 
 def _say(message: str) -> None:

@@ -37,7 +37,7 @@ from streams.sinks.elastic import ElasticSink
 from streams.version import VERSION
 
 SEED = Path(__file__).resolve().parents[1] / "deploy" / "demo" / "seed-article-ar.txt"
-SEED_URL = "https://demo.newsflow.local/ar/turkey-syria-defence-cooperation"
+SEED_URL = "https://demo.newsflow.example/ar/turkey-syria-defence-cooperation"
 Say = Callable[[str], None]
 
 
@@ -49,7 +49,7 @@ def seed_raw_article(now: datetime, path: Path = SEED) -> RawArticle:
         source=Source(
             feed=FeedRef(
                 feed_id="demo-ar",
-                url="https://demo.newsflow.local/ar/feed.xml",
+                url="http://127.0.0.1:8765/ar.xml",
                 name="newsflow demo (Arabic)",
                 country="TR",
                 tags=("demo",),

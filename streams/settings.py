@@ -152,6 +152,13 @@ class ConnectorSettings(_Section):
     compression: str = Field(
         "gzip", pattern=r"^(gzip|none)$", description="Kafka producer compression."
     )
+    parse_workers: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="Processes that parse changed feed bodies beside the poller (0 = parse in "
+        "the poller's own process).",
+    )
     commit_interval_s: float = Field(
         0.5, gt=0, description="How often delivered polls' state is saved (after Kafka acks)."
     )

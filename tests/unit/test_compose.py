@@ -171,3 +171,20 @@ def test_prometheus_targets_are_compose_services(services: dict[str, dict[str, A
     for worker in WORKERS:
         port = _environment(services[worker])["NEWSFLOW_FAUST__WEB_PORT"]
         assert f"{worker}:{port}" in targets, f"{worker} is not scraped on its web port"
+
+
+def test_connector_runs_connect_with_durable_state_and_is_scraped(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    connector = services["connector"]
+    assert connector["command"] == ["connect"]
+    env = _environment(connector)
+    assert env["NEWSFLOW_CONNECTOR__FEEDS_FILE"].startswith("/app/deploy/feeds/")
+    assert (ROOT / env["NEWSFLOW_CONNECTOR__FEEDS_FILE"].removeprefix("/app/")).is_file()
+    state_dir = env["NEWSFLOW_CONNECTOR__STATE_PATH"].rsplit("/", 1)[0]
+    assert any(v.endswith(f":{state_dir}") for v in connector["volumes"])
+    config = _load("deploy/monitoring/prometheus.yml")
+    targets = {
+        t for job in config["scrape_configs"] for s in job["static_configs"] for t in s["targets"]
+    }
+    assert f"connector:{env['NEWSFLOW_CONNECTOR__METRICS_PORT']}" in targets
