@@ -26,7 +26,6 @@ import json
 import multiprocessing as mp
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -71,6 +70,20 @@ def _server(feeds: int, items: int) -> tuple[mp.Process, Connection, str]:
     return proc, parent, base
 
 
+def _warm_up(base: str, feeds: int) -> None:
+    """Fetch every feed once, untimed: the server compresses each body on its first request,
+    and that CPU is the publisher's, not ours."""
+    import aiohttp
+
+    async def run() -> None:
+        async with aiohttp.ClientSession() as session:
+            for i in range(feeds):
+                async with session.get(f"{base}/f{i}.xml") as resp:
+                    await resp.read()
+
+    asyncio.run(run())
+
+
 def _feed_list(base: str, feeds: int) -> FeedList:
     return FeedList(
         allow_private_addresses=True,
@@ -108,6 +121,7 @@ def throughput(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     try:
         flist = _feed_list(base, args.feeds)
+        _warm_up(base, args.feeds)
         for rnd in range(args.rounds):
             t0 = time.perf_counter()
             n = sum(len(feedparser.parse(io.BytesIO(b)).entries) for b in bodies)
@@ -133,7 +147,7 @@ def throughput(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             r = rows[-1]
             print(
                 f"round {rnd}: bare feedparser {r['bare_per_s']:.0f} entries/s, whole path "
-                f"{r['whole_per_s']:.0f} articles/s ({produced}/{n} produced, CPU "
+                f"{r['whole_per_s']:.0f} articles/s ({produced}/{n} produced, poller CPU "
                 f"{whole_cpu:.1f}s of {whole_s:.1f}s) -> ratio {r['ratio']:.2f}",
                 flush=True,
             )
@@ -191,17 +205,17 @@ def unchanged(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             "feeds": args.many,
             "first_poll": {"wall_s": wall, "cpu_s": cpu, "summary": first},
         }
-        for name, every in (("conditional_304", "12"), ("unconditional_same_body", "2")):
+        for name, trust in (("conditional_304", True), ("unconditional_same_body", False)):
             copy = tmp / f"{name}.sqlite"
-            shutil.copy(state, copy)
-            for suffix in ("-wal", "-shm"):
-                if Path(str(state) + suffix).exists():
-                    shutil.copy(Path(str(state) + suffix), Path(str(copy) + suffix))
-            env = {
-                **os.environ,
-                "NEWSFLOW_CONNECTOR__STATE_PATH": str(copy),
-                "NEWSFLOW_CONNECTOR__UNCONDITIONAL_EVERY": every,
-            }
+            src, dst = SqliteFeedStateStore(state), SqliteFeedStateStore(copy)
+            states = list(src.load_all().values())
+            for st in states:
+                # Distrusted validators: every poll is a full GET, the body hash saves the parse.
+                st.trust_validators = trust
+            dst.save(states)
+            src.close()
+            dst.close()
+            env = {**os.environ, "NEWSFLOW_CONNECTOR__STATE_PATH": str(copy)}
             r = _pass(copy, feeds_yaml, env)
             out[name] = r
             print(

@@ -153,11 +153,11 @@ class ConnectorSettings(_Section):
         "gzip", pattern=r"^(gzip|none)$", description="Kafka producer compression."
     )
     parse_workers: int = Field(
-        1,
-        ge=0,
+        -1,
+        ge=-1,
         le=64,
-        description="Processes that parse changed feed bodies beside the poller (0 = parse in "
-        "the poller's own process).",
+        description="Processes that parse changed feed bodies beside the poller: -1 = one per "
+        "CPU core, 0 = parse in the poller's own process. Started on first need.",
     )
     commit_interval_s: float = Field(
         0.5, gt=0, description="How often delivered polls' state is saved (after Kafka acks)."

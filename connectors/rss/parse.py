@@ -511,7 +511,7 @@ def _parse_into(
     body, ctype = _prepare(body, content_type, out.warnings)
     result = feedparser.parse(
         io.BytesIO(body),
-        response_headers={"content-location": base_url, "content-type": ctype},
+        response_headers={"content-type": ctype},
         sanitize_html=False,
         resolve_relative_uris=False,
     )

@@ -15,6 +15,7 @@ import contextlib
 import heapq
 import logging
 import multiprocessing
+import os
 import random
 import time
 from collections import Counter
@@ -197,12 +198,16 @@ class Connector:
 
     @contextlib.contextmanager
     def _parsers(self) -> Iterator[None]:
-        if self.conf.parse_workers <= 0:
+        workers = self.conf.parse_workers
+        if workers < 0:
+            workers = len(os.sched_getaffinity(0))
+        if workers == 0:
             yield
             return
         # spawn, not fork: the Kafka producer's and aiohttp's threads already run here.
+        # Workers start on the first submit, so runs that parse nothing never pay for them.
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(self.conf.parse_workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
             self._pool = pool
             try:
                 yield
