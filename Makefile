@@ -58,7 +58,9 @@ eval: $(STAMP) ## Language ID and NER scores on the development sets
 	$(BIN)/python -m streams.enrich.eval_language
 	$(BIN)/python -m streams.enrich.training.eval_entities
 
-bench: up ## Benchmarks (index stage vs bare bulk, enrich worker); figures printed, JSON in bench/results/
+bench: up ## Benchmarks (connector, fetch, index stage, enrich worker); figures printed, JSON in bench/results/
+	$(BIN)/python -m bench.bench_connector
+	$(BIN)/python -m bench.bench_fetch
 	$(BIN)/python -m bench.bench_index
 	$(BIN)/python -m bench.bench_enrich
 	$(BIN)/python -m bench.bench_enrich --n 1000 --long

@@ -7,6 +7,7 @@ topic up to its end offsets, so every count is exact, duplicates included.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -265,3 +266,156 @@ def test_killed_mid_run_restart_loses_nothing_and_repeats_nothing(
     ids = Counter(r.key for r in records)
     assert len(ids) == feeds * 25  # nothing lost
     assert max(ids.values()) == 1  # nothing produced twice
+
+
+def test_hostile_feeds_fail_alone_with_their_reason_and_exact_counts(
+    env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSFLOW_CONNECTOR__TOTAL_TIMEOUT_S", "1.5")
+    monkeypatch.setenv("NEWSFLOW_CONNECTOR__READ_TIMEOUT_S", "1")
+    monkeypatch.setenv("NEWSFLOW_CONNECTOR__MAX_BODY_BYTES", str(4 * 2**20))
+    monkeypatch.setenv("NEWSFLOW_CONNECTOR__MAX_REDIRECTS", "3")
+    settings = Settings()
+    with FeedServer() as server:
+        server.set_feed("/good.xml", rss(0, range(7)))
+        server.set_feed("/moved.xml", rss(1, range(3)))
+        server.set_redirect("/old.xml", server.url("/moved.xml"), status=301)
+        server.set_throttle("/busy.xml", 429, retry_after="600", times=5)
+        server.set_redirect("/loop-a.xml", server.url("/loop-b.xml"))
+        server.set_redirect("/loop-b.xml", server.url("/loop-a.xml"))
+        server.set_redirect_chain("/chain.xml", 6, server.url("/good.xml"))
+        server.set_slow_drip("/drip.xml", interval_s=0.2)
+        server.set_hang("/hang.xml")
+        server.set_bomb("/bomb.xml", "gzip")
+        server.set_feed(
+            "/page.xml", b"<!doctype html><html><body>Hi</body></html>", content_type="text/html"
+        )
+        server.set_response("/empty.xml", b"", status=200)
+        server.set_redirect("/meta.xml", "http://169.254.169.254/latest/meta-data/")
+        paths = [
+            "good",
+            "old",
+            "busy",
+            "loop-a",
+            "chain",
+            "drip",
+            "hang",
+            "bomb",
+            "page",
+            "empty",
+            "meta",
+        ]
+        flist = FeedList(
+            allow_private_addresses=True,
+            feeds=tuple(FeedSpec(id=p, url=server.url(f"/{p}.xml")) for p in paths),
+        )
+        summary = run_once(settings, flist)
+    assert summary.articles["new"] == 10  # 7 good + 3 behind a permanent redirect
+    assert len(topic_records(settings)) == 10
+    assert summary.errors == Counter(
+        {
+            "http_429": 1,
+            "redirect_loop": 1,
+            "too_many_redirects": 1,
+            "timeout": 2,
+            "too_large": 1,
+            "not_a_feed": 1,
+            "empty_body": 1,
+            "blocked_address": 1,
+        }
+    )
+    store = SqliteFeedStateStore(settings.connector.state_path)
+    states = store.load_all()
+    store.close()
+    assert states["old"].url == server.url("/moved.xml")  # permanent redirect remembered
+    assert states["busy"].next_poll_at >= time.time() + 590  # Retry-After honoured
+    assert states["good"].consecutive_failures == 0 and states["good"].produced == 7
+
+
+def test_oversized_records_are_trimmed_and_flagged_not_dropped(
+    env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSFLOW_CONNECTOR__MAX_RECORD_BYTES", "20000")
+    settings = Settings()
+    long_text = escape("<p>" + "جملة طويلة جدا. " * 4000 + "</p>")
+    body = (
+        "<?xml version='1.0' encoding='utf-8'?><rss version='2.0' "
+        "xmlns:content='http://purl.org/rss/1.0/modules/content/'><channel><title>T</title>"
+        "<item><title>Long</title><link>https://news.example/long</link>"
+        f"<description>Short summary.</description><content:encoded>{long_text}"
+        "</content:encoded></item>"
+        "<item><title>Short</title><link>https://news.example/short</link>"
+        "<description>Fine.</description></item></channel></rss>"
+    ).encode()
+    with FeedServer() as server:
+        server.set_feed("/feeds/0.xml", body)
+        summary = run_once(settings, feed_list(server, 1))
+    assert summary.articles == Counter({"new": 2, "trimmed": 1, "updated": 0})
+    records = {decode(RawArticle, r.value).source.title: r for r in topic_records(settings)}
+    long = decode(RawArticle, records["Long"].value)
+    assert long.source.truncated is True and len(records["Long"].value) <= 20000
+    assert long.source.content and long.source.content.startswith("جملة طويلة جدا.")
+    assert long.source.summary == "Short summary."
+    assert decode(RawArticle, records["Short"].value).source.truncated is False
+
+
+def test_long_running_connect_follows_new_items_serves_metrics_and_stops_cleanly(
+    env: Settings, tmp_path: Path
+) -> None:
+    import urllib.request
+
+    from tests.integration.stage_helpers import free_port
+
+    port = free_port()
+    proc_env = {
+        **os.environ,
+        "NEWSFLOW_CONNECTOR__MIN_INTERVAL_S": "1",
+        "NEWSFLOW_CONNECTOR__MAX_INTERVAL_S": "2",
+        "NEWSFLOW_CONNECTOR__METRICS_PORT": str(port),
+    }
+    with FeedServer() as server:
+        server.set_feed("/feeds/0.xml", rss(0, range(5)))
+        server.set_feed("/feeds/1.xml", rss(1, range(5)))
+        path = tmp_path / "feeds.yaml"
+        save_feed_list(path, feed_list(server, 2))
+        log = tmp_path / "connect.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "streams.cli",
+                    "connect",
+                    "--feeds",
+                    str(path),
+                    "--log-format",
+                    "json",
+                ],
+                cwd=ROOT,
+                env=proc_env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                deadline = time.monotonic() + 60
+                while len(topic_records(env)) < 10 and time.monotonic() < deadline:
+                    assert proc.poll() is None, log.read_text()
+                    time.sleep(0.3)
+                server.set_feed("/feeds/0.xml", rss(0, range(-2, 5)))  # two new items
+                while len(topic_records(env)) < 12 and time.monotonic() < deadline:
+                    assert proc.poll() is None, log.read_text()
+                    time.sleep(0.3)
+                metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                code = proc.wait(30)
+        assert code == 0, log.read_text()[-2000:]
+        assert len(topic_records(env)) == 12
+        assert 'newsflow_feed_status{feed="f0",status="ok"} 1.0' in metrics
+        assert 'newsflow_articles_total{outcome="new",stage="connector"} 12.0' in metrics
+        assert 'newsflow_feed_polls_total{error="",feed="f1",result="new"} 1.0' in metrics
+        lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]
+        assert any(x["msg"].startswith("connector started") for x in lines)
+        # State was saved on the way out: a one-off poll now finds nothing new.
+        again = run_once(env, feed_list(server, 2))
+    assert again.articles["new"] == 0 and len(topic_records(env)) == 12
