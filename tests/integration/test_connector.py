@@ -405,7 +405,13 @@ def test_long_running_connect_follows_new_items_serves_metrics_and_stops_cleanly
                 while len(topic_records(env)) < 12 and time.monotonic() < deadline:
                     assert proc.poll() is None, log.read_text()
                     time.sleep(0.3)
-                metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+                # The counters move when a commit saved the poll, just after Kafka has the records.
+                want = 'newsflow_articles_total{outcome="new",stage="connector"} 12.0'
+                metrics = ""
+                while want not in metrics and time.monotonic() < deadline:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as resp:
+                        metrics = resp.read().decode()
+                    time.sleep(0.2)
             finally:
                 proc.send_signal(signal.SIGTERM)
                 code = proc.wait(30)
