@@ -325,11 +325,7 @@ def connect_cmd(
         if once:
             summary = asyncio.run(connector.run_once(every_feed=every_feed, progress=progress))
         else:
-            if settings.connector.metrics_port:
-                from prometheus_client import start_http_server
-
-                start_http_server(settings.connector.metrics_port, addr="0.0.0.0")  # noqa: S104
-            summary = asyncio.run(_forever(connector, progress))
+            summary = asyncio.run(_forever(connector, progress, settings.connector.metrics_port))
     finally:
         producer.close()
         store.close()
@@ -352,12 +348,20 @@ def connect_cmd(
         raise typer.Exit(3)
 
 
-async def _forever(connector: Any, progress: Any) -> Any:
+async def _forever(connector: Any, progress: Any, port: int) -> Any:
+    from streams.ops import start_ops_server
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # /metrics, /health/live, /health/ready (0.0.0.0: Prometheus scrapes it from another host).
+    runner = await start_ops_server(connector.health, "0.0.0.0", port) if port else None  # noqa: S104
     logging.getLogger("newsflow.connector").info(
         "connector started at %s", datetime.now(UTC).isoformat()
     )
-    return await connector.run_forever(stop, progress)
+    try:
+        return await connector.run_forever(stop, progress)
+    finally:
+        if runner is not None:
+            await runner.cleanup()

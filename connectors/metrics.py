@@ -18,6 +18,7 @@ __all__ = [
     "FEED_FETCH_SECONDS",
     "FEED_LAST_NEW_ITEM",
     "FEED_LAST_SUCCESS",
+    "FEED_MEAN_GAP",
     "FEED_POLLS",
     "FEED_STATUS",
 ]
@@ -35,6 +36,11 @@ FEED_LAST_SUCCESS = Gauge(
 FEED_LAST_NEW_ITEM = Gauge(
     "newsflow_feed_last_new_item_timestamp_seconds",
     "When a poll of the feed last found a new item.",
+    ["feed"],
+)
+FEED_MEAN_GAP = Gauge(
+    "newsflow_feed_mean_new_gap_seconds",
+    "The feed's usual time between polls that found new items (EWMA).",
     ["feed"],
 )
 FEED_FAILURES = Gauge(

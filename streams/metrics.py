@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 ARTICLES = Counter(
     "newsflow_articles_total",
@@ -22,4 +22,39 @@ BATCH_SECONDS = Histogram(
     "Time to process one batch, by stage.",
     ["stage"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+)
+
+# ---- operations: lag, progress, latency (see streams/ops.py) --------------------------------
+
+CONSUMER_LAG = Gauge(
+    "newsflow_consumer_lag",
+    "Records between a stage's committed offset and the end of its input partition.",
+    ["stage", "topic", "partition"],
+)
+STAGE_PROGRESS = Gauge(
+    "newsflow_stage_last_progress_timestamp_seconds",
+    "When the stage last finished a batch (connector: saved a poll).",
+    ["stage"],
+)
+READY = Gauge("newsflow_ready", "1 when the process is ready (see /health/ready).", ["process"])
+END_TO_END = Histogram(
+    "newsflow_end_to_end_seconds",
+    "From first_seen_at (connector) to indexed in Elasticsearch.",
+    buckets=(0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 300, 900, 3600),
+)
+ENRICH_SECONDS = Histogram(
+    "newsflow_enrich_seconds",
+    "Enrichment time per article, by component (language, entities) and language.",
+    ["component", "language"],
+    buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+)
+BULK_SECONDS = Histogram(
+    "newsflow_bulk_seconds",
+    "Time to settle one bulk batch in Elasticsearch, retries included.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 120),
+)
+BULK_ITEMS = Counter(
+    "newsflow_bulk_items_total",
+    "Bulk items by outcome: indexed, retried (429/5xx, retried in place), rejected (DLQ).",
+    ["outcome"],
 )

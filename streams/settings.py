@@ -167,6 +167,15 @@ class ConnectorSettings(_Section):
     )
 
 
+class OpsSettings(_Section):
+    stall_after_s: float = Field(
+        120.0,
+        gt=0,
+        description="Not ready when input waits (lag > 0) and nothing finished for this long.",
+    )
+    lag_interval_s: float = Field(10.0, gt=0, description="How often consumer lag is sampled.")
+
+
 class FaustSettings(_Section):
     app_id: str = Field("newsflow", description="faust application id (consumer group prefix).")
     web_port: int = Field(
@@ -187,5 +196,6 @@ class Settings(BaseSettings):
     infra: InfraSettings = Field(default_factory=InfraSettings)
     faust: FaustSettings = Field(default_factory=FaustSettings)
     connector: ConnectorSettings = Field(default_factory=ConnectorSettings)
+    ops: OpsSettings = Field(default_factory=OpsSettings)
     enrich: EnrichSettings = Field(default_factory=EnrichSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)

@@ -12,16 +12,20 @@ from typing import Any
 
 import faust
 
+from streams import topics
 from streams.app import create_app
+from streams.ops import Health, LagSampler, register_pages
 from streams.settings import Settings
 
 STAGES = ("enrich", "index")
 
 
-def build(settings: Settings, stage: str) -> faust.App:
+def build(settings: Settings, stage: str, health: Health | None = None) -> faust.App:
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
-    app = create_app(settings, app_id=f"{settings.faust.app_id}-{stage}")
+    app = create_app(settings, app_id=group_id(settings, stage))
+    health = health or Health(stage, settings.ops.stall_after_s)
+    register_pages(app, health)
     if stage == "enrich":
         from streams.enrich import entities, language
         from streams.stages import enrich
@@ -32,16 +36,26 @@ def build(settings: Settings, stage: str) -> faust.App:
         entities.load_models()
         gc.collect()
         gc.freeze()
-        enrich.register(app, settings)
+        enrich.register(app, settings, health)
     else:
         from streams.stages import index
 
-        index.register(app, settings)
+        index.register(app, settings, health)
     return app
 
 
+def group_id(settings: Settings, stage: str) -> str:
+    """The stage's faust app id, which is also its Kafka consumer group."""
+    return f"{settings.faust.app_id}-{stage}"
+
+
 def run(settings: Settings, stage: str, loglevel: str = "info") -> None:
-    app = build(settings, stage)
+    health = Health(stage, settings.ops.stall_after_s)
+    app = build(settings, stage, health)
+    source = topics.STAGES[stage]["input"].topic_name(settings.topics)
+    LagSampler(
+        settings, stage, group_id(settings, stage), source, health, settings.ops.lag_interval_s
+    ).start()
     options: dict[str, Any] = {"loglevel": loglevel, "redirect_stdouts": False}
     worker = faust.Worker(app, **options)
     worker.execute_from_commandline()

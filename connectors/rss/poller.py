@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import heapq
 import logging
+import math
 import multiprocessing
 import os
 import random
@@ -41,6 +42,7 @@ from connectors.rss.digest import (
 from connectors.rss.fetch import Fetcher
 from connectors.rss.schedule import HEALTH_ORDER, SchedulePolicy, health
 from connectors.rss.types import FetchLimits, FetchResult, Validators
+from streams.ops import Health
 from streams.schema.models import RawArticle
 from streams.settings import ConnectorSettings, Settings
 
@@ -145,6 +147,8 @@ class Connector:
         }
         self._pending: list[tuple[Digest, FeedSpec, list[Any]]] = []
         self._pool: ProcessPoolExecutor | None = None
+        # No input topic, so never "stalled"; ready = Kafka confirms what we send.
+        self.health = Health("connector", stall_after_s=math.inf)
         self._checkpoint: dict[int, int] = {}
         self._busy: set[str] = set()
         self.summary = Summary(feeds_total=sum(1 for f in feeds.feeds if f.enabled))
@@ -238,7 +242,10 @@ class Connector:
                 )
                 self.states[feed.id].next_poll_at = self.clock() + DELIVERY_RETRY_S
                 metrics.FEED_POLLS.labels(feed.id, "error", "kafka_delivery").inc()
+                self.health.dependency("kafka", f"delivery failed: {error}")
                 continue
+            if futures:
+                self.health.dependency("kafka", None)
             self.states[feed.id] = digest.state
             to_save.append(digest.state)
             self._account(digest, feed)
@@ -249,6 +256,7 @@ class Connector:
                     self._checkpoint[meta.partition] = nxt
         if to_save:
             self.store.save(to_save, self.producer.topic, self._checkpoint)
+            self.health.progress()
 
     def recover(self, settings: Settings) -> int:
         """Take back into the seen sets what a previous run delivered after its last save."""
@@ -313,6 +321,8 @@ class Connector:
             metrics.FEED_LAST_SUCCESS.labels(feed_id).set(st.last_success_at)
         if st.last_new_item_at:
             metrics.FEED_LAST_NEW_ITEM.labels(feed_id).set(st.last_new_item_at)
+        if st.mean_new_gap_s:
+            metrics.FEED_MEAN_GAP.labels(feed_id).set(st.mean_new_gap_s)
 
     # ---- run modes ----------------------------------------------------------------------------
 

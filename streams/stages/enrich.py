@@ -20,7 +20,8 @@ from streams import topics
 from streams.app import contract_topic, raw_topic
 from streams.enrich import pipeline
 from streams.errors import PoisonArticle
-from streams.metrics import ARTICLES, BATCH_SECONDS
+from streams.metrics import ARTICLES, BATCH_SECONDS, ENRICH_SECONDS
+from streams.ops import Health
 from streams.schema import RawArticle, decode, encode
 from streams.settings import Settings
 from streams.stages.common import (
@@ -36,7 +37,7 @@ from streams.version import VERSION
 STAGE = "enrich"
 
 
-def register(app: faust.App, settings: Settings) -> Any:
+def register(app: faust.App, settings: Settings, health: Health | None = None) -> Any:
     wiring = topics.STAGES[STAGE]
     source = raw_topic(app, wiring["input"], settings)
     output = contract_topic(app, wiring["output"], settings)
@@ -52,9 +53,14 @@ def register(app: faust.App, settings: Settings) -> Any:
             except (ValidationError, ValueError) as exc:
                 letters.append(dead_letter_from(event, STAGE, exc))
         stamp = pipeline.stamp(datetime.now(UTC), VERSION)
+        timings: list[pipeline.Timing] = []
         results = await asyncio.get_running_loop().run_in_executor(
-            None, pipeline.enrich_batch, [raw for _, raw in valid], stamp, cfg.max_chars
+            None, pipeline.enrich_batch, [raw for _, raw in valid], stamp, cfg.max_chars, timings
         )
+        for component, lang, per_article, n in timings:
+            observe = ENRICH_SECONDS.labels(component, lang).observe
+            for _ in range(n):
+                observe(per_article)
         outputs = []
         for (event, _raw), result in zip(valid, results, strict=True):
             if isinstance(result, Exception):
@@ -83,6 +89,8 @@ def register(app: faust.App, settings: Settings) -> Any:
             )
         ARTICLES.labels(STAGE, "enriched").inc(len(outputs))
         BATCH_SECONDS.labels(STAGE).observe(time.monotonic() - started)
+        if health is not None:
+            health.progress()
 
     @app.agent(source, name=f"newsflow.{STAGE}")
     async def enrich(stream: Any) -> None:

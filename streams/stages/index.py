@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +22,15 @@ from pydantic import ValidationError
 from streams import topics
 from streams.app import raw_topic
 from streams.errors import PoisonArticle, RetryableError
-from streams.metrics import ARTICLES, BATCH_SECONDS, RETRIES
+from streams.metrics import (
+    ARTICLES,
+    BATCH_SECONDS,
+    BULK_ITEMS,
+    BULK_SECONDS,
+    END_TO_END,
+    RETRIES,
+)
+from streams.ops import Health
 from streams.schema import Article, decode
 from streams.settings import Settings
 from streams.sinks.elastic import ElasticSink, PreparedBulk, WriteResult
@@ -62,6 +70,7 @@ async def write_until_settled(
     initial: float,
     cap: float,
     prepared: PreparedBulk | None = None,
+    on_request: Callable[[str | None], None] | None = None,
 ) -> tuple[list[Any], list[tuple[Any, str]]]:
     """Write ``batch`` until every item is indexed or known to be poison.
 
@@ -78,11 +87,17 @@ async def write_until_settled(
             prepared = sink.prepare([article for _, article in pending], datetime.now(UTC))
         try:
             results = await loop.run_in_executor(None, sink.send, prepared)
+            if on_request is not None:
+                on_request(None)
         except Exception as exc:  # noqa: BLE001 - translated below
+            if on_request is not None and request_error_is_retryable(exc):
+                on_request(f"{type(exc).__name__}: {exc}")
             if not request_error_is_retryable(exc) and len(pending) > 1:
                 # A request-level rejection: isolate the culprit by writing one at a time.
                 for item in pending:
-                    ok, bad = await write_until_settled(sink, [item], initial, cap)
+                    ok, bad = await write_until_settled(
+                        sink, [item], initial, cap, None, on_request
+                    )
                     indexed += ok
                     rejected += bad
                 return indexed, rejected
@@ -112,6 +127,7 @@ async def write_until_settled(
         if retry:
             delay = next(delays)
             RETRIES.labels(STAGE, "bulk-item").inc(len(retry))
+            BULK_ITEMS.labels("retried").inc(len(retry))
             log.warning(
                 "index: %d items not accepted yet (e.g. 429/5xx); retrying in %.1fs",
                 len(retry),
@@ -122,7 +138,7 @@ async def write_until_settled(
     return indexed, rejected
 
 
-def register(app: faust.App, settings: Settings) -> Any:
+def register(app: faust.App, settings: Settings, health: Health | None = None) -> Any:
     wiring = topics.STAGES[STAGE]
     source = raw_topic(app, wiring["input"], settings)
     dlq = raw_topic(app, wiring["dead_letter"], settings)
@@ -146,9 +162,25 @@ def register(app: faust.App, settings: Settings) -> Any:
         started: float,
     ) -> None:
         letters, valid, bulk = job
+        bulk_started = time.monotonic()
         indexed, rejected = await write_until_settled(
-            sink, valid, cfg.retry_initial_s, cfg.retry_max_s, prepared=bulk
+            sink,
+            valid,
+            cfg.retry_initial_s,
+            cfg.retry_max_s,
+            prepared=bulk,
+            on_request=None
+            if health is None
+            else (lambda error: health.dependency("elasticsearch", error)),
         )
+        if valid:
+            BULK_SECONDS.observe(time.monotonic() - bulk_started)
+        BULK_ITEMS.labels("indexed").inc(len(indexed))
+        BULK_ITEMS.labels("rejected").inc(len(rejected))
+        now = datetime.now(UTC)
+        first_seen = {id(event): article.source.first_seen_at for event, article in valid}
+        for event in indexed:
+            END_TO_END.observe(max(0.0, (now - first_seen[id(event)]).total_seconds()))
         letters += [
             dead_letter_from(event, STAGE, PoisonArticle(error)) for event, error in rejected
         ]
@@ -163,6 +195,8 @@ def register(app: faust.App, settings: Settings) -> Any:
             )
         ARTICLES.labels(STAGE, "indexed").inc(len(indexed))
         BATCH_SECONDS.labels(STAGE).observe(time.monotonic() - started)
+        if health is not None:
+            health.progress()
         release(events)  # acks follow the write
 
     crashing: set[asyncio.Future[None]] = set()
