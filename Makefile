@@ -43,7 +43,7 @@ test: up ## Start the local stack and run every test (unit, integration, e2e)
 test-unit: $(STAMP) ## Unit tests only (no services)
 	$(BIN)/python -m pytest -q tests/unit
 
-demo: up ## Fresh machine -> running stack -> seed article searchable
+demo: up ## Fresh machine -> local stack -> bundled feeds through the pipeline -> searches
 	$(BIN)/newsflow demo
 
 models: $(STAMP) ## Rebuild gazetteers and NER models from the shipped corpora (~10 min)

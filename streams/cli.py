@@ -6,8 +6,10 @@ Settings are built here once and passed down.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -144,12 +146,35 @@ def bootstrap_cmd() -> None:
 
 @app.command("demo")
 def demo_cmd(
-    query: Annotated[str, typer.Option(help="Word to search for afterwards.")] = "سوريا",
+    smoke: Annotated[
+        bool, typer.Option("--smoke", help="Only the seed article, straight through (no workers).")
+    ] = False,
+    query: Annotated[str, typer.Option(help="--smoke: word to search for.")] = "سوريا",
 ) -> None:
-    """Smoke round trip: seed article -> Kafka -> Elasticsearch, then search it."""
+    """Bundled feeds -> connector -> enrich -> index -> searches (what `make demo` runs)."""
+    settings = Settings()
+    if smoke:
+        _smoke_demo(settings, query)
+        return
+    from streams import feeds_demo
+
+    try:
+        _prepare_run(settings)
+        result = feeds_demo.run_demo(settings, _say, Path(".newsflow"))
+    except Exception as exc:  # noqa: BLE001
+        _failed("demo", exc)
+        return
+    for line in feeds_demo.render(result):
+        typer.echo(line)
+    typer.echo(feeds_demo.NEXT_STEPS)
+    seed_found = any(h["id"] == feeds_demo.SEED_ID for s in result["searches"] for h in s["hits"])
+    if not result["ok"] or not seed_found:
+        _fail(RuntimeError("the demo did not end with every article searchable"))
+
+
+def _smoke_demo(settings: Settings, query: str) -> None:
     from streams import demo
 
-    settings = Settings()
     try:
         result = demo.run(settings, _say, query=query)
     except Exception as exc:  # noqa: BLE001
@@ -169,6 +194,90 @@ def demo_cmd(
         "The local stack keeps running: `newsflow infra status`; stop it with "
         "`newsflow infra down` (or `make down`)."
     )
+
+
+def _local_stack(settings: Settings) -> bool:
+    """Do the settings point at the embedded local stack (so `run` may start it)?"""
+    infra = settings.infra
+    return settings.kafka.bootstrap_servers == f"{infra.host}:{infra.kafka_port}" and (
+        settings.elastic.url.rstrip("/") == f"http://{infra.host}:{infra.es_port}"
+    )
+
+
+def _prepare_run(settings: Settings) -> None:
+    from streams import bootstrap
+    from streams.infra import stack
+
+    if _local_stack(settings):
+        stack.up(settings.infra, _say)
+    bootstrap.bootstrap(settings, _say)
+
+
+@app.command("run")
+def run_cmd(
+    feeds: Annotated[
+        Path | None, typer.Option("--feeds", "-f", help="Feed list, YAML or OPML.")
+    ] = None,
+    once: Annotated[
+        bool,
+        typer.Option("--once", help="Poll every feed once, wait until indexed, summarise, exit."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="--once summary as JSON.")] = False,
+    timeout_s: Annotated[
+        float, typer.Option(help="--once: how long to wait for the workers.")
+    ] = 600,
+) -> None:
+    """The whole pipeline: local stack (if configured), bootstrap, connector + workers."""
+    from streams import run
+
+    settings = Settings()
+    feeds_path = feeds or settings.connector.feeds_file
+    if not feeds_path.exists():
+        _fail(
+            FileNotFoundError(
+                f"feed list {feeds_path} not found (try --feeds "
+                "deploy/feeds/demo.yaml or deploy/feeds/starter.yaml)"
+            )
+        )
+    state_dir = Path(".newsflow")
+    try:
+        _prepare_run(settings)
+    except Exception as exc:  # noqa: BLE001 - one clear line
+        _failed("starting the stack", exc)
+    if once:
+        try:
+            result = run.run_once(settings, feeds_path, state_dir, _say, timeout_s)
+        except Exception as exc:  # noqa: BLE001
+            _failed("run --once", exc)
+            return
+        if as_json:
+            typer.echo(json.dumps(result, ensure_ascii=False))
+        else:
+            for line in run.render_summary(result):
+                typer.echo(line)
+        if not result["ok"]:
+            raise typer.Exit(1)
+        return
+    pipe = run.Pipeline(settings, feeds_path, state_dir, _say)
+    stopping = {"now": False}
+
+    def stop(_sig: int, _frame: object) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    pipe.start_workers()
+    pipe.connector(once=False).start()
+    _say(
+        f"running: connector (metrics :{settings.connector.metrics_port}), enrich worker "
+        f"(:{settings.faust.web_port}), index worker (:{settings.faust.web_port + 1}); "
+        f"logs in {state_dir / 'logs'}; Ctrl-C stops"
+    )
+    try:
+        pipe.supervise(lambda: stopping["now"])
+    finally:
+        _say("\nstopping: connector, then workers")
+        pipe.stop()
 
 
 @app.command("enrich")

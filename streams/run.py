@@ -1,0 +1,397 @@
+"""`newsflow run`: the whole pipeline under one supervisor, with a live view.
+
+Starts (or reuses) the local stack when the settings point at it, bootstraps, then runs the
+connector, one enrich worker and one index worker as child processes (each its own process
+group, logs under ``<state dir>/logs``). Long-running mode restarts a child that dies and stops
+everything on Ctrl-C/SIGTERM. ``--once`` polls every feed once, waits until the index has
+caught up with everything produced, checks that every produced article is in the index or in a
+dead-letter topic, prints a summary and exits non-zero if anything was lost or stuck.
+The live view and the summary read the children's own ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from streams import topics
+from streams.settings import Settings
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class Child:
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    log: Path
+    metrics_port: int | None
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+
+    def start(self) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", *self.args],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches the supervisor, which stops us in order
+            )
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        if not self.alive() or self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def scrape(port: int | None) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Samples of a child's /metrics (empty when it does not answer)."""
+    if not port:
+        return {}
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return {}
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def total(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
+    return sum(
+        v
+        for (n, lbl), v in samples.items()
+        if n == name and all(dict(lbl).get(k) == want for k, want in labels.items())
+    )
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    feeds: Path
+    state_dir: Path
+    say: Say
+    children: dict[str, Child] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        base = {**os.environ, "NEWSFLOW_CONNECTOR__FEEDS_FILE": str(self.feeds)}
+        web = self.settings.faust.web_port
+        logs = self.state_dir / "logs"
+        for stage, port in (("enrich", web), ("index", web + 1)):
+            env = {
+                **base,
+                "NEWSFLOW_FAUST__WEB_PORT": str(port),
+                "NEWSFLOW_FAUST__DATADIR": str(self.state_dir / f"faust-{stage}"),
+            }
+            self.children[stage] = Child(
+                stage, ["worker", stage, "-l", "warning"], env, logs / f"{stage}.log", port
+            )
+
+    def connector(self, once: bool) -> Child:
+        port = 0 if once else self.settings.connector.metrics_port
+        args = ["connect", "--feeds", str(self.feeds)]
+        if once:
+            args += ["--once", "--all", "--json"]
+        env = {**os.environ, "NEWSFLOW_CONNECTOR__METRICS_PORT": str(port)}
+        child = Child(
+            "connector", args, env, self.state_dir / "logs" / "connector.log", port or None
+        )
+        self.children["connector"] = child
+        return child
+
+    def start_workers(self) -> None:
+        for name in ("enrich", "index"):
+            self.children[name].start()
+
+    def stop(self) -> None:
+        for name in ("connector", "enrich", "index"):  # upstream first: nothing new arrives
+            child = self.children.get(name)
+            if child is not None:
+                child.stop()
+
+    def samples(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        merged: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        for child in self.children.values():
+            for key, value in scrape(child.metrics_port).items():
+                merged[key] = merged.get(key, 0.0) + value
+        return merged
+
+    def view(self) -> str:
+        s = self.samples()
+        articles = "newsflow_articles_total"
+        return (
+            f"polls {total(s, 'newsflow_feed_polls_total'):.0f}  "
+            f"produced {total(s, articles, stage='connector'):.0f}  "
+            f"enriched {total(s, articles, stage='enrich', outcome='enriched'):.0f}  "
+            f"indexed {total(s, articles, stage='index', outcome='indexed'):.0f}  "
+            f"lag enrich {total(s, 'newsflow_consumer_lag', stage='enrich'):.0f} "
+            f"index {total(s, 'newsflow_consumer_lag', stage='index'):.0f}  "
+            f"dead letters {total(s, 'newsflow_dead_letters_total'):.0f}"
+        )
+
+    def supervise(self, stop: Callable[[], bool], interval_s: float = 2.0) -> None:
+        """Long-running: restart dead children (with backoff), print the live view."""
+        interactive = sys.stderr.isatty()
+        while not stop():
+            for child in self.children.values():
+                if not child.alive():
+                    child.restarts += 1
+                    self.say(f"{child.name} exited; restart #{child.restarts}\n{child.tail(5)}")
+                    time.sleep(min(30.0, 2.0**child.restarts))
+                    child.start()
+            line = self.view()
+            if interactive:
+                sys.stderr.write("\r" + line[:160].ljust(160))
+                sys.stderr.flush()
+            else:
+                self.say(line)
+            time.sleep(interval_s)
+
+
+def raw_ends(settings: Settings) -> dict[str, dict[int, int]]:
+    from kafka import KafkaConsumer
+
+    from streams.topic_range import assign_all
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None)
+    try:
+        out = {}
+        for spec in (topics.RAW, topics.ENRICHED, topics.DLQ_ENRICH, topics.DLQ_INDEX):
+            _, end = assign_all(consumer, spec.topic_name(settings.topics))
+            out[spec.name] = {tp.partition: off for tp, off in end.items()}
+        return out
+    finally:
+        consumer.close()
+
+
+def keys_between(settings: Settings, spec: topics.TopicSpec, start: dict[int, int]) -> list[str]:
+    """Keys of the records of ``spec`` from ``start`` to the end seen now."""
+    from kafka import KafkaConsumer
+
+    from streams.topic_range import assign_all, batches_until
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None, enable_auto_commit=False
+    )
+    try:
+        parts, end = assign_all(consumer, spec.topic_name(settings.topics))
+        for tp in parts:
+            consumer.seek(tp, start.get(tp.partition, 0))
+        return [
+            (m.key or b"").decode("utf-8", "replace")
+            for batch in batches_until(consumer, parts, end)
+            for ms in batch.values()
+            for m in ms
+        ]
+    finally:
+        consumer.close()
+
+
+def wait_caught_up(settings: Settings, timeout_s: float, say: Say) -> bool:
+    """Until both stages' consumer groups have no lag (enrich first, then index)."""
+    from streams.ops import LagReader
+    from streams.worker import group_id
+
+    reader = LagReader(settings)
+    deadline = time.monotonic() + timeout_s
+    try:
+        last = ""
+        while time.monotonic() < deadline:
+            lags = {
+                stage: sum(
+                    reader.lag(
+                        group_id(settings, stage),
+                        topics.STAGES[stage]["input"].topic_name(settings.topics),
+                    ).values()
+                )
+                for stage in ("enrich", "index")
+            }
+            line = f"waiting for the workers: lag enrich {lags['enrich']} index {lags['index']}"
+            if line != last:
+                say(line)
+                last = line
+            if not any(lags.values()):
+                # Enrich may still be producing its last batch: confirm once more.
+                time.sleep(1.0)
+                again = sum(
+                    reader.lag(
+                        group_id(settings, "index"), topics.ENRICHED.topic_name(settings.topics)
+                    ).values()
+                )
+                if again == 0:
+                    return True
+            time.sleep(1.0)
+        return False
+    finally:
+        reader.close()
+
+
+def verify(settings: Settings, produced: list[str], dead: set[str]) -> dict[str, Any]:
+    """Which produced ids are searchable, dead-lettered, missing, or duplicated in the index."""
+    from streams.sinks.elastic import make_client
+
+    es = make_client(settings.elastic)
+    es.indices.refresh(index=settings.elastic.alias)
+    wanted = sorted(set(produced))
+    found: Counter[str] = Counter()
+    for i in range(0, len(wanted), 1000):
+        chunk = wanted[i : i + 1000]
+        resp = es.search(
+            index=settings.elastic.alias,
+            query={"ids": {"values": chunk}},
+            size=len(chunk) * 2,
+            source=False,
+        )
+        found.update(hit["_id"] for hit in resp["hits"]["hits"])
+    missing = [a for a in wanted if a not in found and a not in dead]
+    duplicated = [a for a, n in found.items() if n > 1]
+    langs = (
+        es.search(
+            index=settings.elastic.alias,
+            query={"ids": {"values": wanted[:10000]}},
+            size=0,
+            aggs={
+                "lang": {"terms": {"field": "language.code", "size": 30}},
+                "people": {"terms": {"field": "entities.person", "size": 8}},
+                "orgs": {"terms": {"field": "entities.org", "size": 8}},
+                "places": {"terms": {"field": "entities.location", "size": 8}},
+            },
+        )
+        if wanted
+        else None
+    )
+    aggs = langs["aggregations"] if langs is not None else {}
+
+    def buckets(name: str) -> list[tuple[str, int]]:
+        return [(b["key"], b["doc_count"]) for b in aggs.get(name, {}).get("buckets", [])]
+
+    return {
+        "produced": len(wanted),
+        "indexed": len(found),
+        "dead_lettered": len(dead & set(wanted)),
+        "missing": missing,
+        "duplicated": duplicated,
+        "languages": buckets("lang"),
+        "top_people": buckets("people"),
+        "top_orgs": buckets("orgs"),
+        "top_places": buckets("places"),
+    }
+
+
+def run_once(
+    settings: Settings, feeds: Path, state_dir: Path, say: Say, timeout_s: float = 600.0
+) -> dict[str, Any]:
+    started = time.monotonic()
+    pipe = Pipeline(settings, feeds, state_dir, say)
+    marks = raw_ends(settings)
+    pipe.start_workers()
+    try:
+        connector = pipe.connector(once=True)
+        say(f"polling every feed of {feeds} once")
+        connector.start()
+        assert connector.proc is not None
+        code = connector.proc.wait()
+        polled: dict[str, Any] = {}
+        for line in reversed(connector.log.read_text(errors="replace").splitlines()):
+            if line.startswith("{"):
+                polled = json.loads(line)
+                break
+        if code not in (0, 3) or not polled:
+            raise RuntimeError(f"the connector failed (exit {code}):\n{connector.tail()}")
+        for name in ("enrich", "index"):
+            if not pipe.children[name].alive():
+                raise RuntimeError(f"the {name} worker died:\n{pipe.children[name].tail()}")
+        caught_up = wait_caught_up(settings, timeout_s, say)
+        stage_counts = {
+            "enriched": total(
+                pipe.samples(), "newsflow_articles_total", stage="enrich", outcome="enriched"
+            ),
+            "indexed": total(
+                pipe.samples(), "newsflow_articles_total", stage="index", outcome="indexed"
+            ),
+            "dead_lettered": total(pipe.samples(), "newsflow_dead_letters_total"),
+        }
+    finally:
+        pipe.stop()
+    produced = keys_between(settings, topics.RAW, marks[topics.RAW.name])
+    dead = set(keys_between(settings, topics.DLQ_ENRICH, marks[topics.DLQ_ENRICH.name]))
+    dead |= set(keys_between(settings, topics.DLQ_INDEX, marks[topics.DLQ_INDEX.name]))
+    result = verify(settings, produced, dead)
+    result.update(
+        {
+            "connector": polled,
+            "stages": stage_counts,
+            "stuck": not caught_up,
+            "seconds": round(time.monotonic() - started, 1),
+            "ok": caught_up
+            and not result["missing"]
+            and not result["duplicated"]
+            and polled.get("delivery_failures", 0) == 0,
+        }
+    )
+    return result
+
+
+def render_summary(r: dict[str, Any]) -> list[str]:
+    c = r["connector"]
+    lines = [
+        f"feeds: {c.get('polled', 0)}/{c.get('feeds_total', 0)} polled, results "
+        + ", ".join(f"{k} {v}" for k, v in sorted(c.get("results", {}).items())),
+        "connector: "
+        + (
+            ", ".join(f"{k} {v}" for k, v in sorted(c.get("articles", {}).items())) or "no articles"
+        ),
+        f"enrich: {r['stages']['enriched']:.0f} enriched; index: {r['stages']['indexed']:.0f} "
+        f"indexed; dead letters: {r['stages']['dead_lettered']:.0f}",
+        f"this run: {r['produced']} produced, {r['indexed']} searchable, "
+        f"{r['dead_lettered']} dead-lettered, {len(r['missing'])} missing, "
+        f"{len(r['duplicated'])} duplicated",
+        "languages: " + ", ".join(f"{k} {n}" for k, n in r["languages"]),
+        "top people: " + ", ".join(f"{k} ({n})" for k, n in r["top_people"]),
+        "top organisations: " + ", ".join(f"{k} ({n})" for k, n in r["top_orgs"]),
+        "top places: " + ", ".join(f"{k} ({n})" for k, n in r["top_places"]),
+        f"time: {r['seconds']} s",
+    ]
+    if c.get("failing_feeds"):
+        lines.append(
+            "failing feeds: " + "; ".join(f"{k}: {v}" for k, v in c["failing_feeds"].items())
+        )
+    if r["stuck"]:
+        lines.append("STUCK: the workers did not catch up in time (see their logs)")
+    if r["missing"]:
+        lines.append(f"LOST: {len(r['missing'])} article(s), e.g. {r['missing'][:3]}")
+    return lines
