@@ -280,6 +280,24 @@ def run_cmd(
         pipe.stop()
 
 
+@app.command("status")
+def status_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Everything as one JSON object.")] = False,
+    sample_s: Annotated[
+        float, typer.Option(help="Seconds between the two throughput scrapes.")
+    ] = 2,
+) -> None:
+    """Processes, topics and lag, stage throughput, dead letters, feeds by health (worst first)."""
+    from streams import status
+
+    result = status.collect(Settings(), sample_s)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    for line in status.render(result):
+        typer.echo(line)
+
+
 @app.command("enrich")
 def enrich_cmd(
     source: Annotated[str, typer.Argument(help="JSON-lines file, or - for stdin")] = "-",
