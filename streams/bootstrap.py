@@ -72,6 +72,18 @@ def ensure_topics(
     return outcome
 
 
+def _ensure_dead_letter_index(es: Elasticsearch, settings: Settings, say: Say) -> None:
+    from streams.stages.deadletters import TEMPLATE, dead_letter_template
+
+    if not TEMPLATE.is_file():
+        return
+    name = settings.elastic.dead_letter_index
+    es.indices.put_index_template(name=name, **dead_letter_template(settings.elastic))
+    if not es.indices.exists(index=name):
+        es.indices.create(index=name)
+    say(f"dead-letter index {name}: ready (Kibana ops view)")
+
+
 def ensure_elastic(settings: Settings, say: Say, client: Elasticsearch | None = None) -> str:
     es = client or make_client(settings.elastic)
     try:
@@ -88,6 +100,7 @@ def ensure_elastic(settings: Settings, say: Say, client: Elasticsearch | None = 
             )
         es.indices.put_index_template(name=name, **template)
         say(f"index template {name}: put")
+        _ensure_dead_letter_index(es, settings, say)
         _warn_on_drift(es, settings, say)
         index = index_for(settings.elastic, datetime.now(UTC))
         if not es.indices.exists(index=index):

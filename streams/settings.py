@@ -42,6 +42,9 @@ class ElasticSettings(_Section):
     alias: str = Field("news-articles", description="Read alias over the monthly indices.")
     index_prefix: str = Field("news-articles-v1", description="Prefix of concrete indices.")
     request_timeout_s: float = Field(30.0, description="Timeout of one Elasticsearch request.")
+    dead_letter_index: str = Field(
+        "newsflow-dead-letters", description="Index of dead letters for the Kibana ops view."
+    )
 
 
 class KibanaSettings(_Section):

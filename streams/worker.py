@@ -38,9 +38,10 @@ def build(settings: Settings, stage: str, health: Health | None = None) -> faust
         gc.freeze()
         enrich.register(app, settings, health)
     else:
-        from streams.stages import index
+        from streams.stages import deadletters, index
 
         index.register(app, settings, health)
+        deadletters.register(app, settings, health)
     return app
 
 
