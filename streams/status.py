@@ -140,10 +140,18 @@ def feeds_view(settings: Settings) -> list[dict[str, Any]]:
 def elastic_view(settings: Settings) -> dict[str, Any]:
     from streams.sinks.elastic import make_client
 
+    from elasticsearch import NotFoundError
+
     es = make_client(settings.elastic)
     try:
         count = es.count(index=settings.elastic.alias)["count"]
         return {"reachable": True, "alias": settings.elastic.alias, "documents": count}
+    except NotFoundError:
+        return {
+            "reachable": False,
+            "alias": settings.elastic.alias,
+            "error": "alias not found: run `newsflow bootstrap`",
+        }
     except Exception as exc:  # noqa: BLE001 - shown, not raised
         return {
             "reachable": False,
