@@ -75,41 +75,10 @@ def feeds_list(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per feed.")] = False,
 ) -> None:
     """Every feed with its health (ok / not-modified / failing / stale / dead / pending)."""
-    from connectors.feed_state import SqliteFeedStateStore
-    from connectors.rss.poller import schedule_policy
-    from connectors.rss.schedule import health
+    from connectors.feed_report import feed_rows
 
     settings = Settings()
-    flist = _load(_feeds_path(settings, feeds))
-    states = {}
-    if settings.connector.state_path.exists():
-        store = SqliteFeedStateStore(settings.connector.state_path)
-        states = store.load_all()
-        store.close()
-    policy = schedule_policy(settings.connector)
-    now = time.time()
-    rows: list[dict[str, Any]] = []
-    for feed in flist.feeds:
-        st = states.get(feed.id)
-        rows.append(
-            {
-                "id": feed.id,
-                "url": feed.url,
-                "enabled": feed.enabled,
-                "language": feed.language,
-                "health": health(st, now, policy) if feed.enabled else "disabled",
-                "last_new_item_age_s": round(now - st.last_new_item_at, 1)
-                if st and st.last_new_item_at
-                else None,
-                "last_poll_age_s": round(now - st.last_poll_at, 1)
-                if st and st.last_poll_at
-                else None,
-                "interval_s": round(st.interval_s, 1) if st and st.interval_s else None,
-                "failures": st.consecutive_failures if st else 0,
-                "last_error": st.last_error if st and st.consecutive_failures else None,
-                "produced": st.produced if st else 0,
-            }
-        )
+    rows = feed_rows(settings.connector, _load(_feeds_path(settings, feeds)))
     if as_json:
         for row in rows:
             typer.echo(json.dumps(row, ensure_ascii=False))

@@ -14,10 +14,9 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from connectors.rss.schedule import HEALTH_ORDER
 from streams import topics
 from streams.settings import Settings
-
-ORDER = ("dead", "failing", "stale", "not-modified", "ok", "pending")
 
 
 def _probe(port: int) -> dict[str, Any] | None:
@@ -101,46 +100,20 @@ def throughput(settings: Settings, seconds: float = 2.0) -> dict[str, float]:
 
 
 def feeds_view(settings: Settings) -> list[dict[str, Any]]:
-    from connectors.feed_state import SqliteFeedStateStore
+    from connectors.feed_report import feed_rows, worst_first
     from connectors.feeds import FeedListError, load_feed_list
-    from connectors.rss.poller import schedule_policy
-    from connectors.rss.schedule import health
 
     try:
         flist = load_feed_list(settings.connector.feeds_file)
     except FeedListError:
         return []
-    states = {}
-    if settings.connector.state_path.exists():
-        store = SqliteFeedStateStore(settings.connector.state_path)
-        states = store.load_all()
-        store.close()
-    policy = schedule_policy(settings.connector)
-    now = time.time()
-    rows: list[dict[str, Any]] = []
-    for feed in flist.feeds:
-        if not feed.enabled:
-            continue
-        st = states.get(feed.id)
-        rows.append(
-            {
-                "id": feed.id,
-                "health": health(st, now, policy),
-                "last_new_item_age_s": round(now - st.last_new_item_at)
-                if st and st.last_new_item_at
-                else None,
-                "failures": st.consecutive_failures if st else 0,
-                "last_error": st.last_error if st and st.consecutive_failures else None,
-            }
-        )
-    rows.sort(key=lambda r: (ORDER.index(r["health"]), -(r["last_new_item_age_s"] or 0)))
-    return rows
+    return worst_first(feed_rows(settings.connector, flist))
 
 
 def elastic_view(settings: Settings) -> dict[str, Any]:
-    from streams.sinks.elastic import make_client
-
     from elasticsearch import NotFoundError
+
+    from streams.sinks.elastic import make_client
 
     es = make_client(settings.elastic)
     try:
@@ -209,7 +182,7 @@ def render(status: dict[str, Any], worst_feeds: int = 15) -> list[str]:
         else f"ELASTICSEARCH  unreachable: {e['error']}"
     )
     feeds = status["feeds"]
-    counts = {h: sum(1 for f in feeds if f["health"] == h) for h in ORDER}
+    counts = {h: sum(1 for f in feeds if f["health"] == h) for h in HEALTH_ORDER}
     lines.append("FEEDS  " + "  ".join(f"{h} {n}" for h, n in counts.items() if n))
     for f in feeds[:worst_feeds]:
         if f["health"] in ("ok", "not-modified", "pending"):
