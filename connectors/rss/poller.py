@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,7 @@ class Connector:
         }
         self._pending: list[tuple[Digest, FeedSpec, list[Any]]] = []
         self._pool: ProcessPoolExecutor | None = None
+        self._workers = 0
         # No input topic, so never "stalled"; ready = Kafka confirms what we send.
         self.health = Health("connector", stall_after_s=math.inf)
         self._checkpoint: dict[int, int] = {}
@@ -160,11 +162,11 @@ class Connector:
     async def _poll(self, fetcher: Fetcher, feed: FeedSpec) -> None:
         state = self.states[feed.id]
         sent = request_validators(state, self.conf.unconditional_every)
-        fetched = await fetcher.fetch(
-            state.url, sent, allow_private=self.feeds.allow_private_addresses
-        )
         futures: list[Any] = []
         try:
+            fetched = await fetcher.fetch(
+                state.url, sent, allow_private=self.feeds.allow_private_addresses
+            )
             args = (feed, state, fetched, sent, self.clock(), policy_for(feed, self.policy))
             if self._pool is not None and needs_parse(state, fetched):
                 # Parsing is the CPU-heavy part (feedparser is pure Python): done in worker
@@ -186,6 +188,12 @@ class Connector:
                         feed.id,
                     )
         except Exception as exc:  # noqa: BLE001 - one feed's failure must not stop the others
+            if isinstance(exc, BrokenProcessPool) and self._pool is not None:
+                # A parser process died (killed, out of memory): replace the pool, or every
+                # later parse would fail the same way. This feed is retried like the others.
+                log.error("a parser process died; starting a new pool")
+                broken, self._pool = self._pool, self._new_pool()
+                broken.shutdown(wait=False, cancel_futures=True)
             # Kafka refusing a send (buffer full, no metadata) or a bug: the state is kept, so
             # the poll repeats and nothing it found is lost.
             log.error("poll of %s failed: %s: %s; retrying later", feed.id, type(exc).__name__, exc)
@@ -208,15 +216,19 @@ class Connector:
         if workers == 0:
             yield
             return
+        self._workers = workers
+        self._pool = self._new_pool()
+        try:
+            yield
+        finally:
+            pool, self._pool = self._pool, None
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the Kafka producer's and aiohttp's threads already run here.
         # Workers start on the first submit, so runs that parse nothing never pay for them.
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            self._pool = pool
-            try:
-                yield
-            finally:
-                self._pool = None
+        return ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"))
 
     # ---- commit: Kafka acks first, then state -----------------------------------------------
 

@@ -425,3 +425,39 @@ def test_long_running_connect_follows_new_items_serves_metrics_and_stops_cleanly
         # State was saved on the way out: a one-off poll now finds nothing new.
         again = run_once(env, feed_list(server, 2))
     assert again.articles["new"] == 0 and len(topic_records(env)) == 12
+
+
+def test_a_dead_parser_process_is_replaced_and_the_feed_retried(env: Settings) -> None:
+    with FeedServer() as server:
+        server.set_feed("/feeds/0.xml", rss(0, range(4)))
+        flist = feed_list(server, 1)
+        store = SqliteFeedStateStore(env.connector.state_path)
+        producer = ArticleProducer(env)
+        connector = Connector(env.connector, flist, store, producer)
+
+        async def scenario() -> tuple[int, int]:
+            from connectors.rss.fetch import Fetcher
+
+            with connector._parsers():
+                pool = connector._pool
+                assert pool is not None
+                pool.submit(int, 1).result()  # the worker processes exist now
+                for proc in list(pool._processes.values()):  # what an OOM kill would do
+                    os.kill(proc.pid, signal.SIGKILL)
+                    proc.join()
+                async with Fetcher(user_agent="t") as fetcher:
+                    await connector._poll(fetcher, flist.feeds[0])  # fails: pool broken
+                    assert connector._pool is not pool  # replaced
+                    first = connector.summary.errors["internal_BrokenProcessPool"]
+                    connector.states["f0"].next_poll_at = 0
+                    await connector._poll(fetcher, flist.feeds[0])
+                    await connector.commit()
+                    return first, connector.summary.articles["new"]
+
+        try:
+            broken, produced = asyncio.run(scenario())
+        finally:
+            producer.close()
+            store.close()
+    assert (broken, produced) == (1, 4)
+    assert len(topic_records(env)) == 4
