@@ -140,3 +140,20 @@ def _drop_test_topics(settings: Settings) -> Iterator[None]:
             admin.delete_topics(created)
         finally:
             admin.close()
+
+
+def promtool_check_metrics(text: str) -> None:
+    """`promtool check metrics` on an endpoint's output: lint problems fail the test."""
+    import shutil
+    import subprocess
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        message = "promtool is not installed (Debian package `prometheus`; .ci/run installs it)"
+        if IN_CI:
+            pytest.fail("CI=true: " + message, pytrace=False)
+        pytest.skip(message)
+    res = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert res.returncode == 0, res.stdout + res.stderr

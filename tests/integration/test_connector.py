@@ -31,6 +31,7 @@ from streams.bootstrap import ensure_topics
 from streams.schema.models import SCHEMA_VERSION, RawArticle, decode
 from streams.settings import Settings
 from streams.topic_range import assign_all, batches_until
+from tests.conftest import promtool_check_metrics
 from tests.integration.feed_server import FeedServer
 from tests.integration.stage_helpers import ROOT
 
@@ -418,6 +419,7 @@ def test_long_running_connect_follows_new_items_serves_metrics_and_stops_cleanly
         assert code == 0, log.read_text()[-2000:]
         assert len(topic_records(env)) == 12
         assert 'newsflow_feed_status{feed="f0",status="ok"} 1.0' in metrics
+        promtool_check_metrics(metrics)
         assert 'newsflow_articles_total{outcome="new",stage="connector"} 12.0' in metrics
         assert 'newsflow_feed_polls_total{error="",feed="f1",result="new"} 1.0' in metrics
         lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]

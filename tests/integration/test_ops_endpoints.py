@@ -16,7 +16,7 @@ from streams.bootstrap import ensure_topics
 from streams.schema import encode
 from streams.settings import Settings
 from streams.topics import RAW
-from tests.conftest import make_raw
+from tests.conftest import make_raw, promtool_check_metrics
 from tests.integration import stage_helpers as h
 
 
@@ -86,6 +86,7 @@ def test_enrich_worker_reports_progress_lag_and_readiness(
         assert (
             sample(metrics, "newsflow_stage_last_progress_timestamp_seconds", stage="enrich") or 0
         ) >= time.time() - 60
+        promtool_check_metrics(metrics)
         status, body = get(base + "/health/ready")
         report = json.loads(body)
         assert status == 200 and report["ready"] is True and report["lag"] == 0
