@@ -150,9 +150,10 @@ def ensure_kibana(settings: Settings, say: Say) -> None:
         return
     from streams.kibana import KIBANA_ASSETS, import_objects
 
-    summary = import_objects(settings.kibana, KIBANA_ASSETS)
-    count = summary.get("successCount", 0)
-    say(f"kibana: imported {count} saved objects into {settings.kibana.url}")
+    for path in (KIBANA_ASSETS, KIBANA_ASSETS.with_name("newsflow-ops.ndjson")):
+        summary = import_objects(settings.kibana, path)
+        count = summary.get("successCount", 0)
+        say(f"kibana: imported {count} saved objects from {path.name} into {settings.kibana.url}")
 
 
 def bootstrap(settings: Settings, say: Say) -> None:

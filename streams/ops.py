@@ -159,6 +159,7 @@ def register_pages(app: Any, health: Health) -> None:
     """/metrics, /health/live and /health/ready on a faust worker's web server."""
 
     async def metrics(self: Any, request: Any) -> Any:
+        health.report()  # refreshes newsflow_ready, so a scrape alone keeps it current
         body, content_type = metrics_payload()
         # aiohttp (under faust) refuses a charset inside content_type; the body is UTF-8 anyway.
         bare = "; ".join(p for p in content_type.split("; ") if not p.startswith("charset="))
@@ -184,6 +185,7 @@ async def start_ops_server(health: Health, host: str, port: int) -> Any:
     from aiohttp import web
 
     async def metrics(_request: web.Request) -> web.Response:
+        health.report()
         body, content_type = metrics_payload()
         return web.Response(body=body, headers={"Content-Type": content_type})
 
