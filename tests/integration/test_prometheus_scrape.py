@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from streams.settings import Settings
+from tests.integration import stage_helpers as h
 from tests.integration.feed_server import FeedServer
 from tests.integration.prometheus_harness import (
     Prometheus,
@@ -58,8 +59,30 @@ def rss(feed: int, items: range) -> bytes:
 
 
 @pytest.fixture
+def workers(
+    elastic: Settings, unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, int]]:
+    """The enrich and index workers of the test's namespace, each with its web port."""
+    require_prometheus()
+    env = h.isolated_env(elastic, unique, tmp_path)
+    env["NEWSFLOW_OPS__LAG_INTERVAL_S"] = "1"
+    h.bootstrap_isolated(h.settings_for(env, monkeypatch))
+    ports = {"enrich": int(env["NEWSFLOW_FAUST__WEB_PORT"]), "index": free_port()}
+    index_env = {
+        **env,
+        "NEWSFLOW_FAUST__WEB_PORT": str(ports["index"]),
+        "NEWSFLOW_FAUST__DATADIR": str(tmp_path / "faust-index"),
+    }
+    with (
+        h.worker("enrich", env, tmp_path / "enrich.log"),
+        h.worker("index", index_env, tmp_path / "index.log"),
+    ):
+        yield ports
+
+
+@pytest.fixture
 def connector(
-    kafka: Settings, unique: str, tmp_path: Path
+    kafka: Settings, unique: str, tmp_path: Path, workers: dict[str, int]
 ) -> Iterator[tuple[int, subprocess.Popen[bytes], Path]]:
     """``newsflow connect`` over two good feeds and a missing one (404: error polls)."""
     require_prometheus()  # before the connector starts: a skip should cost nothing
@@ -121,12 +144,19 @@ def _moving(prom: Prometheus) -> bool:
     return any(s.value > 0 for s in prom.query("increase(newsflow_feed_polls_total[30s])"))
 
 
-def test_prometheus_scrapes_the_connector_evaluates_rules_and_dashboard_queries(
-    connector: tuple[int, subprocess.Popen[bytes], Path], tmp_path: Path
+def test_prometheus_scrapes_the_pipeline_evaluates_rules_and_dashboard_queries(
+    connector: tuple[int, subprocess.Popen[bytes], Path],
+    workers: dict[str, int],
+    tmp_path: Path,
 ) -> None:
     port, proc, log = connector
     started = time.monotonic()
-    with running_prometheus({"newsflow-connector": f"127.0.0.1:{port}"}, tmp_path / "prom") as prom:
+    targets = {
+        "newsflow-connector": f"127.0.0.1:{port}",
+        "newsflow-enrich": f"127.0.0.1:{workers['enrich']}",
+        "newsflow-index": f"127.0.0.1:{workers['index']}",
+    }
+    with running_prometheus(targets, tmp_path / "prom") as prom:
         # The rule files of prometheus.yml are loaded, every alert of alerts.yml is there.
         loaded = {
             rule["name"]
@@ -161,6 +191,24 @@ def test_prometheus_scrapes_the_connector_evaluates_rules_and_dashboard_queries(
             15,
             "the 8 new articles counted",
         )
+        # Downstream: the workers' series, scraped from their own web ports, move too.
+        prom.wait_for(
+            lambda: (
+                sum(
+                    s.value
+                    for s in prom.query('newsflow_articles_total{stage="index",outcome="indexed"}')
+                )
+                == 8
+            ),
+            60,
+            "the 8 articles enriched and indexed",
+        )
+        assert {s.labels["job"] for s in prom.query("up == 1")} >= set(targets)
+        lags = prom.query("newsflow_consumer_lag")
+        assert {s.labels["stage"] for s in lags} == {"enrich", "index"}
+        assert prom.query("newsflow_end_to_end_seconds_count > 0")
+        assert prom.query('newsflow_enrich_seconds_count{component="entities"} > 0')
+        assert prom.query("newsflow_bulk_seconds_count > 0")
         status = {
             s.labels["feed"]: s.labels["status"] for s in prom.query("newsflow_feed_status == 1")
         }
@@ -196,4 +244,4 @@ def test_prometheus_scrapes_the_connector_evaluates_rules_and_dashboard_queries(
             assert any(expr in e for e in on_dashboards), f"not on a dashboard any more: {expr}"
             assert prom.query(with_grafana_defaults(expr)), f"no data: {expr}"
         _alive(proc, log)
-    assert time.monotonic() - started < 60
+    assert time.monotonic() - started < 90
