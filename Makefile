@@ -59,6 +59,7 @@ eval: $(STAMP) ## Language ID and NER scores on the development sets
 	$(BIN)/python -m streams.enrich.training.eval_entities
 
 bench: up ## Benchmarks (connector, fetch, index stage, enrich worker); figures printed, JSON in bench/results/
+	$(BIN)/python -m bench.bench_pipeline
 	$(BIN)/python -m bench.bench_connector
 	$(BIN)/python -m bench.bench_fetch
 	$(BIN)/python -m bench.bench_index

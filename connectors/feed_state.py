@@ -53,9 +53,9 @@ class FeedState:
     produced: int = 0
     # short article id -> (short content hash, first_seen_at epoch). first_seen_at must survive
     # updates: it picks the article's monthly index, so an update has to land on the same one.
-    seen: dict[str, tuple[str, int]] = field(default_factory=dict)
+    seen: dict[str, tuple[str, float]] = field(default_factory=dict)
 
-    def remember(self, items: Mapping[str, tuple[str, int]], body_items: int | None) -> None:
+    def remember(self, items: Mapping[str, tuple[str, float]], body_items: int | None) -> None:
         """Add ``article_id -> (content_hash, first_seen)``, keeping the newest within the bound."""
         for key, (digest, first_seen) in items.items():
             short = key[:16]
@@ -68,7 +68,7 @@ class FeedState:
             for key in list(self.seen)[:excess]:  # dicts keep insertion order: oldest first
                 del self.seen[key]
 
-    def seen_entry(self, article_id: str) -> tuple[str, int] | None:
+    def seen_entry(self, article_id: str) -> tuple[str, float] | None:
         return self.seen.get(article_id[:16])
 
     def copy(self) -> FeedState:
@@ -87,7 +87,7 @@ class FeedState:
         raw: dict[str, Any] = orjson.loads(data)
         known = {f.name for f in fields(cls)}
         state = cls(**{k: v for k, v in raw.items() if k in known})  # tolerate older/newer rows
-        state.seen = {k: (v[0], int(v[1])) for k, v in state.seen.items()}
+        state.seen = {k: (v[0], float(v[1])) for k, v in state.seen.items()}
         return state
 
 

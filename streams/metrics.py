@@ -40,7 +40,7 @@ READY = Gauge("newsflow_ready", "1 when the process is ready (see /health/ready)
 END_TO_END = Histogram(
     "newsflow_end_to_end_seconds",
     "From first_seen_at (connector) to indexed in Elasticsearch.",
-    buckets=(0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 300, 900, 3600),
+    buckets=(0.25, 0.5, 0.75, 1, 1.5, 2, 2.5, 3, 5, 10, 30, 60, 300, 900, 3600),
 )
 ENRICH_SECONDS = Histogram(
     "newsflow_enrich_seconds",

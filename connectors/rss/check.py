@@ -108,5 +108,7 @@ async def check(
     )
     state = new_state(feed)
     fetched_at = datetime.fromtimestamp(now, UTC)
-    report.articles = [to_raw_article(i, feed, state, fetched_at, int(now)) for i in parsed.items]
+    report.articles = [
+        to_raw_article(i, feed, state, fetched_at, round(now, 3)) for i in parsed.items
+    ]
     return report

@@ -121,7 +121,7 @@ def _fail(
 
 
 def to_raw_article(
-    item: Item, feed: FeedSpec, state: FeedState, fetched_at: datetime, first_seen: int
+    item: Item, feed: FeedSpec, state: FeedState, fetched_at: datetime, first_seen: float
 ) -> RawArticle:
     return RawArticle(
         article_id=item.article_id,
@@ -223,13 +223,14 @@ def digest_fetch(
             if parsed.error and not parsed.items:
                 return _fail(digest, parsed.error, None, now, policy, None, rng)
             body_items = len(parsed.items)
-            remembered: dict[str, tuple[str, int]] = {}
+            remembered: dict[str, tuple[str, float]] = {}
             for item in parsed.items:
                 seen = st.seen_entry(item.article_id)
                 if seen is not None and seen[0] == item.content_hash[:16]:
                     remembered[item.article_id] = seen
                     continue
-                first_seen = seen[1] if seen is not None else int(now)
+                # Millisecond resolution: end-to-end latency is measured from it.
+                first_seen = seen[1] if seen is not None else round(now, 3)
                 if seen is None:
                     digest.new += 1
                 else:

@@ -278,7 +278,7 @@ class Connector:
             state = self.states.get(feed_id)
             if state is None:
                 return
-            first_seen = int(article.source.first_seen_at.timestamp())
+            first_seen = article.source.first_seen_at.timestamp()
             state.remember(
                 {article.article_id: (article.source.content_hash or "", first_seen)}, None
             )
