@@ -67,10 +67,17 @@ def elastic(settings: Settings) -> Iterator[Settings]:
     yield settings
 
 
+# Every suffix this session handed out: only those namespaces' topics are ours to delete (a
+# second pytest session on the same broker must not lose its topics when this one ends).
+HANDED_OUT: set[str] = set()
+
+
 @pytest.fixture
 def unique() -> str:
     """A short unique suffix: each test gets its own topics and indices."""
-    return uuid.uuid4().hex[:10]
+    suffix = uuid.uuid4().hex[:10]
+    HANDED_OUT.add(suffix)
+    return suffix
 
 
 def make_raw(
@@ -99,8 +106,8 @@ def make_raw(
 
 @pytest.fixture(scope="session", autouse=True)
 def _drop_test_topics(settings: Settings) -> Iterator[None]:
-    """Delete the `test.*` topics this session created, so a developer's broker does not
-    accumulate hundreds of them (each costs start-up time)."""
+    """Delete the `test.<suffix>.*` topics of the suffixes this session handed out, so a
+    developer's broker does not accumulate hundreds of them (each costs start-up time)."""
     from kafka import KafkaAdminClient
 
     def topics_now() -> set[str] | None:
@@ -127,7 +134,9 @@ def _drop_test_topics(settings: Settings) -> Iterator[None]:
     after = topics_now()
     if before is None or after is None:
         return
-    created = sorted(t for t in after - before if t.startswith("test."))
+    created = sorted(
+        t for t in after - before if t.startswith("test.") and t.split(".")[1] in HANDED_OUT
+    )
     if created:
         from kafka import KafkaAdminClient
 
