@@ -151,17 +151,27 @@ def _drop_test_topics(settings: Settings) -> Iterator[None]:
             admin.close()
 
 
-def promtool_check_metrics(text: str) -> None:
-    """`promtool check metrics` on an endpoint's output: lint problems fail the test."""
+def require_tool(name: str, found: str | None = None) -> str:
+    """The path of a Prometheus tool, or skip (outside CI) / fail (CI=true) with the reason."""
     import shutil
-    import subprocess
 
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        message = "promtool is not installed (Debian package `prometheus`; .ci/run installs it)"
+    path = found or shutil.which(name)
+    if path is None:
+        message = (
+            f"{name} is not installed (Debian/Ubuntu: "
+            "`apt-get install --no-install-recommends prometheus`; .ci/run installs it)"
+        )
         if IN_CI:
             pytest.fail("CI=true: " + message, pytrace=False)
         pytest.skip(message)
+    return path
+
+
+def promtool_check_metrics(text: str) -> None:
+    """`promtool check metrics` on an endpoint's output: lint problems fail the test."""
+    import subprocess
+
+    promtool = require_tool("promtool")
     res = subprocess.run(
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
     )

@@ -31,10 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from tests.conftest import IN_CI
+from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_CONFIG = ROOT / "deploy" / "monitoring" / "prometheus.yml"
@@ -60,16 +59,7 @@ def prometheus_binary() -> str | None:
 
 def require_prometheus() -> str:
     """The binary, or skip (outside CI) / fail (CI=true) with the reason."""
-    binary = prometheus_binary()
-    if binary is None:
-        message = (
-            "the prometheus binary is not installed (Debian/Ubuntu: "
-            "`apt-get install --no-install-recommends prometheus`)"
-        )
-        if IN_CI:
-            pytest.fail("CI=true: " + message, pytrace=False)
-        pytest.skip(message)
-    return binary
+    return require_tool("prometheus", prometheus_binary())
 
 
 def free_port() -> int:

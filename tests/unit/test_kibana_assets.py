@@ -226,33 +226,41 @@ def test_index_references_point_at_the_data_view() -> None:
                 assert ref["type"] == "index-pattern"
 
 
+def check_dashboard_layout(dash: dict[str, Any]) -> None:
+    """Every panel by reference, each reference used, panels inside the grid, none overlapping.
+
+    Shared with the ops dashboard's test (tests/unit/test_kibana_ops_assets.py).
+    """
+    refs = {ref["name"]: ref for ref in dash["references"]}
+    used: set[str] = set()
+    cells: set[tuple[int, int]] = set()
+    parsed = panels(dash)
+    assert parsed, f"{dash['id']}: no panels"
+    indexes = [p["panelIndex"] for p in parsed]
+    assert len(indexes) == len(set(indexes)), "duplicate panelIndex"
+    for panel in parsed:
+        # By reference only: by-value panels would hide their fields from these checks.
+        assert "panelRefName" in panel, f"{dash['id']}: by-value panel {panel['panelIndex']}"
+        # Kibana stores a panel's reference as "<panelIndex>:<panelRefName>".
+        name = f"{panel['panelIndex']}:{panel['panelRefName']}"
+        assert name in refs, f"{dash['id']}: panel {panel['panelIndex']} has no ref {name}"
+        assert refs[name]["type"] == panel["type"], name
+        used.add(name)
+        grid = panel["gridData"]
+        assert grid["i"] == panel["panelIndex"]
+        assert grid["x"] >= 0 and grid["w"] > 0 and grid["x"] + grid["w"] <= 48, grid
+        for x in range(grid["x"], grid["x"] + grid["w"]):
+            for y in range(grid["y"], grid["y"] + grid["h"]):
+                assert (x, y) not in cells, f"panel {panel['panelIndex']} overlaps another"
+                cells.add((x, y))
+    assert used == set(refs), f"{dash['id']}: unused references {set(refs) - used}"
+
+
 def test_dashboard_panels_match_references() -> None:
     dashboards = [o for o in OBJECTS if o["type"] == "dashboard"]
     assert dashboards
     for dash in dashboards:
-        refs = {ref["name"]: ref for ref in dash["references"]}
-        used: set[str] = set()
-        cells: set[tuple[int, int]] = set()
-        parsed = panels(dash)
-        assert parsed, f"{dash['id']}: no panels"
-        indexes = [p["panelIndex"] for p in parsed]
-        assert len(indexes) == len(set(indexes)), "duplicate panelIndex"
-        for panel in parsed:
-            # By reference only: by-value panels would hide their fields from these checks.
-            assert "panelRefName" in panel, f"{dash['id']}: by-value panel {panel['panelIndex']}"
-            # Kibana stores a panel's reference as "<panelIndex>:<panelRefName>".
-            name = f"{panel['panelIndex']}:{panel['panelRefName']}"
-            assert name in refs, f"{dash['id']}: panel {panel['panelIndex']} has no ref {name}"
-            assert refs[name]["type"] == panel["type"], name
-            used.add(name)
-            grid = panel["gridData"]
-            assert grid["i"] == panel["panelIndex"]
-            assert grid["x"] >= 0 and grid["w"] > 0 and grid["x"] + grid["w"] <= 48, grid
-            for x in range(grid["x"], grid["x"] + grid["w"]):
-                for y in range(grid["y"], grid["y"] + grid["h"]):
-                    assert (x, y) not in cells, f"panel {panel['panelIndex']} overlaps another"
-                    cells.add((x, y))
-        assert used == set(refs), f"{dash['id']}: unused references {set(refs) - used}"
+        check_dashboard_layout(dash)
 
 
 def test_expected_content() -> None:

@@ -26,12 +26,12 @@ from streams.kibana import (
     lens_columns,
     lens_layers,
     load_objects,
-    panels,
     queries,
     referenced_fields,
     search_source,
 )
 from streams.settings import ElasticSettings
+from tests.unit.test_kibana_assets import check_dashboard_layout
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "deploy" / "elasticsearch" / "newsflow-dead-letters.template.json"
@@ -219,25 +219,7 @@ def test_searches_and_lens_use_the_dead_letter_data_view() -> None:
 
 def test_dashboard_panels_match_references_and_do_not_overlap() -> None:
     (dash,) = [o for o in OBJECTS if o["type"] == "dashboard"]
-    refs = {ref["name"]: ref for ref in dash["references"]}
-    used: set[str] = set()
-    cells: set[tuple[int, int]] = set()
-    parsed = panels(dash)
-    assert parsed
-    assert len({p["panelIndex"] for p in parsed}) == len(parsed), "duplicate panelIndex"
-    for panel in parsed:
-        assert "panelRefName" in panel, f"by-value panel {panel['panelIndex']}"
-        name = f"{panel['panelIndex']}:{panel['panelRefName']}"
-        assert name in refs and refs[name]["type"] == panel["type"], name
-        used.add(name)
-        grid = panel["gridData"]
-        assert grid["i"] == panel["panelIndex"]
-        assert grid["x"] >= 0 and grid["w"] > 0 and grid["x"] + grid["w"] <= 48, grid
-        for x in range(grid["x"], grid["x"] + grid["w"]):
-            for y in range(grid["y"], grid["y"] + grid["h"]):
-                assert (x, y) not in cells, f"panel {panel['panelIndex']} overlaps another"
-                cells.add((x, y))
-    assert used == set(refs), f"unused references {set(refs) - used}"
+    check_dashboard_layout(dash)
 
 
 def test_expected_content() -> None:

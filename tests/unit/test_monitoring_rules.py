@@ -16,7 +16,6 @@ The PromQL reader here is shared with tests/unit/test_grafana_dashboard.py.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import IN_CI
+from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "deploy" / "monitoring"
@@ -457,16 +456,7 @@ def test_compose_mounts_the_rules_next_to_the_config() -> None:
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        message = (
-            "promtool is not installed (Debian/Ubuntu: "
-            "`apt-get install --no-install-recommends prometheus`)"
-        )
-        if IN_CI:
-            pytest.fail("CI=true: " + message, pytrace=False)
-        pytest.skip(message)
-    return path
+    return require_tool("promtool")
 
 
 def run(promtool: str, *args: str, cwd: Path = MONITORING) -> subprocess.CompletedProcess[str]:
