@@ -199,7 +199,11 @@ class CrfModel:
             aux = json.loads(lzma.decompress((MODELS_DIR / str(entry["aux_file"])).read_bytes()))
         lexicon = aux.get("lexicon") or (arabic.default_known() if lang == "ar" else None)
         names = aux.get("names") if settings.names else None
-        self.featurizer = Featurizer(lang, settings, gazetteer, lexicon, names=names)
+        span_names = aux.get("span_names") if settings.span_names else None
+        spans = Gazetteer.from_names(span_names) if span_names else None
+        self.featurizer = Featurizer(
+            lang, settings, gazetteer, lexicon, names=names, span_names=spans
+        )
         self._blob = lzma.decompress((MODELS_DIR / str(entry["file"])).read_bytes())
         self.tagger = pycrfsuite.Tagger()
         self.tagger.open_inmemory(self._blob)

@@ -167,6 +167,14 @@ class Gazetteer:
             self.max_len = max(self.max_len, len(k))
 
     @classmethod
+    def from_names(cls, names: Mapping[str, str], kind: str = "train") -> Gazetteer:
+        """A gazetteer of ``name -> type`` (e.g. the entity strings of a training corpus)."""
+        gaz = cls()
+        for name, type_ in names.items():
+            gaz.add(name, type_, kind)
+        return gaz
+
+    @classmethod
     def load(cls, paths: Iterable[Path]) -> Gazetteer:
         gaz = cls()
         for path in paths:
@@ -327,6 +335,8 @@ class FeatureSettings:
     clusters: bool = False  # word clusters as features (none are built yet)
     bigrams: bool = True  # word bigrams around the token
     names: bool = True  # name list learned from the training entities (jackknifed)
+    span_names: bool = False  # whole training entity strings matched as a gazetteer (jackknifed)
+    runs: bool = False  # first/last word of each run of capitalised words (Latin scripts)
     jackknife: int = 5  # folds for the name list at training time
     c1: float = 0.05
     c2: float = 0.01
@@ -359,8 +369,10 @@ class Featurizer:
         lexicon: Mapping[str, int] | None = None,
         clusters: Mapping[str, str] | None = None,
         names: Mapping[str, str] | None = None,
+        span_names: Gazetteer | None = None,
     ) -> None:
         self.lang = lang
+        self.span_names = span_names
         self.settings = settings
         self.gazetteer = gazetteer if settings.gazetteer else None
         self.lexicon: Mapping[str, int] = lexicon if lexicon is not None else {}
@@ -571,6 +583,16 @@ class Featurizer:
             feats.append(length)
             out.append(feats)
         del width
+        if self.settings.runs and self.lang != "ar":
+            _run_features(tokens, lows, out)
+        if self.span_names is not None:
+            for m in self.span_names.match(tokens, self.lexicon):
+                for j in range(m.start, m.end):
+                    out[j].append(f"td={'B' if j == m.start else 'I'}-{m.type}")
+                if m.start > 0:
+                    out[m.start - 1].append(f"td+1={m.type}")
+                if m.end < n:
+                    out[m.end].append(f"td-1={m.type}")
         if self.gazetteer is not None:
             matches = gaz if gaz is not None else self.gazetteer.match(tokens, self.lexicon)
             for m in matches:
@@ -583,6 +605,43 @@ class Featurizer:
                 if m.end < n:
                     out[m.end].append(f"gz-1={m.type}")
         return out
+
+
+# lower-case words that may join the capitalised words of one name ("Parc national des Monts")
+_CONNECTORS = frozenset({
+    "de", "du", "des", "la", "le", "les", "d", "l", "von", "van", "der", "den", "dem", "und",
+    "of", "the", "and", "y", "e", "et", "di", "da", "del", "al", "el", "ibn", "bin", "zu",
+})  # fmt: skip
+
+
+def _run_features(tokens: Sequence[str], lows: Sequence[str], out: list[list[str]]) -> None:
+    """Runs of capitalised tokens (joined by lowercase connectors): each inner token gets the
+    run's first and last word, so a long name's head ("Parc", "Universität") and tail ("AG",
+    "FC") inform every token of it, beyond the +-2 window."""
+    n = len(tokens)
+    i = 0
+    while i < n:
+        if not tokens[i][:1].isupper():
+            i += 1
+            continue
+        j = i + 1
+        last = i
+        while j < n:
+            t = tokens[j]
+            if t[:1].isupper() or t[:1].isdigit():
+                last = j
+            elif lows[j] not in _CONNECTORS and t not in ("'", "’", "-"):
+                break
+            j += 1
+        if last > i:
+            first_w, last_w = lows[i], lows[last]
+            for k in range(i, last + 1):
+                if k != i:
+                    out[k].append(f"rf={first_w}")
+                if k != last:
+                    out[k].append(f"rl={last_w}")
+                out[k].append(f"rp={'B' if k == i else ('E' if k == last else 'I')}")
+        i = last + 1
 
 
 def decode(tagger: Any, xseq: list[list[str]], o_threshold: float = 0.0) -> list[str]:
