@@ -63,6 +63,14 @@ GAZETTEER_LANGUAGES = ("es", "ru", "fa", "zh", "it", "pt", "uk", "ur", "ja", "ko
 # CRF languages for which gazetteer LOC matches that the CRF left untagged are added after
 # tagging. Measured on dev (eval_entities --union): it lowered F1 everywhere, so none.
 UNION_LANGUAGES: frozenset[str] = frozenset()
+# Document consistency: a name the CRF tagged with at least this confidence in one sentence of
+# an article is tagged where it recurs untagged in the others (and a person's surname alone).
+# Per language, only where it raised dev F1 (eval_entities, "+document", on windows of
+# consecutive dev sentences); WikiANN (fr/de/nl) has no documents to measure it on.
+DOCUMENT_LANGUAGES: frozenset[str] = frozenset({"ar"})
+DOCUMENT_MIN_CONFIDENCE = 0.5
+DOCUMENT_CONFIDENCE_FACTOR = 0.8  # a propagated mention's confidence: its source's times this
+DOCUMENT_TYPES = ("PER", "ORG", "LOC")
 
 
 def _read_manifest() -> dict[str, Any]:
@@ -252,7 +260,7 @@ class Tagged(NamedTuple):
     end: int  # exclusive
     type: str
     confidence: float
-    source: str  # "crf" | "rules"
+    source: str  # "crf" | "rules" | "document"
 
 
 def _merge_rules(found: list[Tagged], rules: list[tuple[int, int, str]]) -> list[Tagged]:
@@ -268,6 +276,59 @@ def _merge_rules(found: list[Tagged], rules: list[tuple[int, int, str]]) -> list
         conf = max([RULE_CONFIDENCE, *(f.confidence for f in inside if f.type == typ)])
         out = [f for f in out if f not in inside] + [Tagged(a, b, typ, conf, "rules")]
     return sorted(out)
+
+
+NameKey = tuple[str, ...]
+
+
+def document_names(
+    keys: Sequence[Sequence[str]], found: Sequence[Sequence[Tagged]]
+) -> dict[NameKey, tuple[str, float]]:
+    """Names tagged confidently in a document's sentences: token-key tuple -> (type,
+    confidence). ``keys[i]`` are the name keys of sentence i's tokens, ``found[i]`` its entities.
+    The first confident type of a name wins; a multi-word person also lends its last word."""
+    names: dict[NameKey, tuple[str, float]] = {}
+    for sent_keys, tagged in zip(keys, found, strict=True):
+        for t in tagged:
+            if t.confidence < DOCUMENT_MIN_CONFIDENCE or t.type not in DOCUMENT_TYPES:
+                continue
+            key = tuple(sent_keys[t.start : t.end])
+            if sum(map(len, key)) < 3:
+                continue
+            names.setdefault(key, (t.type, t.confidence))
+            last = sent_keys[t.end - 1]
+            if t.type == "PER" and t.end - t.start >= 2 and len(last) >= 3:
+                names.setdefault((last,), (t.type, t.confidence))
+    return names
+
+
+def document_matches(
+    keys: Sequence[str], tagged: Sequence[Tagged], names: Mapping[NameKey, tuple[str, float]]
+) -> list[Tagged]:
+    """Longest occurrences of ``names`` among the tokens of one sentence that no entity covers."""
+    if not names:
+        return []
+    taken = [False] * len(keys)
+    for t in tagged:
+        taken[t.start : t.end] = [True] * (t.end - t.start)
+    longest = max(map(len, names))
+    out: list[Tagged] = []
+    i, n = 0, len(keys)
+    while i < n:
+        hit: Tagged | None = None
+        if not taken[i]:
+            for size in range(min(longest, n - i), 0, -1):
+                got = names.get(tuple(keys[i : i + size]))
+                if got is not None and not any(taken[i : i + size]):
+                    conf = got[1] * DOCUMENT_CONFIDENCE_FACTOR
+                    hit = Tagged(i, i + size, got[0], conf, "document")
+                    break
+        if hit is not None:
+            out.append(hit)
+            i = hit.end
+        else:
+            i += 1
+    return out
 
 
 @dataclass
@@ -415,7 +476,25 @@ def _sentence_tokens(text: str) -> list[tuple[list[tuple[int, int]], list[str]]]
     return out
 
 
-def _field_mentions(field: str, text: str, code: str | None, state: _Loaded) -> list[_Mention]:
+@dataclass
+class _Tagged:
+    """One tagged sentence of a field, kept for the document pass."""
+
+    field: str
+    text: str
+    spans: list[tuple[int, int]]
+    tokens: list[str]
+    found: list[Tagged]
+
+
+def _field_mentions(
+    field: str,
+    text: str,
+    code: str | None,
+    state: _Loaded,
+    sentences: list[_Tagged] | None = None,
+) -> list[_Mention]:
+    """Mentions of one field; with ``sentences``, each tagged sentence is appended to it."""
     model = state.models.get(code) if code else None
     lexicon = model.featurizer.lexicon if model is not None else arabic.default_known()
     cuts = model.featurizer.cuts if model is not None else _default_cuts
@@ -426,6 +505,8 @@ def _field_mentions(field: str, text: str, code: str | None, state: _Loaded) -> 
             mentions += _gazetteer_mentions(field, text, spans, gaz, cuts)
             continue
         found = model.tag(tokens, gaz)
+        if sentences is not None:
+            sentences.append(_Tagged(field, text, spans, tokens, found))
         gaz_spans = {(g.start, g.end, g.type) for g in gaz} if gaz and found else ()
         for t in found:
             s, e = _span(text, spans, t.start, t.end, cuts)
@@ -439,6 +520,18 @@ def _field_mentions(field: str, text: str, code: str | None, state: _Loaded) -> 
     return mentions
 
 
+def _document_mentions(model: CrfModel, sentences: Sequence[_Tagged]) -> list[_Mention]:
+    """Recurrences of the article's confidently tagged names that the CRF left untagged."""
+    keys = [[model.featurizer.name_key(t) for t in s.tokens] for s in sentences]
+    names = document_names(keys, [s.found for s in sentences])
+    out: list[_Mention] = []
+    for sent, sent_keys in zip(sentences, keys, strict=True):
+        for t in document_matches(sent_keys, sent.found, names):
+            start, end = _span(sent.text, sent.spans, t.start, t.end, model.featurizer.cuts)
+            out.append(_Mention(sent.field, start, end, t.type, t.confidence, t.source))
+    return out
+
+
 def _sources(methods: set[str]) -> set[str]:
     return {part for m in methods for part in m.split("+")}
 
@@ -450,11 +543,19 @@ def extract_entities(fields: Mapping[str, str], lang: str | None) -> list[FoundE
     model = state.models.get(code) if code else None
     lexicon = model.featurizer.lexicon if model is not None else arabic.default_known()
     groups: dict[tuple[str, str], list[_Mention]] = {}
+    sentences: list[_Tagged] | None = (
+        [] if model is not None and code in DOCUMENT_LANGUAGES else None
+    )
     for field, text in fields.items():
         if not text:
             continue
-        for m in _field_mentions(field, text, code, state):
+        for m in _field_mentions(field, text, code, state, sentences):
             key = m.key or entity_key(text[m.start : m.end], lexicon)
+            if key:
+                groups.setdefault((m.type, key), []).append(m)
+    if sentences and model is not None:
+        for m in _document_mentions(model, sentences):
+            key = entity_key(fields[m.field][m.start : m.end], lexicon)
             if key:
                 groups.setdefault((m.type, key), []).append(m)
     result: list[FoundEntity] = []

@@ -67,3 +67,46 @@ def test_span_names_mark_training_entity_strings_with_their_type() -> None:
         span_names=Gazetteer.from_names({"العراق": "LOC"}),
     )
     assert "td=B-LOC" in ar.sequence(["وصل", "وبالعراق"])[1]
+
+
+def test_document_pass_tags_recurrences_of_confident_names_only() -> None:
+    from streams.enrich.entities import Tagged, document_matches, document_names
+
+    keys = [
+        ["قال", "ايهود", "اولمرت", "ان", "حزب", "ليكود", "سيفوز"],
+        ["وانتقد", "اولمرت", "ليكود", "امس"],
+        ["زار", "ايهود", "اولمرت", "باريس"],
+    ]
+    found = [
+        [Tagged(1, 3, "PER", 0.9, "crf"), Tagged(4, 6, "ORG", 0.4, "crf")],  # ORG not confident
+        [],
+        [Tagged(3, 4, "LOC", 0.7, "crf")],
+    ]
+    names = document_names(keys, found)
+    assert names == {
+        ("ايهود", "اولمرت"): ("PER", 0.9),
+        ("اولمرت",): ("PER", 0.9),  # the surname of a multi-word person
+        ("باريس",): ("LOC", 0.7),
+    }
+    got = document_matches(keys[1], found[1], names)
+    assert [(t.start, t.end, t.type, t.source) for t in got] == [(1, 2, "PER", "document")]
+    assert abs(got[0].confidence - 0.9 * 0.8) < 1e-9
+    # the longest name wins, and tokens the CRF tagged already are left alone
+    assert document_matches(keys[2], [], names)[0][:3] == (1, 3, "PER")
+    assert document_matches(keys[2], found[2] + [Tagged(1, 3, "PER", 0.6, "crf")], names) == []
+    assert document_matches(keys[0], [], {}) == []
+
+
+def test_extract_entities_finds_a_recurring_arabic_name_in_every_sentence() -> None:
+    from streams.enrich import entities
+
+    # alone, "وكان أكتورك في المدينة" gives the CRF too little to tag the surname
+    text = "قال الرئيس زكي أكتورك إن الحكومة ستجتمع غدا في القدس. وكان أكتورك في المدينة أمس."
+    second = text.rindex("أكتورك")
+    alone = entities.extract_entities({"text": text[text.index("وكان") :]}, "ar")
+    assert not [e for e in alone if e.type == "PER"]
+    found = entities.extract_entities({"text": text}, "ar")
+    per = {(m.start, m.end) for e in found if e.type == "PER" for m in e.mentions}
+    assert (text.index("زكي"), text.index(" إن")) in per
+    assert (second, second + len("أكتورك")) in per  # the surname alone, from the document pass
+    assert "document" in next(e for e in found if e.normalized == "اكتورك").method
