@@ -46,7 +46,7 @@ test-unit: $(STAMP) ## Unit tests only (no services)
 demo: up ## Fresh machine -> local stack -> bundled feeds through the pipeline -> searches
 	$(BIN)/newsflow demo
 
-models: $(STAMP) ## Rebuild gazetteers and NER models from the shipped corpora (~10 min)
+models: $(STAMP) ## Rebuild gazetteers and NER models from the shipped corpora (~20 min)
 	$(BIN)/pip install --quiet -e ".[dev,models]"
 	$(BIN)/python -m streams.enrich.training.gazetteers
 	$(BIN)/python -m streams.enrich.training.train --ablation
