@@ -186,14 +186,16 @@ def training_sequences(
     gaz: Gazetteer | None,
     data: Sequence[Sentence],
     lexicon: Mapping[str, int] | None,
-) -> tuple[list[list[list[str]]], dict[str, str]]:
-    """Features of the training data (name list jackknifed over contiguous folds) and the
-    name list of all of it (for run time)."""
+) -> tuple[list[list[list[str]]], dict[str, str], dict[str, str]]:
+    """Features of the training data (name list and entity strings jackknifed over contiguous
+    folds) and the name list and entity strings of all of it: what the run-time featurizer
+    (and any scoring of the model) must be built with."""
     base = featurizer(lang, settings, gaz, lexicon)
     names = build_names(base, data) if settings.names else {}
-    use_spans = bool(settings.span_names)
+    use_spans = settings.span_names
+    span_names = build_span_names(data) if use_spans else {}
     if not settings.names and not use_spans:
-        return [base.sequence(t) for t, _ in data], names
+        return [base.sequence(t) for t, _ in data], names, span_names
     k = max(2, settings.jackknife)
     size = (len(data) + k - 1) // k
     seqs: list[list[list[str]]] = []
@@ -209,7 +211,7 @@ def training_sequences(
             build_span_names(others) if use_spans else None,
         )
         seqs += [feats.sequence(t) for t, _ in data[lo:hi]]
-    return seqs, names
+    return seqs, names, span_names
 
 
 def load(names: Sequence[str]) -> list[Sentence]:
@@ -265,8 +267,8 @@ def tune(spec: Spec, files: Sequence[str], gaz: Gazetteer | None) -> FeatureSett
     for c1, c2 in ((0.02, 0.01), (0.05, 0.01), (0.1, 0.01), (0.05, 0.05), (0.2, 0.01)):
         settings = FeatureSettings(**{**spec.settings.as_dict(), "c1": c1, "c2": c2})
         lexicon = build_lexicon(rest) if spec.lang == "ar" else None
-        seqs, names = training_sequences(spec.lang, settings, gaz, rest, lexicon)
-        feats = featurizer(spec.lang, settings, gaz, lexicon, names)
+        seqs, names, span_names = training_sequences(spec.lang, settings, gaz, rest, lexicon)
+        feats = featurizer(spec.lang, settings, gaz, lexicon, names, span_names)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "m.crfsuite"
             _train_crf(seqs, rest, settings, path)
@@ -288,8 +290,7 @@ def train_one(
     if spec.shuffle:
         random.Random(7).shuffle(data)
     lexicon = build_lexicon(data) if spec.lang == "ar" else None
-    seqs, names = training_sequences(spec.lang, settings, gaz, data, lexicon)
-    span_names = build_span_names(data) if settings.span_names else {}
+    seqs, names, span_names = training_sequences(spec.lang, settings, gaz, data, lexicon)
     feats = featurizer(spec.lang, settings, gaz, lexicon, names, span_names)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / f"ner-{spec.lang}.crfsuite"
@@ -301,8 +302,8 @@ def train_one(
         entry_ablation: dict[str, Any] | None = None
         if ablation:
             plain = FeatureSettings(**{**settings.as_dict(), "gazetteer": False})
-            seqs0, names0 = training_sequences(spec.lang, plain, None, data, lexicon)
-            feats0 = featurizer(spec.lang, plain, None, lexicon, names0, span_names)
+            seqs0, names0, spans0 = training_sequences(spec.lang, plain, None, data, lexicon)
+            feats0 = featurizer(spec.lang, plain, None, lexicon, names0, spans0)
             raw0 = Path(tmp) / "plain.crfsuite"
             _train_crf(seqs0, data, plain, raw0)
             entry_ablation = {"without_gazetteer_features": _dev_score(feats0, raw0, dev).report()}
