@@ -37,7 +37,7 @@ from typing import Any
 
 import feedparser
 
-from bench.common import ROOT
+from bench.common import ROOT, save_result
 from connectors.feed_state import SqliteFeedStateStore
 from connectors.feeds import FeedList, FeedSpec, save_feed_list
 from connectors.producer import ArticleProducer
@@ -251,10 +251,7 @@ def main() -> None:
     rounds = result["throughput"]["rounds"]
     mean_ratio = sum(r["ratio"] for r in rounds) / len(rounds)
     print(f"whole path / bare feedparser: mean ratio {mean_ratio:.2f} (target >= 0.80)")
-    results = ROOT / "bench" / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    path = results / f"connector-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(result, indent=2))
+    path = save_result(f"connector-{time.strftime('%Y%m%d-%H%M%S')}.json", result)
     print(f"written {path.relative_to(ROOT)}")
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from bench.common import private_env, produce_all, start_worker, time_drain
+from bench.common import ROOT, private_env, produce_all, save_result, start_worker, time_drain
 from streams import topics
 from streams.bootstrap import ensure_topics
 from streams.enrich import pipeline
@@ -31,7 +31,6 @@ from streams.schema import FeedRef, RawArticle, Source, encode
 from streams.schema.ids import article_id
 from streams.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
 CORPORA = ROOT / "streams" / "enrich" / "training" / "corpora"
 LANGS = {
     "ar": "ar_anercorp",
@@ -170,10 +169,7 @@ def main() -> None:
         f"worker peak RSS {result['worker_peak_rss_mb']} MB; first output after "
         f"{result['worker_startup_to_first_s']} s (startup + model load)"
     )
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    name = "enrich-long.json" if args.long else "enrich.json"
-    (out / name).write_text(json.dumps(result, indent=2))
+    save_result("enrich-long.json" if args.long else "enrich.json", result)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ Prints a table and writes bench/results/index.json. Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import tempfile
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from elasticsearch import helpers
 
-from bench.common import private_env, produce_all, start_worker, time_drain
+from bench.common import private_env, produce_all, save_result, start_worker, time_drain
 from streams import topics
 from streams.bootstrap import ensure_elastic, ensure_topics
 from streams.schema import Article, Entity, EntityMention, FeedRef, LanguageInfo, Source, encode
@@ -29,7 +28,6 @@ from streams.schema.ids import article_id
 from streams.settings import Settings
 from streams.sinks.elastic import index_for, index_template, make_client, to_document
 
-ROOT = Path(__file__).resolve().parents[1]
 WORDS = {
     "en": [
         "government",
@@ -230,9 +228,7 @@ def main() -> None:
         f"stage >= 2000 docs/s: {'met' if stage_rate >= 2000 else 'MISSED'}"
     )
     print(f"index size: {result['index_mb_per_100k']} MB per 100k articles")
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "index.json").write_text(json.dumps(result, indent=2))
+    save_result("index.json", result)
 
 
 if __name__ == "__main__":

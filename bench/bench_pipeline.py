@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import multiprocessing as mp
 import os
@@ -71,7 +70,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, private_env
+from bench.common import ROOT, private_env, save_result
 from streams import topics
 from streams.bootstrap import ensure_elastic, ensure_topics
 from streams.run import Child, scrape, total
@@ -1224,10 +1223,7 @@ def main() -> None:
     print(f"\ntargets ({result['cpus']} cores, the whole stack on this machine):")
     for line in result["targets"]:
         print("  " + line)
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"pipeline-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(result, indent=2))
+    path = save_result(f"pipeline-{time.strftime('%Y%m%d-%H%M%S')}.json", result)
     print(f"written {path.relative_to(ROOT)}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,15 @@ from kafka import KafkaProducer
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def save_result(name: str, result: object) -> Path:
+    """Write ``result`` as indented JSON to ``bench/results/<name>``; returns the path."""
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / name
+    path.write_text(json.dumps(result, indent=2))
+    return path
 
 
 def private_env(unique: str, tmp: Path, web_port: int) -> dict[str, str]:
