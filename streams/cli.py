@@ -419,15 +419,23 @@ def replay_cmd(
 
 @app.command("schema")
 def schema_cmd(
-    write: Annotated[bool, typer.Option("--write", help="Rewrite the committed file.")] = False,
+    record: Annotated[
+        str, typer.Argument(help="Record type: raw-article, article (the public contract), ...")
+    ] = "article",
+    write: Annotated[
+        bool, typer.Option("--write", help="Rewrite every committed schema file.")
+    ] = False,
 ) -> None:
-    """Print (or --write) the JSON Schema of the v1 record contract."""
+    """Print one record type's JSON Schema (or --write every committed file)."""
     from streams.schema import jsonschema
 
     if write:
-        typer.echo(f"wrote {jsonschema.write()}")
+        for written in jsonschema.write_all():
+            typer.echo(f"wrote {written}")
+    elif record not in jsonschema.RECORDS:
+        _fail(ValueError(f"unknown record {record!r}; one of: {', '.join(jsonschema.RECORDS)}"))
     else:
-        typer.echo(jsonschema.render(), nl=False)
+        typer.echo(jsonschema.render(record), nl=False)
 
 
 def main() -> None:
