@@ -46,17 +46,20 @@ test-unit: $(STAMP) ## Unit tests only (no services)
 demo: up ## Fresh machine -> local stack -> bundled feeds through the pipeline -> searches
 	$(BIN)/newsflow demo
 
-models: $(STAMP) ## Rebuild gazetteers and NER models from the shipped corpora (~20 min)
+# The corpora are not shipped: ../shared/data next to the checkout, or `make models DATA=DIR`.
+DATA ?= $(abspath ../shared/data)
+
+models: $(STAMP) ## Rebuild gazetteers and NER models from ../shared/data or DATA=DIR (~20 min)
 	$(BIN)/pip install --quiet -e ".[dev,models]"
-	$(BIN)/python -m streams.enrich.training.gazetteers
-	$(BIN)/python -m streams.enrich.training.train --ablation
+	$(BIN)/python -m streams.enrich.training.gazetteers --data "$(DATA)"
+	$(BIN)/python -m streams.enrich.training.train --ablation --data "$(DATA)"
 
-models-open: $(STAMP) ## Rebuild ar/en NER models from openly licensed corpora only
-	$(BIN)/python -m streams.enrich.training.train --open-only
+models-open: $(STAMP) ## Rebuild ar/en NER models from openly licensed corpora only (DATA=DIR)
+	$(BIN)/python -m streams.enrich.training.train --open-only --data "$(DATA)"
 
-eval: $(STAMP) ## Language ID and NER scores on the development sets
-	$(BIN)/python -m streams.enrich.eval_language
-	$(BIN)/python -m streams.enrich.training.eval_entities
+eval: $(STAMP) ## Language ID and NER scores on the development sets (../shared/data or DATA=DIR)
+	$(BIN)/python -m streams.enrich.eval_language --data "$(DATA)"
+	$(BIN)/python -m streams.enrich.training.eval_entities --data "$(DATA)"
 
 bench: up ## Benchmarks (connector, fetch, index stage, enrich worker); figures printed, JSON in bench/results/
 	$(BIN)/python -m bench.bench_pipeline

@@ -1,6 +1,7 @@
 """Enrich-stage benchmark: a real `newsflow worker enrich` process on a private topic.
 
-Articles are built from the shipped development corpora (ar, en, fr, de, tr sentences; title +
+Articles are built from the development corpora in ../shared/data (not shipped; see
+streams/enrich/training/data.py) (ar, en, fr, de, tr sentences; title +
 ~100-word summary, or ~600-word content with --long), produced first, then consumed by one
 worker. Reports articles/s and tokens/s from the first to the last enriched record, the
 worker's peak RSS (VmHWM) and its CPU seconds, next to the pure path (pipeline.enrich_batch)
@@ -11,8 +12,6 @@ measured in this process on the same articles. Writes bench/results/enrich.json.
 from __future__ import annotations
 
 import argparse
-import json
-import lzma
 import os
 import random
 import tempfile
@@ -23,15 +22,15 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from bench.common import ROOT, private_env, produce_all, save_result, start_worker, time_drain
+from bench.common import private_env, produce_all, save_result, start_worker, time_drain
 from streams import topics
 from streams.bootstrap import ensure_topics
 from streams.enrich import pipeline
+from streams.enrich.training.data import read_corpus
 from streams.schema import FeedRef, RawArticle, Source, encode
 from streams.schema.ids import article_id
 from streams.settings import Settings
 
-CORPORA = ROOT / "streams" / "enrich" / "training" / "corpora"
 LANGS = {
     "ar": "ar_anercorp",
     "en": "en_conll03",
@@ -42,9 +41,7 @@ LANGS = {
 
 
 def sentences(lang: str) -> list[str]:
-    path = CORPORA / f"{LANGS[lang]}.dev.jsonl.xz"
-    with lzma.open(path, "rt", encoding="utf-8") as fh:
-        return [" ".join(json.loads(line)["tokens"]) for line in fh if line.strip()]
+    return [" ".join(row["tokens"]) for row in read_corpus(f"{LANGS[lang]}.dev")]
 
 
 def make_raws(n: int, words: int, seed: int = 11) -> list[RawArticle]:

@@ -2,6 +2,10 @@
 
     python -m streams.enrich.eval_language [PATH] [--data PATH]
 
+PATH / ``--data``: a labelled JSONL file, or a development-data directory holding
+``langid/dev.jsonl``; default ``../shared/data`` next to the checkout (the NTREX-128 set is not
+shipped; ``streams/enrich/training/PROVENANCE.tsv`` says where to get it).
+
 Each line of the set is ``{"text", "lang" (ISO 639-1), "length": "short"|"paragraph", ...}``.
 Reported: accuracy per length class, per language and length class, throughput (items per CPU
 second in this one process, over the whole set repeated for at least two seconds), model load
@@ -24,8 +28,8 @@ from typing import Any
 
 from streams.enrich import language
 
-# The NTREX-128 development set, shipped xz-compressed with its provenance.
-DEFAULT_DATA = Path(__file__).resolve().parent / "training" / "corpora" / "langid_dev.jsonl.xz"
+# The NTREX-128 development set, read from the development data next to the checkout.
+DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 LENGTHS = ("short", "paragraph")
 MIN_SECONDS = 2.0
 HINT_SETTLED = frozenset({"ms", "id"})
@@ -208,14 +212,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", help=f"labelled JSONL set (default: {DEFAULT_DATA})")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
-    chosen = args.path or args.data
-    if chosen is None:
-        if not DEFAULT_DATA.exists():
-            parser.error(f"no data set: {DEFAULT_DATA} does not exist; pass --data PATH")
-        chosen = str(DEFAULT_DATA)
-    if not Path(chosen).is_file():
-        parser.error(f"{chosen}: no such file; pass --data PATH")
-    report = evaluate(chosen)
+    chosen = Path(args.path or args.data or DEFAULT_DATA)
+    if chosen.is_dir():
+        chosen = chosen / "langid" / "dev.jsonl"
+    if not chosen.is_file():
+        parser.error(
+            f"no language-ID set at {chosen}: pass --data PATH (a JSONL file, or a directory "
+            "holding langid/dev.jsonl). The NTREX-128 set is not shipped; "
+            "streams/enrich/training/PROVENANCE.tsv says where to fetch it."
+        )
+    report = evaluate(str(chosen))
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 

@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from streams.enrich import arabic, entities
+from streams.enrich.training import data
+from streams.enrich.training.data import read_corpus
 from streams.enrich.training.features import tokenize
-from streams.enrich.training.gazetteers import read_corpus
 from streams.enrich.training.scoring import SCORED_TYPES, Score, Span, spans
 
 REPO = Path(__file__).resolve().parents[3]
@@ -249,7 +250,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lang", action="append")
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the result here")
+    parser.add_argument("--data", type=Path, help="development data (default: ../shared/data)")
     args = parser.parse_args(argv)
+    try:
+        data.use(args.data)
+    except data.DataMissingError as exc:
+        parser.error(str(exc))
     result = evaluate(args.lang, speed=not args.no_speed)
     _print(result)
     if args.json:

@@ -1,6 +1,8 @@
 """Build the committed gazetteers and the Arabic lexicon from pip packages and open corpora.
 
-``python -m streams.enrich.training.gazetteers`` writes, into ``streams/enrich/gazetteers/``:
+``python -m streams.enrich.training.gazetteers [--data DIR]`` writes, into
+``streams/enrich/gazetteers/`` (the open corpora are read from ``../shared/data`` or ``DIR``, see
+``training/data.py``):
 
 * ``countries.tsv.xz`` - CLDR territory names (countries, continents/regions) in every base locale
   that Babel ships, type LOC; the CLDR names of the EU and the UN, type ORG;
@@ -18,21 +20,21 @@ restriction.
 
 from __future__ import annotations
 
-import json
+import argparse
 import lzma
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 
 from streams.enrich import arabic
+from streams.enrich.training import data
+from streams.enrich.training.data import read_corpus
 from streams.enrich.training.features import Gazetteer, arabic_key, latin_key, tokenize
 
 ENRICH = Path(__file__).resolve().parents[1]
 GAZ_DIR = ENRICH / "gazetteers"
-CORPORA = Path(__file__).resolve().parent / "corpora"
 OPEN_CORPORA = (
     "ar_aqmar.train",
     "en_wikiann.train",
@@ -49,12 +51,6 @@ REGIONS = {  # CLDR region codes kept as LOC "region" (continents and large regi
 ORGS = {"EU", "UN"}
 SKIP = {"ZZ", "QO", "EZ", "XA", "XB", "001"}
 MIN_CITY_POPULATION = 100_000
-
-
-def read_corpus(name: str) -> Iterator[dict[str, list[str]]]:
-    with lzma.open(CORPORA / f"{name}.jsonl.xz", "rt", encoding="utf-8") as fh:
-        for line in fh:
-            yield json.loads(line)
 
 
 def _word_stats() -> tuple[Counter[str], Counter[str], Counter[str]]:
@@ -190,7 +186,8 @@ def _provenance(out_dir: Path) -> None:
         ),
         (
             "ar_lexicon.tsv.xz",
-            "word counts of ar_aqmar.train (training/corpora) + Arabic names of the files above",
+            "word counts of ar_aqmar.train (AQMAR, not shipped: see training/PROVENANCE.tsv) "
+            "+ Arabic names of the files above",
             "CC BY-SA 3.0 (AQMAR) + the licences above",
         ),
     ]
@@ -200,5 +197,17 @@ def _provenance(out_dir: Path) -> None:
     (out_dir / "PROVENANCE.tsv").write_text(text, encoding="utf-8")
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, help="development data (default: ../shared/data)")
+    args = parser.parse_args(argv)
+    try:
+        data.use(args.data)
+    except data.DataMissingError as exc:
+        parser.error(str(exc))
     build()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

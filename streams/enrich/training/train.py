@@ -1,11 +1,13 @@
 """Train the per-language CRF NER models: ``python -m streams.enrich.training.train``.
 
-Options: ``--open-only`` trains only on the openly licensed corpora (CC BY-SA: AQMAR, WikiANN,
-Turkish Wiki NER) and marks the models so; ``--lang xx`` (repeatable) trains some languages
-only (the MANIFEST keeps the other entries); ``--out DIR`` writes elsewhere than
-``streams/enrich/models``; ``--tune`` grid-searches c1/c2 on a 10 % hold-out of the training
-split first (never on dev); ``--ablation`` also trains each model without gazetteer features
-and records its dev F1 beside the real one.
+Options: ``--data DIR`` reads the corpora from DIR instead of ``../shared/data`` (they are
+not shipped; ``training/PROVENANCE.tsv`` says where to get them); ``--open-only`` trains only on
+the openly licensed corpora (CC BY-SA: AQMAR, WikiANN, Turkish Wiki NER) and marks the models
+so; ``--lang xx`` (repeatable) trains some languages only (the MANIFEST keeps the other
+entries); ``--out DIR`` writes elsewhere than ``streams/enrich/models``; ``--tune``
+grid-searches c1/c2 on a 10 % hold-out of the training split first (never on dev);
+``--ablation`` also trains each model without gazetteer features and records its dev F1 beside
+the real one.
 
 Output per language: ``ner-<lang>.crfsuite.xz`` (crfsuite model, xz-compressed) and an entry in
 ``MANIFEST.json``: files trained on with their licences, restriction, size, training time,
@@ -31,8 +33,10 @@ from typing import Any
 import pycrfsuite  # type: ignore[import-untyped]
 
 from streams.enrich import arabic
+from streams.enrich.training import data as corpora
+from streams.enrich.training.data import read_corpus
 from streams.enrich.training.features import FeatureSettings, Featurizer, Gazetteer, decode
-from streams.enrich.training.gazetteers import CORPORA, GAZ_DIR, read_corpus
+from streams.enrich.training.gazetteers import GAZ_DIR
 from streams.enrich.training.scoring import Score, spans
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -50,6 +54,10 @@ LICENCES = {
     "tr_wiki": ("Turkish Wiki NER (turkish-nlp-suite)", "CC BY-SA 4.0"),
 }
 RESEARCH = {"ar_anercorp", "en_conll03"}
+CORPORA_NOTE = (
+    "not shipped; read from ../shared/data/ner or --data DIR at build time "
+    "(publishers, versions and licences: streams/enrich/training/PROVENANCE.tsv)"
+)
 
 
 @dataclass
@@ -371,7 +379,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=MODELS)
     parser.add_argument("--tune", action="store_true", help="grid-search c1/c2 on a hold-out")
     parser.add_argument("--ablation", action="store_true", help="also train without gazetteer")
+    parser.add_argument("--data", type=Path, help="development data (default: ../shared/data)")
     args = parser.parse_args(argv)
+    try:
+        corpora.use(args.data)
+    except corpora.DataMissingError as exc:
+        parser.error(str(exc))
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / "MANIFEST.json"
@@ -385,7 +398,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         models[f"ner-{lang}"] = train_one(
             SPECS[lang], out, args.open_only, gaz, args.tune, args.ablation
         )
-    manifest["corpora"] = str(CORPORA.relative_to(Path(__file__).resolve().parents[3]))
+    # Where the corpora come from, not where they sat on the build machine: they are not
+    # shipped (see training/PROVENANCE.tsv for the publishers and licences).
+    manifest["corpora"] = CORPORA_NOTE
     manifest["built_with"] = {
         "python-crfsuite": pycrfsuite.__version__
         if hasattr(pycrfsuite, "__version__")
