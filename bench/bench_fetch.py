@@ -19,8 +19,8 @@ import time
 from collections import Counter
 from multiprocessing.connection import Connection
 
-from connectors.rss.fetch import Fetcher
-from connectors.rss.types import FetchLimits, FetchResult
+from streams.net.fetch import Fetcher
+from streams.net.types import FetchLimits, FetchResult
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>bench</title></channel></rss>'
 

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from connectors.feeds import FeedSpec
 from connectors.rss.digest import new_state, to_raw_article
-from connectors.rss.fetch import Fetcher
 from connectors.rss.parse import parse_feed
 from connectors.rss.poller import fetch_limits
-from connectors.rss.types import FetchResult, ParsedFeed
+from connectors.rss.types import ParsedFeed
+from streams.net.fetch import Fetcher
+from streams.net.types import FetchResult
 from streams.schema.models import RawArticle
 from streams.settings import ConnectorSettings
 

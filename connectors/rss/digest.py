@@ -26,7 +26,8 @@ from connectors.rss.schedule import (
     jittered,
     skip_forward,
 )
-from connectors.rss.types import FetchResult, Item, ParseLimits, Validators
+from connectors.rss.types import Item, ParseLimits
+from streams.net.types import FetchResult, Validators
 from streams.schema.models import FeedRef, PipelineInfo, RawArticle, Source, StageStamp
 from streams.version import VERSION
 

@@ -40,9 +40,9 @@ from connectors.rss.digest import (
     reconcile,
     request_validators,
 )
-from connectors.rss.fetch import Fetcher
 from connectors.rss.schedule import HEALTH_ORDER, SchedulePolicy, health
-from connectors.rss.types import FetchLimits, FetchResult, Validators
+from streams.net.fetch import Fetcher
+from streams.net.types import FetchLimits, FetchResult, Validators
 from streams.ops import Health
 from streams.schema.models import RawArticle
 from streams.settings import ConnectorSettings, Settings

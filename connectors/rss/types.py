@@ -1,6 +1,7 @@
-"""Value types shared by the connector's fetch, parse and poll steps (no I/O here).
+"""Value types shared by the connector's parse and poll steps (no I/O here).
 
-Flow: ``fetch.Fetcher`` -> ``FetchResult`` (bytes + validators) -> ``parse.parse_feed`` ->
+Flow: ``streams.net.fetch.Fetcher`` -> ``streams.net.types.FetchResult`` (bytes + validators)
+-> ``parse.parse_feed`` ->
 ``ParsedFeed`` (feed metadata + normalised ``Item``s) -> poller -> ``RawArticle`` -> Kafka.
 """
 
@@ -9,7 +10,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 
 from streams.schema.models import Enclosure
 
@@ -70,42 +70,3 @@ class ParsedFeed:
     dropped: Counter[str] = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None  # set when nothing could be parsed at all (e.g. HTML, not a feed)
-
-
-FetchStatus = Literal["ok", "not_modified", "error"]
-
-
-@dataclass(frozen=True, slots=True)
-class Validators:
-    etag: str | None = None
-    last_modified: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FetchLimits:
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = 30.0  # longest silence between two chunks
-    total_timeout_s: float = 60.0
-    max_compressed_bytes: int = 10 * 1024 * 1024
-    max_body_bytes: int = 20 * 1024 * 1024  # after decompression (gzip bombs)
-    max_redirects: int = 5
-    retry_after_cap_s: float = 6 * 3600.0
-
-
-@dataclass(frozen=True, slots=True)
-class FetchResult:
-    status: FetchStatus
-    url: str  # the URL finally answered (after redirects)
-    http_status: int | None = None
-    permanent_url: str | None = None  # set when every redirect hop was permanent (301/308)
-    body: bytes | None = None  # decoded (decompressed) body for status "ok"
-    content_type: str | None = None
-    validators: Validators = Validators()
-    cache_max_age_s: int | None = None  # Cache-Control: max-age
-    retry_after_s: float | None = None  # Retry-After (capped), on 429/503
-    error: str | None = (
-        None  # short class: "timeout", "blocked_address", "too_large", "http_404"...
-    )
-    error_message: str | None = None
-    bytes_compressed: int = 0  # bytes on the wire
-    elapsed_s: float = 0.0

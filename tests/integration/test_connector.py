@@ -438,7 +438,7 @@ def test_a_dead_parser_process_is_replaced_and_the_feed_retried(env: Settings) -
         connector = Connector(env.connector, flist, store, producer)
 
         async def scenario() -> tuple[int, int]:
-            from connectors.rss.fetch import Fetcher
+            from streams.net.fetch import Fetcher
 
             with connector._parsers():
                 pool = connector._pool

@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 import pytest
 from yarl import URL
 
-from connectors.rss import fetch as fetch_module
-from connectors.rss.fetch import Fetcher
-from connectors.rss.types import FetchLimits, FetchResult, Validators
+from streams.net import addresses as addresses_module
+from streams.net.fetch import Fetcher
+from streams.net.types import FetchLimits, FetchResult, Validators
 from tests.integration.feed_server import FeedServer, encode
 from tests.unit.test_fetch_rules import FakeResolver
 
@@ -447,9 +447,9 @@ def test_redirect_to_a_private_address_is_refused_when_guarded(
 ) -> None:
     """The guard runs on every hop: pretend the server's own address is public, then let it
     redirect to another loopback address."""
-    real = fetch_module.forbidden_address
+    real = addresses_module.forbidden_address
     monkeypatch.setattr(
-        fetch_module, "forbidden_address", lambda ip: None if ip == "127.0.0.1" else real(ip)
+        addresses_module, "forbidden_address", lambda ip: None if ip == "127.0.0.1" else real(ip)
     )
     srv.set_feed("/f.xml", RSS)
     srv.set_redirect("/r.xml", f"http://127.0.0.2:{srv.port}/f.xml", 302)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from connectors.feeds import FeedSpec
 from connectors.rss.digest import digest_fetch, new_state, reconcile, request_validators
 from connectors.rss.schedule import SchedulePolicy
-from connectors.rss.types import FetchResult, Validators
+from streams.net.types import FetchResult, Validators
 
 FEED = FeedSpec(id="f", url="https://news.example/feed.xml", language="ar", tags=("world",))
 POLICY = SchedulePolicy(min_interval_s=60, max_interval_s=3600, failure_base_s=60)

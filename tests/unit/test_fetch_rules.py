@@ -13,16 +13,15 @@ import brotli  # type: ignore[import-untyped]
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from connectors.rss import fetch
-from connectors.rss.fetch import (
+from streams.net.addresses import (
     BlockedAddressError,
     GuardedResolver,
     blocked_reason,
     forbidden_address,
-    parse_max_age,
-    parse_retry_after,
 )
-from connectors.rss.types import FetchLimits
+from streams.net.decoding import DecodedBody, FetchFailure
+from streams.net.headers import parse_max_age, parse_retry_after
+from streams.net.types import FetchLimits
 
 # ----------------------------------------------------------------- forbidden_address
 
@@ -279,7 +278,7 @@ def test_parse_max_age(value: str | None, expected: int | None) -> None:
 
 
 def _decode(encoding: str, data: bytes, max_body: int = 1 << 20, piece: int = 1000) -> bytes:
-    body = fetch._Body(encoding, FetchLimits(max_body_bytes=max_body))
+    body = DecodedBody(encoding, FetchLimits(max_body_bytes=max_body))
     for i in range(0, len(data), piece):
         body.feed(data[i : i + piece])
     return body.finish()
@@ -314,8 +313,8 @@ def test_decoders_stop_at_the_body_cap(encoding: str) -> None:
         "deflate": zlib.compress(bytes(50 << 20)),
         "br": brotli.compress(bytes(50 << 20), quality=1),
     }[encoding]
-    body = fetch._Body(encoding, FetchLimits(max_body_bytes=1 << 20))
-    with pytest.raises(fetch._Fail) as info:
+    body = DecodedBody(encoding, FetchLimits(max_body_bytes=1 << 20))
+    with pytest.raises(FetchFailure) as info:
         body.feed(bomb)  # all at once: the cap must hold inside a single call
     assert info.value.error == "too_large"
     assert sum(len(p) for p in body._parts) <= 1 << 20
@@ -323,9 +322,9 @@ def test_decoders_stop_at_the_body_cap(encoding: str) -> None:
 
 def test_decoder_accepts_a_body_exactly_at_the_cap() -> None:
     assert _decode("gzip", gzip.compress(bytes(5000)), max_body=5000) == bytes(5000)
-    with pytest.raises(fetch._Fail, match="5000"):
+    with pytest.raises(FetchFailure, match="5000"):
         _decode("gzip", gzip.compress(bytes(5001)), max_body=5000)
-    with pytest.raises(fetch._Fail, match="5000"):
+    with pytest.raises(FetchFailure, match="5000"):
         _decode("", bytes(5001), max_body=5000)
 
 
@@ -342,15 +341,15 @@ def test_decoder_accepts_a_body_exactly_at_the_cap() -> None:
     ],
 )
 def test_decoders_reject_bad_data(encoding: str, data: bytes) -> None:
-    with pytest.raises(fetch._Fail) as info:
+    with pytest.raises(FetchFailure) as info:
         _decode(encoding, data)
     assert info.value.error == "bad_encoding"
 
 
 @pytest.mark.parametrize("encoding", ["compress", "zstd", "gzip, weird"])
 def test_unknown_content_encoding_is_bad_encoding(encoding: str) -> None:
-    with pytest.raises(fetch._Fail) as info:
-        fetch._Body(encoding, FetchLimits())
+    with pytest.raises(FetchFailure) as info:
+        DecodedBody(encoding, FetchLimits())
     assert info.value.error == "bad_encoding"
 
 
@@ -366,6 +365,6 @@ def test_trailing_bytes_after_a_gzip_stream_are_ignored() -> None:
 
 @pytest.mark.parametrize("piece", [1, 1000, 1 << 20])
 def test_trailing_bytes_after_a_br_stream_are_bad_encoding(piece: int) -> None:
-    with pytest.raises(fetch._Fail) as info:
+    with pytest.raises(FetchFailure) as info:
         _decode("br", brotli.compress(PAYLOAD) + b"junk", piece=piece)
     assert info.value.error == "bad_encoding"
