@@ -148,9 +148,9 @@ def ensure_kibana(settings: Settings, say: Say) -> None:
     if not settings.kibana.url:
         say("kibana: no NEWSFLOW_KIBANA__URL set; saved objects not imported")
         return
-    from streams.kibana import KIBANA_ASSETS, import_objects
+    from streams.kibana import ASSET_FILES, import_objects
 
-    for path in (KIBANA_ASSETS, KIBANA_ASSETS.with_name("newsflow-ops.ndjson")):
+    for path in ASSET_FILES:
         summary = import_objects(settings.kibana, path)
         count = summary.get("successCount", 0)
         say(f"kibana: imported {count} saved objects from {path.name} into {settings.kibana.url}")

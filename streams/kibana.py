@@ -22,12 +22,18 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from streams import resources
 from streams.settings import KibanaSettings
 
-KIBANA_ASSETS = Path(__file__).resolve().parents[1] / "deploy" / "kibana" / "newsflow.ndjson"
+# Shipped as package data (streams.resources); a path on disk works as well everywhere.
+KIBANA_ASSETS = resources.deploy_file("kibana/newsflow.ndjson")
+KIBANA_OPS_ASSETS = resources.deploy_file("kibana/newsflow-ops.ndjson")
+# What `newsflow bootstrap` imports: the analysts' objects, then the operators' view.
+ASSET_FILES = (KIBANA_ASSETS, KIBANA_OPS_ASSETS)
 IMPORT_PATH = "/api/saved_objects/_import"
 RECORDS_FIELD = "___records___"  # Lens' pseudo field of a count column
 
@@ -50,14 +56,14 @@ class KibanaImportError(RuntimeError):
 # --- loading ---------------------------------------------------------------------------------
 
 
-def load_objects(path: Path | str = KIBANA_ASSETS) -> list[JsonObj]:
+def load_objects(path: Traversable | str = KIBANA_ASSETS) -> list[JsonObj]:
     """The saved objects of an NDJSON export, in file order.
 
     Blank lines and an export's trailing summary line (``exportedCount`` ...) are skipped. A line
     that is not a JSON object with string ``type`` and ``id`` raises ``KibanaAssetError`` naming
     the file and line number.
     """
-    path = Path(path)
+    path = Path(path) if isinstance(path, str) else path
     objects: list[JsonObj] = []
     with path.open(encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
@@ -478,7 +484,7 @@ def import_url(settings: KibanaSettings) -> str:
 
 
 def import_objects(
-    settings: KibanaSettings, path: Path | str = KIBANA_ASSETS, *, timeout_s: float = 30.0
+    settings: KibanaSettings, path: Traversable | str = KIBANA_ASSETS, *, timeout_s: float = 30.0
 ) -> JsonObj:
     """Import the NDJSON file into Kibana, overwriting objects with the same ids.
 
@@ -486,8 +492,8 @@ def import_objects(
     ``KibanaImportError`` when Kibana is unreachable, answers an HTTP error, or reports
     ``success: false`` (the message lists each failed object and its error type).
     """
-    path = Path(path)
-    if path.suffix.lower() != ".ndjson":
+    path = Path(path) if isinstance(path, str) else path
+    if not path.name.lower().endswith(".ndjson"):
         raise ValueError(f"{path}: Kibana only imports files named *.ndjson")
     load_objects(path)  # fail locally, with a line number, before sending anything
     url = import_url(settings)

@@ -12,18 +12,16 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
 from elasticsearch import Elasticsearch
 
+from streams import resources
 from streams.schema import Article
 from streams.settings import ElasticSettings
 
-TEMPLATE_FILE = (
-    Path(__file__).resolve().parents[2] / "deploy" / "elasticsearch" / "news-articles.template.json"
-)
+TEMPLATE_FILE = resources.deploy_file("elasticsearch/news-articles.template.json")
 ENTITY_FIELDS = {"PER": "person", "ORG": "org", "LOC": "location", "MISC": "misc"}
 # Detected language -> the built-in analyzer of the per-language sub-fields (title_lang.*,
 # body_lang.*). Other languages are searched through the standard-analysed title/body only.
@@ -61,7 +59,7 @@ def index_template(settings: ElasticSettings) -> dict[str, Any]:
     return body
 
 
-ILM_POLICY_FILE = TEMPLATE_FILE.with_name("news-articles.ilm.json")
+ILM_POLICY_FILE = resources.deploy_file("elasticsearch/news-articles.ilm.json")
 
 
 def ilm_policy() -> dict[str, Any]:

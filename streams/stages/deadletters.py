@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import faust
 
-from streams import topics
+from streams import resources, topics
 from streams.deadletter import parse_headers
 from streams.errors import RetryableError
 from streams.metrics import ARTICLES
@@ -28,12 +27,7 @@ from streams.stages.common import hold, release, retry_forever
 
 log = logging.getLogger("newsflow.stages.deadletters")
 STAGE = "dead-letters"
-TEMPLATE = (
-    Path(__file__).resolve().parents[2]
-    / "deploy"
-    / "elasticsearch"
-    / "newsflow-dead-letters.template.json"
-)
+TEMPLATE = resources.deploy_file("elasticsearch/newsflow-dead-letters.template.json")
 
 
 def _int(value: str | None) -> int | None:
