@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
+from importlib.resources.abc import Traversable
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from streams import topics
+from streams import resources, topics
 from streams.bootstrap import bootstrap
 from streams.enrich import pipeline
 from streams.schema import (
@@ -36,12 +36,12 @@ from streams.settings import Settings
 from streams.sinks.elastic import ElasticSink
 from streams.version import VERSION
 
-SEED = Path(__file__).resolve().parents[1] / "deploy" / "demo" / "seed-article-ar.txt"
+SEED = resources.deploy_file("demo/seed-article-ar.txt")
 SEED_URL = "https://demo.newsflow.example/ar/turkey-syria-defence-cooperation"
 Say = Callable[[str], None]
 
 
-def seed_raw_article(now: datetime, path: Path = SEED) -> RawArticle:
+def seed_raw_article(now: datetime, path: Traversable = SEED) -> RawArticle:
     lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     title = lines[0].split("،")[0][:300]
     return RawArticle(

@@ -15,15 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from streams import run
+from streams import resources, run
 from streams.schema.ids import article_id
 from streams.search import build_query
 from streams.settings import Settings
 from streams.sinks.elastic import make_client
 
-ROOT = Path(__file__).resolve().parents[1]
-FEEDS_DIR = ROOT / "deploy" / "feeds" / "demo"
-FEED_LIST = ROOT / "deploy" / "feeds" / "demo.yaml"
+# Package data (streams.resources): the feed server and the feed list loader get real paths
+# through resources.as_path.
+FEEDS_DIR = resources.deploy_file("feeds/demo")
+FEED_LIST = resources.deploy_file("feeds/demo.yaml")
 HOST, PORT = "127.0.0.1", 8765
 SEED_ID = article_id("https://demo.newsflow.example/ar/turkey-syria-defence-cooperation")
 QUERIES = ("سوريا", "وزارة الدفاع", "Birmingham", "землетрясения", "زلزله", "英国")
@@ -39,7 +40,7 @@ def _port_busy() -> bool:
 def _serves_demo() -> bool:
     try:
         with urllib.request.urlopen(f"http://{HOST}:{PORT}/ar.xml", timeout=3) as resp:
-            return bool(resp.read() == (FEEDS_DIR / "ar.xml").read_bytes())
+            return bool(resp.read() == FEEDS_DIR.joinpath("ar.xml").read_bytes())
     except OSError:
         return False
 
@@ -71,18 +72,19 @@ def run_demo(settings: Settings, say: Say, state_dir: Path) -> dict[str, Any]:
     from connectors.feedserver import FeedDirServer
 
     server = None
-    if _port_busy():
-        if not _serves_demo():
-            raise RuntimeError(f"port {PORT} is taken by something that is not the demo feeds")
-        say(f"demo feeds already served on http://{HOST}:{PORT}/")
-    else:
-        server = FeedDirServer(FEEDS_DIR, host=HOST, port=PORT).start()
-        say(f"serving the bundled demo feeds on {server.base_url}/")
-    try:
-        result = run.run_once(settings, FEED_LIST, state_dir, say)
-    finally:
-        if server is not None:
-            server.stop()
+    with resources.as_path(FEEDS_DIR) as feeds_dir, resources.as_path(FEED_LIST) as feed_list:
+        if _port_busy():
+            if not _serves_demo():
+                raise RuntimeError(f"port {PORT} is taken by something that is not the demo feeds")
+            say(f"demo feeds already served on http://{HOST}:{PORT}/")
+        else:
+            server = FeedDirServer(feeds_dir, host=HOST, port=PORT).start()
+            say(f"serving the bundled demo feeds on {server.base_url}/")
+        try:
+            result = run.run_once(settings, feed_list, state_dir, say)
+        finally:
+            if server is not None:
+                server.stop()
     result["searches"] = searches(settings)
     return result
 

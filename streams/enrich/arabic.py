@@ -24,11 +24,14 @@ of at least three letters.
 
 from __future__ import annotations
 
+import io
 import lzma
 import re
 import threading
 from collections.abc import Mapping
-from pathlib import Path
+from importlib.resources.abc import Traversable
+
+from streams import resources
 
 # Arabic harakat, Quranic marks, superscript alef, and tatweel (kashida).
 _MARKS = re.compile(
@@ -50,7 +53,7 @@ PROCLITICS = CONJUNCTIONS + PREPOSITIONS
 _HAMZA_ALEF = frozenset("أإآ")
 _ARABIC_LETTER = re.compile("[\u0621-\u064a\u0671-\u06d3\u06fa-\u06ff]")
 
-LEXICON_PATH = Path(__file__).resolve().parent / "gazetteers" / "ar_lexicon.tsv.xz"
+LEXICON_PATH = resources.package_file("streams.enrich", "gazetteers/ar_lexicon.tsv.xz")
 _default_lock = threading.Lock()
 _default_known: dict[str, int] | None = None
 
@@ -79,13 +82,13 @@ def default_known() -> Mapping[str, int]:
     if _default_known is None:
         with _default_lock:
             if _default_known is None:
-                _default_known = load_lexicon(LEXICON_PATH) if LEXICON_PATH.exists() else {}
+                _default_known = load_lexicon(LEXICON_PATH) if LEXICON_PATH.is_file() else {}
     return _default_known
 
 
-def load_lexicon(path: Path) -> dict[str, int]:
+def load_lexicon(path: Traversable) -> dict[str, int]:
     known: dict[str, int] = {}
-    with lzma.open(path, "rt", encoding="utf-8") as fh:
+    with path.open("rb") as raw, io.TextIOWrapper(lzma.LZMAFile(raw), encoding="utf-8") as fh:
         for line in fh:
             word, _, count = line.rstrip("\n").partition("\t")
             if word:

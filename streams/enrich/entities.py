@@ -27,13 +27,14 @@ import re
 import threading
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from itertools import accumulate
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import pycrfsuite  # type: ignore[import-untyped]
 
+from streams import resources
 from streams.enrich import arabic
 from streams.enrich.training.features import (
     TOKEN_RE,
@@ -48,10 +49,10 @@ from streams.enrich.training.features import (
 )
 from streams.enrich.types import FoundEntity, Mention
 
-_HERE = Path(__file__).resolve().parent
-# The shipped models; `make models-open` rebuilds them here from openly licensed data only.
-MODELS_DIR = _HERE / "models"
-GAZETTEER_DIR = _HERE / "gazetteers"
+# The shipped models (package data of streams.enrich, read through streams.resources);
+# `make models-open` rebuilds them from openly licensed data only.
+MODELS_DIR = resources.package_file("streams.enrich", "models")
+GAZETTEER_DIR = resources.package_file("streams.enrich", "gazetteers")
 GAZETTEER_FILES = ("countries.tsv.xz", "cities.tsv.xz")
 
 # Gazetteer-only confidence by kind of name: a country name is rarely anything else; a city's
@@ -75,7 +76,7 @@ DOCUMENT_TYPES = ("PER", "ORG", "LOC")
 
 def _read_manifest() -> dict[str, Any]:
     path = MODELS_DIR / "MANIFEST.json"
-    if not path.exists():
+    if not path.is_file():
         return {}
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return dict(data.get("models", {}))
@@ -85,7 +86,7 @@ def _gazetteer_version() -> str:
     digest = hashlib.sha256()
     for name in GAZETTEER_FILES:
         path = GAZETTEER_DIR / name
-        if path.exists():
+        if path.is_file():
             digest.update(path.read_bytes())
     return f"gaz-2026.11-{digest.hexdigest()[:8]}"
 
@@ -351,7 +352,11 @@ def _state() -> _Loaded:
     if _loaded is None:
         with _lock:
             if _loaded is None:
-                gaz = Gazetteer.load(GAZETTEER_DIR / name for name in GAZETTEER_FILES)
+                with ExitStack() as files:  # real paths (lzma.open), copies only if zipped
+                    gaz = Gazetteer.load(
+                        files.enter_context(resources.as_path(GAZETTEER_DIR / name))
+                        for name in GAZETTEER_FILES
+                    )
                 models = {
                     lang: CrfModel(lang, _MANIFEST[f"ner-{lang}"], gaz) for lang in CRF_LANGUAGES
                 }

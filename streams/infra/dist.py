@@ -17,6 +17,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from streams import resources
 from streams.infra.errors import InfraError
 from streams.settings import InfraSettings
 
@@ -31,7 +32,14 @@ ES_ZIP_SHA256 = {
     "9.2.4": "af7b81fe31627c7523b2546351cd4e47310faa6a72c8db8dc8f7a191e871cfaf",
     "9.3.2": "99b5b540c8d3a5c53cbe1e4f35c46acefff59131760ddc330a7616cd319086f1",
 }
-POM = Path(__file__).resolve().parents[2] / "deploy" / "local" / "pom.xml"
+POM = resources.deploy_file("local/pom.xml")  # package data
+
+
+def maven_pom(infra: InfraSettings) -> Path:
+    """The pom copied to ``<home>/maven``: Maven writes ``target/`` beside its pom, and the
+    installed package data may be read-only (a wheel in the image's site-packages)."""
+    return resources.materialize(POM, infra.home / "maven" / "pom.xml")
+
 
 Progress = Callable[[str], None]
 
@@ -151,7 +159,11 @@ def _maven_fetch(infra: InfraSettings, profile: str, progress: Progress, strict:
             "install it (Debian: `apt-get install -y maven`).",
         )
     if not POM.is_file():
-        raise InfraError(f"{POM} is missing; run newsflow from its source checkout.")
+        raise InfraError(
+            f"{POM} is missing from the installed package data ({resources.DEPLOY_PACKAGE}); "
+            "the wheel was built without it."
+        )
+    pom = maven_pom(infra)
     argv = [
         infra.maven,
         "-B",
@@ -159,7 +171,7 @@ def _maven_fetch(infra: InfraSettings, profile: str, progress: Progress, strict:
         "-P",
         profile,
         "-f",
-        str(POM),
+        str(pom),
         "generate-resources",
         f"-Dkafka.version={infra.kafka_version}",
         f"-Dlog4j.version={infra.log4j_version}",
@@ -172,7 +184,7 @@ def _maven_fetch(infra: InfraSettings, profile: str, progress: Progress, strict:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        cwd=POM.parent,
+        cwd=pom.parent,
     )
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -186,7 +198,7 @@ def _maven_fetch(infra: InfraSettings, profile: str, progress: Progress, strict:
             "check that Maven Central is reachable (proxy settings go in ~/.m2/settings.xml) "
             "and that the versions exist; run `newsflow infra up` again to resume.",
         )
-    shutil.rmtree(POM.parent / "target", ignore_errors=True)
+    shutil.rmtree(pom.parent / "target", ignore_errors=True)
 
 
 def _unpack_es(infra: InfraSettings, progress: Progress) -> None:

@@ -19,16 +19,18 @@ import shutil
 import subprocess
 import time
 import zipfile
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from importlib.resources.abc import Traversable
+from pathlib import Path, PurePosixPath
 
+from streams import resources
 from streams.infra import dist
 from streams.infra.errors import InfraError
 from streams.infra.java import find_java_home
 from streams.settings import InfraSettings
 
 PLUGIN_NAME = "newsflow-analysis"
-SOURCE_DIR = Path(__file__).resolve().parents[2] / "deploy" / "local" / "es-analysis-plugin"
+SOURCE_DIR = resources.deploy_file("local/es-analysis-plugin")  # package data
 # What goes into the build (README.md and a stray target/ do not).
 _SOURCES = ("pom.xml", "src")
 # What a stable plugin zip carries at its root besides the jar.
@@ -50,18 +52,24 @@ def bundled_lucene_version(infra: InfraSettings) -> str | None:
     return None
 
 
-def source_digest(root: Path = SOURCE_DIR) -> str:
+def _files(node: Traversable, rel: PurePosixPath) -> Iterator[tuple[PurePosixPath, Traversable]]:
+    if node.is_file():
+        yield rel, node
+    elif node.is_dir():
+        for child in node.iterdir():
+            yield from _files(child, rel / child.name)
+
+
+def source_digest(root: Traversable = SOURCE_DIR) -> str:
     """SHA-256 over the relative paths and contents of the plugin's build inputs."""
     digest = hashlib.sha256()
     files = sorted(
-        path
-        for name in _SOURCES
-        for path in ([root / name] if (root / name).is_file() else (root / name).rglob("*"))
-        if path.is_file()
+        (item for name in _SOURCES for item in _files(root.joinpath(name), PurePosixPath(name))),
+        key=lambda item: item[0],
     )
-    for path in files:
-        digest.update(str(path.relative_to(root)).encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
+    for rel, node in files:
+        digest.update(str(rel).encode() + b"\0")
+        digest.update(node.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
@@ -80,9 +88,10 @@ def _is_plugin_zip(path: Path) -> bool:
 
 def build_analysis_plugin(infra: InfraSettings, progress: Progress) -> Path:
     """The plugin zip for ``infra.es_version``: cached, else built with Maven (JDK 21+)."""
-    if not (SOURCE_DIR / "pom.xml").is_file():
+    if not SOURCE_DIR.joinpath("pom.xml").is_file():
         raise InfraError(
-            f"{SOURCE_DIR / 'pom.xml'} is missing; run newsflow from its source checkout."
+            f"{SOURCE_DIR}/pom.xml is missing from the installed package data "
+            f"({resources.DEPLOY_PACKAGE}); the wheel was built without it."
         )
     lucene = bundled_lucene_version(infra)
     key = cache_key(infra, lucene)
@@ -101,32 +110,34 @@ def build_analysis_plugin(infra: InfraSettings, progress: Progress) -> Path:
     build_dir = out / f"build-{key}"
     shutil.rmtree(build_dir, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
-    argv = [
-        infra.maven,
-        "-B",
-        "--no-transfer-progress",
-        "-f",
-        str(SOURCE_DIR / "pom.xml"),
-        "package",
-        f"-Des.version={infra.es_version}",
-        *([f"-Dlucene.version={lucene}"] if lucene else []),
-        f"-Dnewsflow.buildDir={build_dir}",
-    ]
     progress(
         f"building the {PLUGIN_NAME} plugin for Elasticsearch {infra.es_version}"
         f" (Lucene {lucene or 'pom default'}) with Maven ..."
     )
     t0 = time.monotonic()
     env = {**os.environ, "JAVA_HOME": str(java_home)}
-    res = subprocess.run(
-        argv,
-        cwd=SOURCE_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        check=False,
-    )
+    # Maven only reads the sources: all its output goes to build_dir (newsflow.buildDir).
+    with resources.as_path(SOURCE_DIR) as source_dir:
+        argv = [
+            infra.maven,
+            "-B",
+            "--no-transfer-progress",
+            "-f",
+            str(source_dir / "pom.xml"),
+            "package",
+            f"-Des.version={infra.es_version}",
+            *([f"-Dlucene.version={lucene}"] if lucene else []),
+            f"-Dnewsflow.buildDir={build_dir}",
+        ]
+        res = subprocess.run(
+            argv,
+            cwd=source_dir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            check=False,
+        )
     built = build_dir / f"{PLUGIN_NAME}-{infra.es_version}.zip"
     if res.returncode != 0 or not built.is_file() or not _is_plugin_zip(built):
         lines = res.stdout.splitlines()
@@ -138,7 +149,7 @@ def build_analysis_plugin(infra: InfraSettings, progress: Progress) -> Path:
             f"check that Maven Central is reachable (or ~/.m2 holds "
             f"org.elasticsearch.plugin:elasticsearch-plugin-api:{infra.es_version}) and that "
             f"{SOURCE_DIR} compiles: `JAVA_HOME={java_home} {infra.maven} -f "
-            f"{SOURCE_DIR / 'pom.xml'} package -Dnewsflow.buildDir=/tmp/newsflow-analysis`.",
+            f"{SOURCE_DIR}/pom.xml package -Dnewsflow.buildDir=/tmp/newsflow-analysis`.",
         )
     partial = target.with_name(target.name + ".partial")
     shutil.copyfile(built, partial)
