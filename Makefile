@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install fmt lint test test-unit up down status demo schema models models-open eval bench clean
+.PHONY: help install fmt lint test test-unit up down status demo schema docs models models-open eval bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -69,8 +69,13 @@ bench: up ## Benchmarks (connector, fetch, index stage, enrich worker); figures 
 	$(BIN)/python -m bench.bench_enrich
 	$(BIN)/python -m bench.bench_enrich --n 1000 --long
 
-schema: $(STAMP) ## Regenerate the committed JSON Schema of the contract
+schema: $(STAMP) ## Regenerate the committed JSON Schema files of the contract (one per record type)
 	$(BIN)/newsflow schema --write
+
+docs: $(STAMP) ## Regenerate the settings/metrics pages from the code, build the site (strict) into site/
+	@# In CI (CI=true) only check: a stale committed page must fail there, not be rewritten.
+	$(BIN)/python -m streams.docsgen $(if $(filter true 1 yes,$(CI)),--check)
+	$(BIN)/mkdocs build --strict --quiet
 
 clean: down ## Remove the virtualenv and caches (not the downloaded distributions)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
