@@ -187,6 +187,82 @@ class FaustSettings(_Section):
     datadir: Path = Field(Path(".newsflow/faust"), description="Worker state directory.")
 
 
+class HostPolicy(_Section):
+    """Politeness towards one host: how many page fetches at once, how far apart."""
+
+    per_host: int = Field(2, ge=1, le=100, description="Page fetches in flight at once per host.")
+    min_spacing_s: float = Field(
+        1.0, ge=0, le=3600, description="Least time between two fetch starts to a host, seconds."
+    )
+
+
+class PageFetchSettings(_Section):
+    """Fetching article pages for the extract stage (`streams/net/pages.py`): robots.txt,
+    per-host concurrency and spacing, 429/503 backoff, caps and deadlines."""
+
+    user_agent: str = Field(
+        "newsflow/0.1 (self-hosted news reader; full-text fetch)",
+        description="User-Agent sent for pages and robots.txt; put your contact in it.",
+    )
+    robots_agent: str | None = Field(
+        None,
+        description="Product token matched against robots.txt groups; default: the "
+        "User-Agent up to its first '/' or space.",
+    )
+    concurrency: int = Field(64, ge=1, le=2000, description="Page fetches in flight, all hosts.")
+    per_host: int = Field(2, ge=1, le=100, description="Page fetches in flight per host.")
+    min_spacing_s: float = Field(
+        1.0, ge=0, le=3600, description="Least time between two fetch starts to a host, seconds."
+    )
+    hosts: dict[str, HostPolicy] = Field(
+        default_factory=dict,
+        description="Per-host overrides of per_host/min_spacing_s, keyed by host (with "
+        "':port' when not the default); a key also covers its subdomains.",
+    )
+    deadline_s: float = Field(
+        60.0,
+        gt=0,
+        description="Default budget of one page fetch, seconds: queueing for the host, "
+        "robots.txt, backoff waits, redirects and the body.",
+    )
+    connect_timeout_s: float = Field(10.0, gt=0, description="TCP connect timeout.")
+    read_timeout_s: float = Field(15.0, gt=0, description="Longest silence while reading.")
+    total_timeout_s: float = Field(
+        30.0, gt=0, description="One transfer incl. redirects, once the host let us in."
+    )
+    max_wire_bytes: int = Field(5 * 2**20, ge=1024, description="Cap on a page's wire bytes.")
+    max_page_bytes: int = Field(
+        10 * 2**20, ge=1024, description="Cap on a page's decompressed bytes (bigger: too_large)."
+    )
+    max_redirects: int = Field(5, ge=0, le=20, description="Redirect hops followed per page.")
+    backoff_initial_s: float = Field(
+        30.0, gt=0, description="Host backoff after a 429/503 without Retry-After; doubles."
+    )
+    backoff_max_s: float = Field(
+        3600.0, gt=0, description="Cap on any host backoff, Retry-After included, seconds."
+    )
+    robots_ttl_s: float = Field(
+        86400.0, gt=0, le=86400.0, description="How long a fetched robots.txt is trusted."
+    )
+    robots_error_ttl_s: float = Field(
+        600.0,
+        gt=0,
+        description="After a robots.txt 5xx/429/network error the host counts as disallowed "
+        "(RFC 9309) this long before robots.txt is asked again.",
+    )
+    robots_max_bytes: int = Field(
+        512 * 2**10, ge=1024, description="Cap on robots.txt (decompressed bytes)."
+    )
+    robots_timeout_s: float = Field(10.0, gt=0, description="Whole robots.txt fetch, seconds.")
+    robots_cache_size: int = Field(10_000, ge=1, description="Hosts whose robots.txt is cached.")
+    max_crawl_delay_s: float = Field(
+        30.0, ge=0, description="robots.txt Crawl-delay honoured up to this (0: ignored)."
+    )
+    allow_private: bool = Field(
+        False, description="Allow pages on loopback/private addresses (metadata stays blocked)."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="NEWSFLOW_", env_nested_delimiter="__", frozen=True, extra="forbid"
@@ -199,6 +275,7 @@ class Settings(BaseSettings):
     infra: InfraSettings = Field(default_factory=InfraSettings)
     faust: FaustSettings = Field(default_factory=FaustSettings)
     connector: ConnectorSettings = Field(default_factory=ConnectorSettings)
+    page_fetch: PageFetchSettings = Field(default_factory=PageFetchSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
     enrich: EnrichSettings = Field(default_factory=EnrichSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
