@@ -33,8 +33,10 @@ DOCS = ROOT / "docs"
 ENV_PREFIX = "NEWSFLOW_"
 # Packages whose modules may declare metrics (scanned by source text, imported when they do).
 METRIC_PACKAGES = ("streams", "connectors")
+# `from prometheus_client import Counter, ...` or `import (\n Counter,\n ...)` naming a metric type.
 _DECLARES_METRICS = re.compile(
-    r"^\s*from prometheus_client import [^\n]*\b(Counter|Gauge|Histogram|Summary|Info|Enum)\b",
+    r"^\s*from prometheus_client(?:\.metrics)? import (?:\([^)]*|[^\n]*)"
+    r"\b(?:Counter|Gauge|Histogram|Summary|Info|Enum)\b",
     re.MULTILINE,
 )
 FIX_HINT = "run `make docs` (or `python -m streams.docsgen`) and commit the result"

@@ -81,3 +81,17 @@ def test_metric_modules_are_found_by_their_source() -> None:
     assert "streams.metrics" in modules and "connectors.metrics" in modules
     # collections.Counter in training code is not a Prometheus metric.
     assert not any(m.startswith("streams.enrich.training") for m in modules)
+
+
+@pytest.mark.parametrize(
+    ("source", "declares"),
+    [
+        ("from prometheus_client import Counter, Gauge\n", True),
+        ("from prometheus_client import (\n    Histogram,\n    Summary,\n)\n", True),
+        ("from prometheus_client import REGISTRY, generate_latest\n", False),
+        ("from prometheus_client import REGISTRY\nfrom collections import Counter\n", False),
+        ("from prometheus_client.parser import text_string_to_metric_families\n", False),
+    ],
+)
+def test_what_counts_as_declaring_metrics(source: str, declares: bool) -> None:
+    assert bool(docsgen._DECLARES_METRICS.search(source)) is declares
