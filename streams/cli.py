@@ -331,10 +331,14 @@ def enrich_cmd(
 
 @app.command("worker")
 def worker_cmd(
-    stage: Annotated[str, typer.Argument(help="enrich or index")],
+    stage: Annotated[str, typer.Argument(help="a registered stage: enrich, index, ...")],
     loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "info",
 ) -> None:
-    """Run one stage as a faust worker (scale out by starting more processes)."""
+    """Run one registered stage as a faust worker (scale out by starting more processes).
+
+    The stages are listed in streams/stages/registry.py; `index` also runs the dead-letter
+    indexer.
+    """
     from streams import worker
 
     settings = Settings()

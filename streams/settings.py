@@ -98,22 +98,49 @@ class InfraSettings(_Section):
     maven: str = Field("mvn", description="Maven executable used to fetch the distributions.")
 
 
+class RetrySettings(_Section):
+    """In-place retries of every stage: Kafka sends, dead letters, Elasticsearch writes and any
+    ``RetryableError``. Capped exponential backoff with full jitter; retries never give up (the
+    partition waits: backpressure, no loss)."""
+
+    initial_s: float = Field(0.5, gt=0, description="First backoff after a retryable error.")
+    max_s: float = Field(30.0, gt=0, description="Backoff cap; retries never give up.")
+
+
+# Batches close when the input goes idle: a batch takes every record that is ready now (up to
+# its size), waits at most ``batch_idle_s`` for the next one, and is never held open longer than
+# its cap. At low load an article goes through alone; at full load batches fill.
+_IDLE = "Close a batch when no record arrived for this long, seconds (0 = as soon as the input "
+_IDLE += "has nothing ready)."
+
+
 class EnrichSettings(_Section):
     batch_size: int = Field(64, ge=1, le=5000, description="Articles per enrichment batch.")
-    batch_within_s: float = Field(0.5, gt=0, description="Max wait to fill a batch, seconds.")
+    batch_idle_s: float = Field(0.01, ge=0, le=5, description=_IDLE)
+    batch_within_s: float = Field(
+        0.5, gt=0, description="Longest a batch stays open while records keep arriving, seconds."
+    )
     max_chars: int = Field(
         20000,
         ge=500,
         description="Per-article text limit for enrichment; longer text is cut "
         "at a word boundary and the article flagged (text_truncated).",
     )
+    workers: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Enrich worker processes `newsflow run` starts (0 = one per CPU core); "
+        "parallelism is capped by the partition count.",
+    )
 
 
 class IndexSettings(_Section):
     batch_size: int = Field(500, ge=1, le=10000, description="Articles per bulk request.")
-    flush_interval_s: float = Field(1.0, gt=0, description="Max wait to fill a batch, seconds.")
-    retry_initial_s: float = Field(0.5, gt=0, description="First backoff after a retryable error.")
-    retry_max_s: float = Field(30.0, gt=0, description="Backoff cap; retries never give up.")
+    batch_idle_s: float = Field(0.01, ge=0, le=5, description=_IDLE)
+    flush_interval_s: float = Field(
+        1.0, gt=0, description="Longest a batch stays open while records keep arriving, seconds."
+    )
 
 
 class ConnectorSettings(_Section):
@@ -279,3 +306,4 @@ class Settings(BaseSettings):
     ops: OpsSettings = Field(default_factory=OpsSettings)
     enrich: EnrichSettings = Field(default_factory=EnrichSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
+    retry: RetrySettings = Field(default_factory=RetrySettings)

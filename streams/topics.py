@@ -52,8 +52,12 @@ DLQ_ENRICH = TopicSpec("news.dlq.enrich", "Raw records enrichment could not proc
 DLQ_INDEX = TopicSpec("news.dlq.index", "Enriched records indexing could not write.", None, True)
 
 ALL: tuple[TopicSpec, ...] = (RAW, ENRICHED, DLQ_ENRICH, DLQ_INDEX)
+# What the dead-letter indexer (the Kibana ops view) reads: every dead-letter topic.
+DEAD_LETTER_TOPICS: tuple[TopicSpec, ...] = tuple(spec for spec in ALL if spec.dead_letter)
 
-# The wiring: which stage reads what, writes what, and dead-letters where.
+# The wiring: which stage reads what, writes what, and dead-letters where. The only place that
+# names a stage's neighbours; the stage declarations (streams/stages/<stage>.py) read it, and
+# streams/stages/registry.py lists which declarations `newsflow worker NAME` can start.
 STAGES: dict[str, dict[str, TopicSpec]] = {
     "enrich": {"input": RAW, "output": ENRICHED, "dead_letter": DLQ_ENRICH},
     "index": {"input": ENRICHED, "dead_letter": DLQ_INDEX},

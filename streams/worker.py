@@ -1,13 +1,13 @@
-"""`newsflow worker enrich|index`: one faust worker process running one stage.
+"""`newsflow worker NAME`: one faust worker process running one registered stage.
 
-Each stage is its own consumer group (``<app_id>-<stage>``); start several processes of a
-stage (each with its own ``NEWSFLOW_FAUST__WEB_PORT`` and ``NEWSFLOW_FAUST__DATADIR``) to spread
-the partitions over them.
+The stages are listed in ``streams.stages.registry`` (``index`` brings the dead-letter indexer
+along). Each worker is its own consumer group (``<app_id>-<NAME>``); start several processes
+of a stage (each with its own ``NEWSFLOW_FAUST__WEB_PORT`` and ``NEWSFLOW_FAUST__DATADIR``) to
+spread the partitions over them.
 """
 
 from __future__ import annotations
 
-import gc
 from typing import Any
 
 import faust
@@ -16,32 +16,18 @@ from streams import topics
 from streams.app import create_app
 from streams.ops import Health, LagSampler, register_pages
 from streams.settings import Settings
+from streams.stages import registry, runner
 
-STAGES = ("enrich", "index")
+STAGES = tuple(registry.STAGES)
 
 
 def build(settings: Settings, stage: str, health: Health | None = None) -> faust.App:
-    if stage not in STAGES:
-        raise ValueError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
+    names = registry.worker_stages(stage)
     app = create_app(settings, app_id=group_id(settings, stage))
     health = health or Health(stage, settings.ops.stall_after_s)
     register_pages(app, health)
-    if stage == "enrich":
-        from streams.enrich import entities, language
-        from streams.stages import enrich
-
-        # Load the models before consuming (the first batch is not slowed by loading) and move
-        # them out of the garbage collector's way: they live as long as the process.
-        language.load()
-        entities.load_models()
-        gc.collect()
-        gc.freeze()
-        enrich.register(app, settings, health)
-    else:
-        from streams.stages import deadletters, index
-
-        index.register(app, settings, health)
-        deadletters.register(app, settings, health)
+    for name in names:
+        runner.register(app, registry.declare(name, settings, health), settings, health)
     return app
 
 
@@ -53,7 +39,10 @@ def group_id(settings: Settings, stage: str) -> str:
 def run(settings: Settings, stage: str, loglevel: str = "info") -> None:
     health = Health(stage, settings.ops.stall_after_s)
     app = build(settings, stage, health)
-    source = topics.STAGES[stage]["input"].topic_name(settings.topics)
+    wiring = topics.STAGES.get(stage)
+    source = (wiring["input"] if wiring else topics.DEAD_LETTER_TOPICS[0]).topic_name(
+        settings.topics
+    )
     LagSampler(
         settings, stage, group_id(settings, stage), source, health, settings.ops.lag_interval_s
     ).start()

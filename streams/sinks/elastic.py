@@ -8,18 +8,25 @@ same ``article_id`` always land on the same document (idempotent ``_id``).
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from elasticsearch import Elasticsearch
+from elastic_transport import TransportError
+from elasticsearch import ApiError, Elasticsearch
 
 from streams import resources
+from streams.errors import PoisonArticle, RetryableError, backoff_delays
+from streams.metrics import BULK_ITEMS, RETRIES
 from streams.schema import Article
-from streams.settings import ElasticSettings
+from streams.settings import ElasticSettings, RetrySettings
+
+log = logging.getLogger("newsflow.sinks.elastic")
 
 TEMPLATE_FILE = resources.deploy_file("elasticsearch/news-articles.template.json")
 ENTITY_FIELDS = {"PER": "person", "ORG": "org", "LOC": "location", "MISC": "misc"}
@@ -150,8 +157,31 @@ def derive(doc: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class PreparedBulk:
-    ids: tuple[str, ...]  # article ids, in request order
-    body: bytes  # NDJSON: action line + document line per article (orjson: 4x json's speed)
+    """A bulk request built ahead of the network call; retries resend a subset of its items."""
+
+    ids: tuple[str, ...]  # document ids, in request order
+    lines: tuple[bytes, ...]  # per item: NDJSON action line + document line (orjson: 4x json)
+
+    @property
+    def body(self) -> bytes:
+        return (b"\n".join(self.lines) + b"\n") if self.lines else b""
+
+    def subset(self, positions: Sequence[int]) -> PreparedBulk:
+        return PreparedBulk(
+            tuple(self.ids[i] for i in positions), tuple(self.lines[i] for i in positions)
+        )
+
+
+def prepare_bulk(docs: Iterable[tuple[str, str, dict[str, Any]]]) -> PreparedBulk:
+    """The bulk body of ``(index, _id, document)`` triples (any document kind)."""
+    ids: list[str] = []
+    lines: list[bytes] = []
+    for index, doc_id, doc in docs:
+        ids.append(doc_id)
+        lines.append(
+            orjson.dumps({"index": {"_index": index, "_id": doc_id}}) + b"\n" + orjson.dumps(doc)
+        )
+    return PreparedBulk(tuple(ids), tuple(lines))
 
 
 @dataclass(frozen=True)
@@ -162,9 +192,28 @@ class WriteResult:
     status: int
     error: str | None = None
 
+    @property
+    def retryable(self) -> bool:
+        """Elasticsearch could not take the item now (429 / 5xx): try again."""
+        return not self.ok and (self.status == 429 or self.status >= 500)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """Where one item of a bulk ended: written, or refused for good (after ``attempts``)."""
+
+    indexed: bool
+    attempts: int
+    error: str | None = None
+
 
 class ElasticSink:
-    """Bulk writer with ``_id = article_id``: start / write / close, one result per article."""
+    """Bulk writer with an explicit ``_id``: start / write / close, one result per item.
+
+    Owns the translation of Elasticsearch's answers into the pipeline's vocabulary: written,
+    ``RetryableError`` (unreachable, 429, 5xx: the request or single items) or ``PoisonArticle``
+    (refused as such). Both the index stage and the dead-letter indexer write through it.
+    """
 
     def __init__(self, settings: ElasticSettings, client: Elasticsearch | None = None) -> None:
         self.settings = settings
@@ -181,22 +230,33 @@ class ElasticSink:
         return self._client
 
     def prepare(self, articles: Sequence[Article], indexed_at: datetime) -> PreparedBulk:
-        """Build the NDJSON bulk body (CPU work, done apart from the network call)."""
-        lines: list[bytes] = []
-        ids: list[str] = []
-        for article in articles:
-            index = index_for(self.settings, article.source.first_seen_at)
-            lines.append(orjson.dumps({"index": {"_index": index, "_id": article.article_id}}))
-            lines.append(orjson.dumps(to_document(article, indexed_at)))
-            ids.append(article.article_id)
-        return PreparedBulk(tuple(ids), (b"\n".join(lines) + b"\n") if lines else b"")
+        """Build the NDJSON bulk body of articles (CPU work, done apart from the network call)."""
+        return prepare_bulk(
+            (
+                index_for(self.settings, article.source.first_seen_at),
+                article.article_id,
+                to_document(article, indexed_at),
+            )
+            for article in articles
+        )
 
     def send(self, bulk: PreparedBulk, refresh: bool = False) -> list[WriteResult]:
-        """One bulk request; one result per article, in order."""
+        """One bulk request; one result per item, in order.
+
+        Raises ``RetryableError`` when the request failed transiently (unreachable, timeout,
+        429, 5xx) and ``PoisonArticle`` when Elasticsearch refused the request itself.
+        """
         if not bulk.ids:
             return []
-        # A pre-serialised NDJSON body is accepted at run time; the stubs only list sequences.
-        resp = self.client.bulk(operations=bulk.body, refresh=refresh)  # type: ignore[arg-type]
+        try:
+            # A pre-serialised NDJSON body is accepted at run time; the stubs list sequences.
+            resp = self.client.bulk(operations=bulk.body, refresh=refresh)  # type: ignore[arg-type]
+        except TransportError as exc:  # connection refused, timeout, TLS ...
+            raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
+        except ApiError as exc:
+            if exc.meta.status == 429 or exc.meta.status >= 500:
+                raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
+            raise PoisonArticle(f"{type(exc).__name__}: {exc}") from exc
         return list(_results(bulk.ids, resp["items"]))
 
     def write(
@@ -208,6 +268,80 @@ class ElasticSink:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+async def write_until_settled(
+    sink: ElasticSink,
+    bulk: PreparedBulk,
+    retry: RetrySettings,
+    stage: str,
+    on_request: Callable[[str | None], None] | None = None,
+) -> list[Settled]:
+    """Write ``bulk`` until every item is indexed or known to be poison; one result per item.
+
+    Retryable failures (the whole request or single items) back off and try again, forever:
+    the caller's partition waits, nothing is skipped. A request refused as such is split to
+    find the culprit (items one at a time). ``on_request`` hears each request's outcome
+    (``None`` = Elasticsearch answered) for the health report. The blocking client runs in a
+    worker thread so the event loop keeps heartbeating.
+    """
+    loop = asyncio.get_running_loop()
+    settled: list[Settled | None] = [None] * len(bulk.ids)
+    attempts = [0] * len(bulk.ids)
+    pending = list(range(len(bulk.ids)))
+    delays = backoff_delays(retry.initial_s, retry.max_s)
+    while pending:
+        request = bulk if len(pending) == len(bulk.ids) else bulk.subset(pending)
+        for i in pending:
+            attempts[i] += 1
+        try:
+            results = await loop.run_in_executor(None, sink.send, request)
+        except RetryableError as exc:
+            if on_request is not None:
+                on_request(str(exc))
+            delay = next(delays)
+            RETRIES.labels(stage, "bulk-request").inc()
+            log.warning(
+                "%s: bulk request failed (%s); %d items wait %.1fs", stage, exc, len(pending), delay
+            )
+            await asyncio.sleep(delay)
+            continue
+        except PoisonArticle as exc:
+            if on_request is not None:
+                on_request(None)
+            if len(pending) == 1:
+                settled[pending[0]] = Settled(False, attempts[pending[0]], str(exc))
+                BULK_ITEMS.labels("rejected").inc()
+                break
+            for i in pending:  # isolate the culprit: one request per item
+                (one,) = await write_until_settled(sink, bulk.subset([i]), retry, stage, on_request)
+                settled[i] = Settled(one.indexed, attempts[i] + one.attempts - 1, one.error)
+            break
+        if on_request is not None:
+            on_request(None)
+        retry_now = []
+        for i, result in zip(pending, results, strict=True):
+            if result.ok:
+                settled[i] = Settled(True, attempts[i])
+                BULK_ITEMS.labels("indexed").inc()
+            elif result.retryable:
+                retry_now.append(i)
+            else:
+                settled[i] = Settled(False, attempts[i], f"status {result.status}: {result.error}")
+                BULK_ITEMS.labels("rejected").inc()
+        if retry_now:
+            delay = next(delays)
+            RETRIES.labels(stage, "bulk-item").inc(len(retry_now))
+            BULK_ITEMS.labels("retried").inc(len(retry_now))
+            log.warning(
+                "%s: %d items not accepted yet (429/5xx); retrying in %.1fs",
+                stage,
+                len(retry_now),
+                delay,
+            )
+            await asyncio.sleep(delay)
+        pending = retry_now
+    return [s for s in settled if s is not None]
 
 
 def _results(ids: Iterable[str], items: list[dict[str, Any]]) -> Iterable[WriteResult]:

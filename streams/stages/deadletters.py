@@ -1,29 +1,28 @@
-"""Dead letters into Elasticsearch, for the operators' Kibana view of the DLQ.
+"""The dead-letter indexer: dead letters into Elasticsearch, for the operators' Kibana view.
 
-Runs inside the index worker: consumes ``news.dlq.enrich`` and ``news.dlq.index`` and writes
-one document per dead letter (headers parsed, the first 2,000 characters of the payload) to
-``elastic.dead_letter_index`` with ``_id = <topic>-<partition>-<offset>``, so a replay of the
-same record overwrites instead of duplicating. Elasticsearch being down makes it wait and
-retry (the dead letters stay in Kafka, which remains the source of truth).
+A stage like the others (``streams.stages.runner``), run inside the index worker: it reads every
+dead-letter topic (``topics.DEAD_LETTER_TOPICS``) and writes one document per dead letter
+(headers parsed, the first 2,000 characters of the payload) to ``elastic.dead_letter_index``
+with ``_id = <topic>-<partition>-<offset>``, so a replay of the same record overwrites instead of
+duplicating. It writes through the same bulk writer as the index stage
+(``streams.sinks.elastic.write_until_settled``): Elasticsearch being down makes it wait and retry
+(the dead letters stay in Kafka, which remains the source of truth). A document the cluster
+refuses has nowhere further to go: it is logged and counted as ``rejected``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Any
 
-import faust
-
 from streams import resources, topics
 from streams.deadletter import parse_headers
-from streams.errors import RetryableError
-from streams.metrics import ARTICLES
+from streams.errors import PoisonArticle
 from streams.ops import Health
 from streams.settings import ElasticSettings, Settings
-from streams.sinks.elastic import make_client
-from streams.stages.common import hold, release, retry_forever
+from streams.sinks.elastic import ElasticSink, prepare_bulk, write_until_settled
+from streams.stages.runner import BatchPolicy, Done, Outcome, Poison, Record, Stage
 
 log = logging.getLogger("newsflow.stages.deadletters")
 STAGE = "dead-letters"
@@ -69,62 +68,44 @@ def dead_letter_template(settings: ElasticSettings) -> dict[str, Any]:
     return body
 
 
-def write(client: Any, index: str, docs: list[tuple[str, dict[str, Any]]]) -> int:
-    """Bulk-write; raise RetryableError on 429/5xx (item or request), return items refused."""
-    operations: list[dict[str, Any]] = []
-    for doc_id, doc in docs:
-        operations += [{"index": {"_index": index, "_id": doc_id}}, doc]
-    try:
-        resp = client.bulk(operations=operations)
-    except Exception as exc:
-        raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
-    refused = 0
-    for item in resp["items"]:
-        status = item["index"].get("status", 500)
-        if status == 429 or status >= 500:
-            raise RetryableError(f"bulk item status {status}")
-        if status >= 300:
-            refused += 1
-            log.error(
-                "dead letter %s refused by Elasticsearch: %s",
-                item["index"].get("_id"),
-                item["index"].get("error"),
-            )
-    return refused
+def decode_letter(record: Record) -> tuple[str, dict[str, Any]]:
+    return dead_letter_doc(
+        record.topic,
+        record.partition,
+        record.offset,
+        record.key,
+        record.value,
+        list(record.headers),
+    )
 
 
-def register(app: faust.App, settings: Settings, health: Health | None = None) -> Any:
-    names = [spec.topic_name(settings.topics) for spec in (topics.DLQ_ENRICH, topics.DLQ_INDEX)]
-    source = app.topic(*names, key_serializer="raw", value_serializer="raw")
-    client = make_client(settings.elastic)
+def declare(settings: Settings, health: Health | None = None) -> Stage:
+    sink = ElasticSink(settings.elastic)
     index = settings.elastic.dead_letter_index
     cfg = settings.index
+    on_request = None if health is None else (lambda e: health.dependency("elasticsearch", e))
 
-    @app.agent(source, name="newsflow.dead-letters")
-    async def index_dead_letters(stream: Any) -> None:
-        loop = asyncio.get_running_loop()
-        async for events in stream.take_events(500, within=cfg.flush_interval_s):
-            batch = list(events)
-            hold(batch)
-            docs = [
-                dead_letter_doc(
-                    e.message.topic,
-                    e.message.partition,
-                    e.message.offset,
-                    e.message.key,
-                    e.message.value,
-                    e.message.headers,
-                )
-                for e in batch
-            ]
+    async def process(docs: list[tuple[str, dict[str, Any]]]) -> list[Outcome]:
+        bulk = prepare_bulk((index, doc_id, doc) for doc_id, doc in docs)
+        settled = await write_until_settled(sink, bulk, settings.retry, STAGE, on_request)
+        return [
+            Done() if s.indexed else Poison(PoisonArticle(s.error), attempts=s.attempts)
+            for s in settled
+        ]
 
-            async def send(docs: list[tuple[str, dict[str, Any]]] = docs) -> int:
-                return await loop.run_in_executor(None, write, client, index, docs)
+    async def start() -> None:
+        sink.start()
 
-            refused = await retry_forever(
-                STAGE, "bulk", send, cfg.retry_initial_s, cfg.retry_max_s, (RetryableError,)
-            )
-            ARTICLES.labels(STAGE, "indexed").inc(len(docs) - refused)
-            release(batch)
+    async def stop() -> None:
+        sink.close()
 
-    return index_dead_letters
+    return Stage(
+        name=STAGE,
+        input=topics.DEAD_LETTER_TOPICS,
+        batch=BatchPolicy(cfg.batch_size, cfg.batch_idle_s, cfg.flush_interval_s),
+        decode=decode_letter,
+        process=process,
+        done="indexed",
+        start=start,
+        stop=stop,
+    )

@@ -1,109 +1,90 @@
-"""The enrich stage: ``news.articles.raw.v1`` -> language, entities -> ``...enriched.v1``.
+"""The enrich stage: raw articles -> language, entities -> the public ``Article`` contract.
 
-A thin agent: decode (invalid records are poison -> ``news.dlq.enrich``), run the pure batch
-enrichment (``streams.enrich.pipeline``) in a worker thread so the event loop keeps heartbeating,
-send the results and wait for Kafka's confirmation, then ack. An article whose enrichment raised
-is dead-lettered alone; sending retries in place until Kafka takes it.
+Its wiring (input, output, dead letters) is ``topics.STAGES["enrich"]``. ``process`` is the pure
+batch enrichment (``streams.enrich.pipeline``), a plain function: the stage runner
+(``streams.stages.runner``) runs it in a worker thread so the event loop keeps heartbeating.
+An article whose enrichment raised, or whose result would not fit in a Kafka record, is
+dead-lettered alone; every other article is forwarded, keyed by its own ``article_id``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
+import gc
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
-
-import faust
-from pydantic import ValidationError
 
 from streams import topics
-from streams.app import contract_topic, raw_topic
 from streams.enrich import pipeline
 from streams.errors import PoisonArticle
-from streams.metrics import ARTICLES, BATCH_SECONDS, ENRICH_SECONDS
+from streams.metrics import ENRICH_SECONDS
 from streams.ops import Health
-from streams.schema import RawArticle, decode, encode
+from streams.schema import Article, RawArticle, decode, encode
 from streams.settings import Settings
-from streams.stages.common import (
-    dead_letter_from,
-    hold,
-    log,
-    release,
-    retry_forever,
-    send_dead_letters,
-)
+from streams.stages.runner import BatchPolicy, Forward, Outcome, Poison, Record, Stage
 from streams.version import VERSION
 
 STAGE = "enrich"
+# Room for the record's headers and framing inside the topic's record size limit.
+MAX_ENCODED = topics.MAX_RECORD_BYTES - 64 * 1024
 
 
-def register(app: faust.App, settings: Settings, health: Health | None = None) -> Any:
+def decode_raw(record: Record) -> RawArticle:
+    return decode(RawArticle, record.value)
+
+
+def checked(article: Article) -> Article:
+    """The article, if its record fits in the output topic; ``PoisonArticle`` otherwise."""
+    if len(encode(article)) > MAX_ENCODED:
+        raise PoisonArticle(f"enriched record exceeds {topics.MAX_RECORD_BYTES} bytes")
+    return article
+
+
+def enrich(raws: Sequence[RawArticle], max_chars: int) -> list[Outcome]:
+    """One outcome per raw article, in order (pure apart from the timing metrics)."""
+    timings: list[pipeline.Timing] = []
+    results = pipeline.enrich_batch(
+        raws, pipeline.stamp(datetime.now(UTC), VERSION), max_chars, timings
+    )
+    for component, lang, per_article, n in timings:
+        observe = ENRICH_SECONDS.labels(component, lang).observe
+        for _ in range(n):
+            observe(per_article)
+    outcomes: list[Outcome] = []
+    for result in results:
+        if isinstance(result, Exception):
+            outcomes.append(Poison(result))
+            continue
+        try:
+            # Keyed by the record's own id: one article, one partition, whatever the input key.
+            outcomes.append(Forward(checked(result), result.article_id.encode()))
+        except PoisonArticle as exc:
+            outcomes.append(Poison(exc))
+    return outcomes
+
+
+def declare(settings: Settings, health: Health | None = None) -> Stage:
+    from streams.enrich import entities, language
+
+    # Load the models before consuming (the first batch is not slowed by loading) and move
+    # them out of the garbage collector's way: they live as long as the process.
+    language.load()
+    entities.load_models()
+    gc.collect()
+    gc.freeze()
     wiring = topics.STAGES[STAGE]
-    source = raw_topic(app, wiring["input"], settings)
-    output = contract_topic(app, wiring["output"], settings)
-    dlq = raw_topic(app, wiring["dead_letter"], settings)
     cfg = settings.enrich
+    max_chars = cfg.max_chars
 
-    async def process(events: list[Any]) -> None:
-        started = time.monotonic()
-        letters, valid = [], []
-        for event in events:
-            try:
-                valid.append((event, decode(RawArticle, bytes(event.message.value or b""))))
-            except (ValidationError, ValueError) as exc:
-                letters.append(dead_letter_from(event, STAGE, exc))
-        stamp = pipeline.stamp(datetime.now(UTC), VERSION)
-        timings: list[pipeline.Timing] = []
-        results = await asyncio.get_running_loop().run_in_executor(
-            None, pipeline.enrich_batch, [raw for _, raw in valid], stamp, cfg.max_chars, timings
-        )
-        for component, lang, per_article, n in timings:
-            observe = ENRICH_SECONDS.labels(component, lang).observe
-            for _ in range(n):
-                observe(per_article)
-        outputs = []
-        for (event, _raw), result in zip(valid, results, strict=True):
-            if isinstance(result, Exception):
-                letters.append(dead_letter_from(event, STAGE, result))
-            elif len(encode(result)) > topics.MAX_RECORD_BYTES - 64 * 1024:
-                too_big = PoisonArticle(f"enriched record exceeds {topics.MAX_RECORD_BYTES} bytes")
-                letters.append(dead_letter_from(event, STAGE, too_big))
-            else:
-                # Keyed by the record's own id: one article, one partition, whatever the input key.
-                outputs.append((result.article_id.encode(), result))
+    def process(raws: list[RawArticle]) -> list[Outcome]:
+        return enrich(raws, max_chars)
 
-        async def send_all() -> None:
-            futures = [await output.send(key=key, value=art) for key, art in outputs]
-            await asyncio.gather(*futures)
-
-        if outputs:
-            await retry_forever(STAGE, "produce", send_all, 0.5, 30.0, (Exception,))
-        if letters:
-            await retry_forever(
-                STAGE,
-                "dead-letter",
-                lambda: send_dead_letters(dlq, letters),
-                0.5,
-                30.0,
-                (Exception,),
-            )
-        ARTICLES.labels(STAGE, "enriched").inc(len(outputs))
-        BATCH_SECONDS.labels(STAGE).observe(time.monotonic() - started)
-        if health is not None:
-            health.progress()
-
-    @app.agent(source, name=f"newsflow.{STAGE}")
-    async def enrich(stream: Any) -> None:
-        async for events in stream.take_events(cfg.batch_size, within=cfg.batch_within_s):
-            hold(events)
-            try:
-                await process(list(events))
-            except Exception as exc:  # noqa: BLE001 - never let faust ack a failed batch
-                # Unexpected (a bug): keep our hold so the batch is not committed, and crash
-                # the worker; after a restart the batch is redelivered.
-                log.exception("enrich: unexpected failure; crashing without acking the batch")
-                await app.crash(exc)
-                return
-            release(events)
-
-    return enrich
+    return Stage(
+        name=STAGE,
+        input=(wiring["input"],),
+        output=wiring["output"],
+        dead_letter=wiring["dead_letter"],
+        batch=BatchPolicy(cfg.batch_size, cfg.batch_idle_s, cfg.batch_within_s),
+        decode=decode_raw,
+        process=process,
+        done="enriched",
+    )

@@ -288,8 +288,8 @@ class Pipeline:
             "NEWSFLOW_CONNECTOR__COMMIT_INTERVAL_S": "0.2",
             "NEWSFLOW_CONNECTOR__PARSE_WORKERS": "1",
             # Back to work within seconds once Elasticsearch is back (default cap: 30 s).
-            "NEWSFLOW_INDEX__RETRY_INITIAL_S": "0.2",
-            "NEWSFLOW_INDEX__RETRY_MAX_S": "2",
+            "NEWSFLOW_RETRY__INITIAL_S": "0.2",
+            "NEWSFLOW_RETRY__MAX_S": "2",
             "NEWSFLOW_OPS__LAG_INTERVAL_S": "2",
             **(env or {}),
         }

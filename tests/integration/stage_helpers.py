@@ -37,8 +37,8 @@ def isolated_env(settings: Settings, unique: str, tmp: Path) -> dict[str, str]:
         "NEWSFLOW_FAUST__APP_ID": f"test-{unique}",
         "NEWSFLOW_FAUST__DATADIR": str(tmp / "faust"),
         "NEWSFLOW_FAUST__WEB_PORT": str(free_port()),
-        "NEWSFLOW_INDEX__RETRY_INITIAL_S": "0.2",
-        "NEWSFLOW_INDEX__RETRY_MAX_S": "2",
+        "NEWSFLOW_RETRY__INITIAL_S": "0.2",
+        "NEWSFLOW_RETRY__MAX_S": "2",
     }
 
 

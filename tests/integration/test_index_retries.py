@@ -5,15 +5,15 @@ nothing is dead-lettered for a transient fault, nothing is written twice."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 from elasticsearch import Elasticsearch
 
 from streams.bootstrap import ensure_elastic
 from streams.schema import Article, LanguageInfo
-from streams.settings import Settings
-from streams.sinks.elastic import ElasticSink
-from streams.stages.index import write_until_settled
+from streams.settings import RetrySettings, Settings
+from streams.sinks.elastic import ElasticSink, write_until_settled
 from tests.conftest import make_raw
 from tests.integration.fault_proxy import FaultPlan, fault_proxy
 
@@ -48,15 +48,15 @@ def test_transient_faults_are_retried_until_written(
     with fault_proxy(settings.elastic.url, plan) as url:
         sink = ElasticSink(settings.elastic.model_copy(update={"url": url}))
         sink.start()
-        events = [f"event-{i}" for i in range(len(articles))]
-        indexed, rejected = asyncio.run(
-            write_until_settled(
-                sink, list(zip(events, articles, strict=True)), initial=0.05, cap=0.2
-            )
-        )
+        bulk = sink.prepare(articles, datetime.now(UTC))
+        retry = RetrySettings(initial_s=0.05, max_s=0.2)
+        settled = asyncio.run(write_until_settled(sink, bulk, retry, "index"))
         sink.close()
-    assert rejected == []
-    assert sorted(indexed) == sorted(events)  # every article exactly once in the result
+    assert len(settled) == len(articles)  # one result per article, in order
+    assert all(s.indexed for s in settled)
+    # The client retries the refused requests itself (one send); then item 0 is refused
+    # twice (429) and written in the third send: attempts count the sink's sends per item.
+    assert [s.attempts for s in settled] == [3] + [1] * (len(articles) - 1)
     assert plan.bulk_calls == 3 + 2 + 1  # three refused requests, two partial, one clean
     client.indices.refresh(index=settings.elastic.alias)
     assert client.count(index=settings.elastic.alias)["count"] == len(articles)
@@ -70,10 +70,11 @@ def test_unreachable_elasticsearch_waits_instead_of_skipping(
         settings.elastic.model_copy(update={"url": "http://127.0.0.1:9", "request_timeout_s": 1.0})
     )
     sink.start()
-    pair = [("event-0", _articles(1)[0])]
+    bulk = sink.prepare(_articles(1), datetime.now(UTC))
+    retry = RetrySettings(initial_s=0.05, max_s=0.1)
 
     async def bounded() -> None:
-        await asyncio.wait_for(write_until_settled(sink, pair, initial=0.05, cap=0.1), 2.0)
+        await asyncio.wait_for(write_until_settled(sink, bulk, retry, "index"), 2.0)
 
     with pytest.raises(TimeoutError):  # still retrying after 2 s: it never gives up or skips
         asyncio.run(bounded())
