@@ -78,6 +78,9 @@ def _type_name(annotation: Any) -> str:
         args = [a for a in get_args(annotation) if a is not type(None)]
         inner = " or ".join(_type_name(a) for a in args)
         return f"{inner}, optional" if len(args) < len(get_args(annotation)) else inner
+    if origin is dict:
+        key, value = get_args(annotation) or (str, Any)
+        return f"JSON object of {_type_name(key)} → {_type_name(value)}"
     if origin in (tuple, list, set, frozenset):
         args = [a for a in get_args(annotation) if a is not Ellipsis]
         return f"JSON list of {_type_name(args[0])}" if args else "JSON list"
@@ -94,16 +97,24 @@ def _bounds(info: FieldInfo) -> str:
         for attr, sign in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")):
             value = getattr(meta, attr, None)
             if value is not None:
-                parts.append(f"{sign} {value}")
+                parts.append(f"{sign} {_number(value)}")
         pattern = getattr(meta, "pattern", None)
         if pattern:
             parts.append(f"`{pattern}`")
     return ", ".join(parts)
 
 
+def _number(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _default(info: FieldInfo) -> str:
-    if info.default_factory is not None:
-        name = getattr(info.default_factory, "__name__", "a factory")
+    factory = info.default_factory
+    if factory in (dict, list, tuple):
+        value: Any = factory()
+        return "`{}`" if value == {} else "`[]`"
+    if factory is not None:  # depends on the machine or the environment: named, not shown
+        name = getattr(factory, "__name__", "a factory")
         return f"computed at start (`{name}`)"
     value = info.default
     if value is PydanticUndefined:
@@ -118,8 +129,7 @@ def _default(info: FieldInfo) -> str:
         return "`[]`" if not value else f"`{list(value)}`"
     if isinstance(value, str) and value == "":
         return "empty"
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
+    value = _number(value)
     text = f"`{value}`"
     if isinstance(value, int) and value >= 2**20 and value % 2**20 == 0:
         text += f" ({value // 2**20} MiB)"
