@@ -1,7 +1,8 @@
 """`newsflow run`: the whole pipeline under one supervisor, with a live view.
 
 Starts (or reuses) the local stack when the settings point at it, bootstraps, then runs the
-connector, one enrich worker and one index worker as child processes (each its own process
+connector, the enrich workers (one per CPU core unless ``NEWSFLOW_ENRICH__WORKERS`` says
+otherwise) and one index worker as child processes (each its own process
 group, logs under ``<state dir>/logs``). Long-running mode restarts a child that dies and stops
 everything on Ctrl-C/SIGTERM. ``--once`` polls every feed once, waits until the index has
 caught up with everything produced, checks that every produced article is in the index or in a
@@ -111,15 +112,24 @@ class Pipeline:
         base = {**os.environ, "NEWSFLOW_CONNECTOR__FEEDS_FILE": str(self.feeds)}
         web = self.settings.faust.web_port
         logs = self.state_dir / "logs"
-        for stage, port in (("enrich", web), ("index", web + 1)):
+        # The first enrich worker and the index worker keep their well-known ports (web and
+        # web + 1, which `newsflow status` scrapes); further enrich workers follow at web + 2...
+        slots = [("enrich", "enrich", web), ("index", "index", web + 1)]
+        for i in range(1, enrich_workers(self.settings)):
+            slots.append((f"enrich-{i + 1}", "enrich", web + 1 + i))
+        for name, stage, port in slots:
             env = {
                 **base,
                 "NEWSFLOW_FAUST__WEB_PORT": str(port),
-                "NEWSFLOW_FAUST__DATADIR": str(self.state_dir / f"faust-{stage}"),
+                "NEWSFLOW_FAUST__DATADIR": str(self.state_dir / f"faust-{name}"),
             }
-            self.children[stage] = Child(
-                stage, ["worker", stage, "-l", "warning"], env, logs / f"{stage}.log", port
+            self.children[name] = Child(
+                name, ["worker", stage, "-l", "warning"], env, logs / f"{name}.log", port
             )
+
+    @property
+    def workers(self) -> list[str]:
+        return [name for name in self.children if name != "connector"]
 
     def connector(self, once: bool) -> Child:
         port = 0 if once else self.settings.connector.metrics_port
@@ -134,11 +144,11 @@ class Pipeline:
         return child
 
     def start_workers(self) -> None:
-        for name in ("enrich", "index"):
+        for name in self.workers:
             self.children[name].start()
 
     def stop(self) -> None:
-        for name in ("connector", "enrich", "index"):  # upstream first: nothing new arrives
+        for name in ("connector", *self.workers):  # upstream first: nothing new arrives
             child = self.children.get(name)
             if child is not None:
                 child.stop()
@@ -180,6 +190,16 @@ class Pipeline:
             else:
                 self.say(line)
             time.sleep(interval_s)
+
+
+def enrich_workers(settings: Settings) -> int:
+    """How many enrich workers `newsflow run` starts: the setting, or one per CPU core.
+
+    Enrichment is the pipeline's CPU bottleneck and one worker uses one core; more workers than
+    the raw topic has partitions would sit idle.
+    """
+    wanted = settings.enrich.workers or os.cpu_count() or 1
+    return max(1, min(wanted, settings.topics.partitions))
 
 
 def raw_ends(settings: Settings) -> dict[str, dict[int, int]]:
@@ -332,7 +352,7 @@ def run_once(
                 break
         if code not in (0, 3) or not polled:
             raise RuntimeError(f"the connector failed (exit {code}):\n{connector.tail()}")
-        for name in ("enrich", "index"):
+        for name in pipe.workers:
             if not pipe.children[name].alive():
                 raise RuntimeError(f"the {name} worker died:\n{pipe.children[name].tail()}")
         caught_up = wait_caught_up(settings, timeout_s, say)

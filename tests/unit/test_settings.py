@@ -33,3 +33,28 @@ def test_settings_are_frozen() -> None:
     s = Settings()
     with pytest.raises(ValidationError):
         s.kafka = s.kafka  # type: ignore[misc]
+
+
+def test_retry_and_batching_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSFLOW_RETRY__INITIAL_S", "0.1")
+    monkeypatch.setenv("NEWSFLOW_RETRY__MAX_S", "5")
+    monkeypatch.setenv("NEWSFLOW_INDEX__BATCH_IDLE_S", "0")
+    monkeypatch.setenv("NEWSFLOW_ENRICH__WORKERS", "3")
+    s = Settings()
+    assert (s.retry.initial_s, s.retry.max_s) == (0.1, 5.0)
+    assert (s.index.batch_idle_s, s.enrich.batch_idle_s, s.enrich.workers) == (0.0, 0.01, 3)
+    monkeypatch.setenv("NEWSFLOW_INDEX__RETRY_INITIAL_S", "0.1")  # moved to the retry section
+    with pytest.raises(ValidationError, match="retry_initial_s"):
+        Settings()
+
+
+def test_run_starts_enrich_workers_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streams import run
+
+    monkeypatch.setattr(run.os, "cpu_count", lambda: 4)
+    assert run.enrich_workers(Settings()) == 4
+    monkeypatch.setenv("NEWSFLOW_ENRICH__WORKERS", "1")
+    assert run.enrich_workers(Settings()) == 1
+    monkeypatch.setenv("NEWSFLOW_ENRICH__WORKERS", "32")
+    monkeypatch.setenv("NEWSFLOW_TOPICS__PARTITIONS", "6")
+    assert run.enrich_workers(Settings()) == 6  # more would sit idle
