@@ -47,9 +47,11 @@ _SWEEP_EVERY_S: Final = 60.0
 
 
 def host_key(url: URL) -> str:
-    """The politeness key of a URL: ``example.org`` or ``example.org:8080`` (http and https of
-    one host share it, as they share the machine)."""
+    """The politeness key of a URL: ``example.org``, ``example.org:8080`` or ``[::1]:8080``
+    (http and https of one host share it, as they share the machine)."""
     host = (url.host or "").lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
     if url.port is None or url.is_default_port():
         return host
     return f"{host}:{url.port}"

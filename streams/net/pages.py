@@ -316,9 +316,14 @@ class PageFetcher:
         hosts = self.settings.hosts
         if not hosts:
             return None
-        name, _, port = key.partition(":")
+        exact = hosts.get(key)
+        if exact is not None or key.startswith("["):  # IPv6: exact only
+            return exact
+        name, _, port = key.rpartition(":") if ":" in key else (key, "", "")
+        if name.replace(".", "").isdigit():  # IPv4: exact only
+            return None
         labels = name.split(".")
-        for i in range(len(labels) - 1):  # example.org also covers news.example.org
+        for i in range(1, len(labels)):  # example.org also covers news.example.org
             candidate = ".".join(labels[i:])
             policy = hosts.get(f"{candidate}:{port}" if port else candidate)
             if policy is not None:

@@ -112,6 +112,9 @@ def test_robots_disallow_is_respected_and_robots_is_fetched_once(srv: FeedServer
     # robots.txt once for three concurrent pages; the disallowed page never requested
     assert srv.hits == {"/robots.txt": 1, "/news/a.html": 2}
     assert all(r.headers.get("User-Agent") == "newsflow/0.1 (tests)" for r in srv.requests)
+    accept = {r.path: r.headers.get("Accept", "") for r in srv.requests}
+    assert accept["/robots.txt"].startswith("text/plain")
+    assert accept["/news/a.html"].startswith("text/html")
 
 
 def test_robots_404_allows_everything(srv: FeedServer) -> None:
