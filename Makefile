@@ -60,6 +60,7 @@ models-open: $(STAMP) ## Rebuild ar/en NER models from openly licensed corpora o
 eval: $(STAMP) ## Language ID and NER scores on the development sets (../shared/data or DATA=DIR)
 	$(BIN)/python -m streams.enrich.eval_language --data "$(DATA)"
 	$(BIN)/python -m streams.enrich.training.eval_entities --data "$(DATA)"
+	$(BIN)/python -m streams.extract.evaluate
 
 bench: up ## Benchmarks (connector, fetch, index stage, enrich worker); figures printed, JSON in bench/results/
 	$(BIN)/python -m bench.bench_pipeline

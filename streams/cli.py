@@ -10,7 +10,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -327,6 +327,68 @@ def enrich_cmd(
     _say(f"enriched {done - errors} lines, {errors} invalid, in {time.monotonic() - started:.1f}s")
     if errors:
         raise typer.Exit(2)
+
+
+@app.command("extract")
+def extract_cmd(
+    source: Annotated[str, typer.Argument(help="HTML file, - for stdin, or an http(s) URL")] = "-",
+    url: Annotated[
+        str | None, typer.Option("--url", help="The page's URL (resolves relative links).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Metadata and status as JSON.")] = False,
+    allow_private: Annotated[
+        bool, typer.Option(help="Allow loopback/private addresses (local test servers).")
+    ] = False,
+) -> None:
+    """One HTML page in, its main text (or JSON with metadata and status) out."""
+    from streams.extract import extract
+
+    headers: dict[str, str] | None = None
+    if source.startswith(("http://", "https://")):
+        import asyncio
+
+        # The project's guarded fetcher (SSRF check after DNS, size caps, timeouts, redirects)
+        # with the page-fetch limits; one page on demand, so no robots.txt/pacing here.
+        from streams.net.fetch import Fetcher
+        from streams.net.types import FetchLimits
+
+        conf = Settings().page_fetch
+        limits = FetchLimits(
+            connect_timeout_s=conf.connect_timeout_s,
+            read_timeout_s=conf.read_timeout_s,
+            total_timeout_s=conf.total_timeout_s,
+            max_compressed_bytes=conf.max_wire_bytes,
+            max_body_bytes=conf.max_page_bytes,
+            max_redirects=conf.max_redirects,
+            retry_after_cap_s=conf.backoff_max_s,
+        )
+
+        async def _get() -> Any:
+            accept = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
+            async with Fetcher(user_agent=conf.user_agent, limits=limits, accept=accept) as f:
+                return await f.fetch(source, None, allow_private=allow_private)
+
+        fetched = asyncio.run(_get())
+        if fetched.status != "ok":
+            _fail(RuntimeError(f"fetch {fetched.error}: {fetched.error_message or ''}"))
+        data: bytes = fetched.body or b""
+        url = url or fetched.url
+        headers = {"Content-Type": fetched.content_type} if fetched.content_type else None
+    else:
+        try:
+            data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+        except OSError as exc:
+            _fail(exc)
+            return
+    result = extract(data, url, headers)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+    else:
+        if result.status != "ok":
+            _say(f"status: {result.status} ({result.reason or ''})")
+        typer.echo(result.text)
+    if result.status not in ("ok",) and not as_json:
+        raise typer.Exit(3)
 
 
 @app.command("worker")

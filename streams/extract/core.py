@@ -282,7 +282,9 @@ def _extract(
     )
     reason = blocked_reason(tree, text, meta, title)
     if reason is not None:
+        # An interstitial's text is not the article's: it must never be indexed as such.
         result.status, result.reason = "blocked", reason
+        result.text, result.chars = "", 0
     elif len(text) < limits.min_chars:
         result.status, result.reason = "empty", f"{len(text)} characters of main text"
     return result
