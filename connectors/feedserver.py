@@ -10,7 +10,8 @@ It behaves like a well-configured publisher, so that the connector's conditional
 exercised for real:
 
 - ``Content-Type`` by extension, or for ``.xml`` by the root element (RSS, Atom, RDF), with the
-  charset of the XML declaration (``text/xml`` without a charset would mean US-ASCII);
+  charset of the XML declaration (``text/xml`` without a charset would mean US-ASCII), for HTML
+  that of its ``<meta>`` charset (the demo's article pages under ``pages/``);
 - a strong ``ETag`` (a hash of the bytes) and ``Last-Modified`` (the file's mtime);
   ``If-None-Match`` (weak comparison, as RFC 9110 asks for GET) and, without it,
   ``If-Modified-Since`` answer ``304``;
@@ -70,6 +71,8 @@ _BY_ROOT: Final = {
 _XML_DECL = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
 _FIRST_ELEMENT = re.compile(rb"<([A-Za-z_][\w:.-]*)")
 _SKIP_MARKUP = re.compile(rb"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", re.S)
+# <meta charset="x"> or <meta http-equiv="Content-Type" content="text/html; charset=x">
+_HTML_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?([A-Za-z0-9._-]+)""", re.I)
 
 
 def content_type(name: str, head: bytes) -> str:
@@ -88,6 +91,11 @@ def content_type(name: str, head: bytes) -> str:
         # No declaration (and no BOM): XML's default, UTF-8.
         charset = decl.group(1).decode("ascii").lower() if decl else "utf-8"
         return f"{mime}; charset={charset}"
+    if mime == "text/html":
+        # The page's own declaration, so that the header never contradicts it (the demo's
+        # windows-1256 and ISO-8859-1 article pages); UTF-8 when it declares none.
+        meta = _HTML_CHARSET.search(head[:2048])
+        return f"{mime}; charset={meta.group(1).decode('ascii').lower() if meta else 'utf-8'}"
     if mime.startswith("text/") or mime in ("application/json", "application/yaml"):
         return f"{mime}; charset=utf-8"
     return mime

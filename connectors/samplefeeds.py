@@ -5,61 +5,46 @@ Kafka). Nothing in the pipeline imports this module; the demo, the tests and the
 
 - ``rss_document`` / ``atom_document``: pure builders, ``Channel`` + ``Item``\\ s -> bytes, in any
   ASCII-compatible encoding (characters the encoding lacks become character references).
-- ``demo_files()`` / ``demo_feed_list()``: the bundled demo feeds (``deploy/feeds/demo/``) and
-  their feed list (``deploy/feeds/demo.yaml``). ``python -m connectors.samplefeeds --write
+- ``demo_files()`` / ``demo_feed_list()``: the bundled demo feeds (``deploy/feeds/demo/``), the
+  article page behind every item (``deploy/feeds/demo/pages/``, served by the same feed server)
+  and their feed list (``deploy/feeds/demo.yaml``). ``python -m connectors.samplefeeds --write
   deploy/feeds/demo`` regenerates them byte for byte (fixed 2026 dates, no randomness); a unit
   test fails when the committed files drift from this module.
 - ``synthetic_feed()``: the load generator's feeds, many languages, realistic sizes (titles ~10
   words, summaries ~100, optional ~600-word full text), deterministic in its arguments and fast:
   text comes from a pool loaded and XML-escaped once, so an item costs a few joins.
 
-Text sources, all redistributable (a feed file is redistribution, so the research-use corpora of
-``streams/enrich/training/corpora`` -- ANERcorp, CoNLL-2003 -- are never used here):
-
-- NTREX-128 news paragraphs (human translations of the WMT 2019 news test set), CC BY-SA 4.0,
-  from ``streams/enrich/training/corpora/langid_dev.jsonl.xz``;
-- AQMAR Arabic Wikipedia sentences, CC BY-SA 3.0, from ``.../corpora/ar_aqmar.train.jsonl.xz``;
-- the seed article ``deploy/demo/seed-article-ar.txt`` (the project's own sample, quoted for
-  demonstration under the terms in ``deploy/demo/PROVENANCE.md``).
+Text: only what this project wrote. The stories of ``deploy/feeds/demo/stories/*.yaml`` (several
+languages, invented people, no real events) feed the demo feeds, their article pages and the
+synthetic load feeds; the seed article ``deploy/demo/seed-article-ar.txt`` is quoted for
+demonstration under the terms in ``deploy/demo/PROVENANCE.md``. Nothing here reads the development
+corpora (``tests/unit/test_no_shared_data.py`` checks that no text of them is in the repository).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import html
 import json
-import lzma
 import re
 import sys
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Literal, NamedTuple
-from urllib.parse import quote
 
 REPO = Path(__file__).resolve().parents[1]
-CORPORA = REPO / "streams" / "enrich" / "training" / "corpora"
-NTREX_FILE = CORPORA / "langid_dev.jsonl.xz"
-AQMAR_FILE = CORPORA / "ar_aqmar.train.jsonl.xz"
 SEED_FILE = REPO / "deploy" / "demo" / "seed-article-ar.txt"
 DEMO_DIR = REPO / "deploy" / "feeds" / "demo"
+STORIES_DIR = DEMO_DIR / "stories"
 DEMO_HOST = "demo.newsflow.example"  # .example is reserved (RFC 2606): never resolves
 DEMO_BASE_URL = "http://127.0.0.1:8765"  # `newsflow feeds serve`'s default address
 SEED_SLUG = "turkey-syria-defence-cooperation"  # the slug streams/demo.py uses too
 
 GENERATOR = "newsflow samplefeeds"
-NTREX_CREDIT = (
-    "NTREX-128 (Microsoft Translator; human translations of the WMT 2019 news test set), "
-    "CC BY-SA 4.0"
-)
-AQMAR_CREDIT = "AQMAR Arabic Wikipedia NER corpus (Mohit et al. 2012), CC BY-SA 3.0"
-SEED_CREDIT = (
-    "newsflow seed article (deploy/demo/seed-article-ar.txt), news text quoted for testing "
-    "and demonstration only"
-)
 
 # ---- the document model ----------------------------------------------------------------------
 
@@ -322,83 +307,38 @@ def atom_document(channel: Channel, items: Iterable[Item], *, encoding: str = "u
     return _render_atom(channel, [_escape_item(i) for i in items], encoding)
 
 
-# ---- text from the repository ----------------------------------------------------------------
+# ---- text written for the demo ---------------------------------------------------------------
 
 # Scripts written without spaces between words: sizes count characters, not words.
 _CHAR_SCRIPTS = frozenset({"zh", "ja", "th"})
 _SENTENCE_END = re.compile(r"(?<=[.!?؟。！？۔।])\s+|(?<=[。！？])")
-_TRAILING_PUNCT = " \t.,;:،؛。，、．"
 # The same for XML-escaped text: never ";", which may end an entity such as "&amp;".
 _TRAILING_ESCAPED = " \t.,:،。，、．"
 
 
-class Paragraph(NamedTuple):
-    lang: str
-    text: str
-    src: str  # NTREX-128:<lang3>:<first line>-<last line>
+class Story(NamedTuple):
+    """One demo story as written in ``deploy/feeds/demo/stories/<feed id>.yaml``: the feed
+    carries ``title`` and ``summary``; the article page adds ``body`` (paragraphs naming people,
+    organisations and places that the summary does not)."""
 
-
-def _long_token_share(text: str) -> float:
-    tokens = text.split()
-    return sum(len(t) > 18 for t in tokens) / max(1, len(tokens))
-
-
-@functools.cache
-def ntrex_paragraphs() -> dict[str, tuple[Paragraph, ...]]:
-    """NTREX paragraphs by language: well-formed ones only, none sharing a sentence.
-
-    The corpus file holds overlapping 3-line windows of the same documents (775-777 and
-    776-778); keeping non-overlapping ones means no sentence appears twice in a feed. A few
-    paragraphs lost their spaces in the source (glued words); they are dropped.
-    """
-    by_lang: dict[str, list[tuple[int, int, Paragraph]]] = {}
-    with lzma.open(NTREX_FILE, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            if row["length"] != "paragraph":
-                continue
-            lang, text, src = row["lang"], row["text"].strip(), row["src"]
-            if lang not in _CHAR_SCRIPTS and _long_token_share(text) > 0.04:
-                continue
-            first, _, last = src.rpartition(":")[2].partition("-")
-            by_lang.setdefault(lang, []).append(
-                (int(first), int(last or first), Paragraph(lang, text, src))
-            )
-    out: dict[str, tuple[Paragraph, ...]] = {}
-    for lang, rows in by_lang.items():
-        kept: list[Paragraph] = []
-        last_line = -1
-        for first, last, para in sorted(rows, key=lambda r: (r[0], r[1])):
-            if first > last_line:
-                kept.append(para)
-                last_line = last
-        out[lang] = tuple(kept)
-    return out
+    slug: str
+    title: str
+    summary: str
+    body: tuple[str, ...]
 
 
 @functools.cache
-def ntrex_shorts() -> dict[str, tuple[str, ...]]:
-    """NTREX single sentences by language (headlines among them)."""
-    out: dict[str, list[str]] = {}
-    with lzma.open(NTREX_FILE, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            if row["length"] == "short":
-                out.setdefault(row["lang"], []).append(row["text"].strip())
-    return {lang: tuple(texts) for lang, texts in out.items()}
+def stories(feed_id: str) -> tuple[Story, ...]:
+    import yaml
 
-
-def _detokenize(tokens: Sequence[str]) -> str:
-    text = " ".join(tokens)
-    text = re.sub(r"\s+([.,:;!?%)\]}»،؛؟])", r"\1", text)
-    return re.sub(r"([(\[{«])\s+", r"\1", text)
-
-
-@functools.cache
-def aqmar_sentences() -> tuple[str, ...]:
-    """AQMAR sentences (Arabic Wikipedia) in corpus order, detokenised."""
-    with lzma.open(AQMAR_FILE, "rt", encoding="utf-8") as fh:
-        return tuple(_detokenize(json.loads(line)["tokens"]) for line in fh if line.strip())
+    data = yaml.safe_load((STORIES_DIR / f"{feed_id}.yaml").read_text(encoding="utf-8"))
+    if data.get("feed") != feed_id:
+        raise ValueError(f"{feed_id}.yaml describes feed {data.get('feed')!r}")
+    return tuple(
+        Story(str(s["slug"]), str(s["title"]).strip(), str(s["summary"]).strip(),
+              tuple(str(p).strip() for p in s["body"]))
+        for s in data["items"]
+    )  # fmt: skip
 
 
 class SeedArticle(NamedTuple):
@@ -417,35 +357,6 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
-def headline(text: str, lang: str, *, max_words: int = 14, max_chars: int = 40) -> str:
-    """A headline from the first sentence of ``text``: trailing full stop dropped, long
-    sentences cut at a word (at a character for zh/ja) with an ellipsis."""
-    first = (sentences(text) or [text])[0].strip()
-    if lang in _CHAR_SCRIPTS:
-        if len(first) > max_chars:
-            return first[:max_chars].rstrip(_TRAILING_PUNCT) + "…"
-        return first.rstrip("。．.")
-    words = first.split()
-    if len(words) > max_words:
-        return " ".join(words[:max_words]).rstrip(_TRAILING_PUNCT) + "…"
-    return first.rstrip(".")
-
-
-def slug(title: str, *, max_words: int = 8) -> str:
-    """A URL slug: ASCII words for Latin scripts, else the native words percent-encoded (as
-    Arabic and Persian sites publish them)."""
-    ascii_words = re.findall(
-        r"[a-z0-9]+",
-        unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower(),
-    )
-    native = re.findall(r"\w+", title.lower())
-    if ascii_words and len(ascii_words) * 2 >= len(native):
-        return "-".join(ascii_words[:max_words])
-    if native:
-        return quote("-".join(native[: max_words - 2]), safe="-")
-    return "story"
-
-
 # ---- the bundled demo feeds ------------------------------------------------------------------
 
 
@@ -456,67 +367,68 @@ class DemoFeed(NamedTuple):
     fmt: Literal["rss", "atom"]
     encoding: str
     title: str
-    source: Literal["ntrex", "seed+ntrex", "aqmar"]
-    items: int
     utc_offset_h: int
     author: str
     categories: tuple[str, str]
-    full_text: bool = False  # content:encoded / Atom content
-    skip: int = 0  # NTREX paragraphs used by an earlier feed of the same language
+    pages: str  # folder of the article pages under pages/
+    seed: bool = False  # the seed article first, with its full text in the feed
 
 
 DEMO_FEEDS: tuple[DemoFeed, ...] = (
-    DemoFeed("demo-ar", "ar.xml", "ar", "rss", "utf-8", "نيوزفلو التجريبي: الأخبار",
-             "seed+ntrex", 10, 3, "قسم الأخبار", ("أخبار", "العالم"), full_text=True),
+    DemoFeed("demo-ar", "ar.xml", "ar", "rss", "utf-8", "نيوزفلو التجريبي: الأخبار", 3,
+             "قسم الأخبار", ("أخبار", "العالم"), "ar", seed=True),
     DemoFeed("demo-ar-1256", "ar-windows-1256.xml", "ar", "rss", "windows-1256",
-             "نيوزفلو التجريبي: موجز الأخبار", "ntrex", 11, 3, "قسم الأخبار",
-             ("موجز", "العالم"), skip=10),
-    DemoFeed("demo-ar-wiki", "ar-wiki.atom", "ar", "atom", "utf-8",
-             "نيوزفلو التجريبي: مقتطفات من ويكيبيديا", "aqmar", 10, 3, "ويكيبيديا",
-             ("معرفة", "موسوعة")),
-    DemoFeed("demo-en", "en.xml", "en", "rss", "utf-8", "newsflow demo: World news",
-             "ntrex", 12, 0, "newsdesk@demo.newsflow.example (News desk)", ("News", "World"),
-             full_text=True),
-    DemoFeed("demo-fr", "fr.atom", "fr", "atom", "utf-8", "newsflow démo : Actualités",
-             "ntrex", 12, 2, "La rédaction", ("Actualités", "Monde"), full_text=True),
+             "نيوزفلو التجريبي: موجز الأخبار", 3, "قسم الأخبار", ("موجز", "العالم"), "ar-1256"),
+    DemoFeed("demo-en", "en.xml", "en", "rss", "utf-8", "newsflow demo: World news", 0,
+             "newsdesk@demo.newsflow.example (News desk)", ("News", "World"), "en"),
+    DemoFeed("demo-fr", "fr.atom", "fr", "atom", "utf-8", "newsflow démo : Actualités", 2,
+             "La rédaction", ("Actualités", "Monde"), "fr"),
     DemoFeed("demo-de", "de-iso-8859-1.xml", "de", "rss", "iso-8859-1",
-             "newsflow Demo: Nachrichten", "ntrex", 12, 2, "Redaktion", ("Nachrichten", "Welt")),
-    DemoFeed("demo-es", "es.xml", "es", "rss", "utf-8", "newsflow demo: Noticias", "ntrex",
-             12, 2, "Redacción", ("Noticias", "Mundo")),
-    DemoFeed("demo-tr", "tr.xml", "tr", "rss", "utf-8", "newsflow demo: Haberler", "ntrex",
-             12, 3, "Haber Merkezi", ("Haberler", "Dünya")),
-    DemoFeed("demo-fa", "fa.xml", "fa", "rss", "utf-8", "نیوزفلو نمایشی: اخبار", "ntrex",
-             12, 3, "تحریریه", ("اخبار", "جهان")),
-    DemoFeed("demo-ru", "ru.xml", "ru", "rss", "utf-8", "newsflow демо: Новости", "ntrex",
-             12, 3, "Редакция", ("Новости", "В мире")),
-    DemoFeed("demo-zh", "zh.atom", "zh", "atom", "utf-8", "newsflow 演示：新闻", "ntrex",
-             12, 8, "编辑部", ("新闻", "国际")),
-    DemoFeed("demo-ja", "ja.xml", "ja", "rss", "utf-8", "newsflow デモ：ニュース", "ntrex",
-             10, 9, "編集部", ("ニュース", "国際")),
-    DemoFeed("demo-he", "he.xml", "he", "rss", "utf-8", "newsflow הדגמה: חדשות", "ntrex",
-             10, 3, "מערכת החדשות", ("חדשות", "עולם")),
-    DemoFeed("demo-hi", "hi.xml", "hi", "rss", "utf-8", "newsflow डेमो: समाचार", "ntrex",
-             10, 5, "समाचार डेस्क", ("समाचार", "दुनिया")),
-    DemoFeed("demo-sw", "sw.xml", "sw", "rss", "utf-8", "newsflow onyesho: Habari", "ntrex",
-             10, 3, "Dawati la habari", ("Habari", "Dunia")),
+             "newsflow Demo: Nachrichten", 2, "Redaktion", ("Nachrichten", "Welt"), "de"),
+    DemoFeed("demo-es", "es.xml", "es", "rss", "utf-8", "newsflow demo: Noticias", 2,
+             "Redacción", ("Noticias", "Mundo"), "es"),
+    DemoFeed("demo-tr", "tr.xml", "tr", "rss", "utf-8", "newsflow demo: Haberler", 3,
+             "Haber Merkezi", ("Haberler", "Dünya"), "tr"),
+    DemoFeed("demo-fa", "fa.xml", "fa", "rss", "utf-8", "نیوزفلو نمایشی: اخبار", 3,
+             "تحریریه", ("اخبار", "جهان"), "fa"),
+    DemoFeed("demo-ru", "ru.xml", "ru", "rss", "utf-8", "newsflow демо: Новости", 3,
+             "Редакция", ("Новости", "В мире"), "ru"),
+    DemoFeed("demo-zh", "zh.atom", "zh", "atom", "utf-8", "newsflow 演示：新闻", 8,
+             "编辑部", ("新闻", "国际"), "zh"),
 )  # fmt: skip
+
+CREDIT = (
+    "stories written for newsflow (deploy/feeds/demo/stories/); invented people, no real "
+    "events; Apache-2.0 like the rest of newsflow"
+)
+SEED_CREDIT = (
+    "newsflow seed article (deploy/demo/seed-article-ar.txt), news text quoted for testing "
+    "and demonstration only"
+)
+
+
+def page_path(feed: DemoFeed, slug: str) -> str:
+    """Where the article page of a story sits, relative to ``deploy/feeds/demo/``."""
+    return f"pages/{feed.pages}/{slug}.html"
+
+
+def page_url(feed: DemoFeed, slug: str, base_url: str = DEMO_BASE_URL) -> str:
+    """The item link: the article page on the demo feed server (the same server as the feeds,
+    so ``newsflow feeds serve deploy/feeds/demo`` serves both)."""
+    return f"{base_url.rstrip('/')}/{page_path(feed, slug)}"
 
 
 def _credit(feed: DemoFeed) -> str:
-    if feed.source == "aqmar":
-        return AQMAR_CREDIT
-    if feed.source == "seed+ntrex":
-        return f"{SEED_CREDIT} (first item); the other items: {NTREX_CREDIT}"
-    return NTREX_CREDIT
+    return f"{SEED_CREDIT} (first item); the other items: {CREDIT}" if feed.seed else CREDIT
 
 
 def _demo_channel(feed: DemoFeed, newest: datetime) -> Channel:
     return Channel(
         title=feed.title,
-        link=f"https://{DEMO_HOST}/{feed.lang}/",
+        link=f"{DEMO_BASE_URL}/pages/{feed.pages}/",
         description=(
             f"Demo feed bundled with newsflow ({feed.lang}). Text: {_credit(feed)}. "
-            "Links point at the reserved .example domain and never resolve."
+            "Item links are article pages served by the demo feed server."
         ),
         language=feed.lang,
         feed_id=f"tag:{DEMO_HOST},2026:feed/{feed.feed_id}",
@@ -529,154 +441,310 @@ def _demo_channel(feed: DemoFeed, newest: datetime) -> Channel:
     )
 
 
-def _paragraph_html(text: str) -> str:
-    return "".join(f"<p>{xml_escape(s)}</p>" for s in sentences(text))
+class _Entry(NamedTuple):
+    story: Story
+    item: Item
 
 
-def _demo_items(feed: DemoFeed, index: int, taken: set[str]) -> list[Item]:
+def _demo_entries(feed: DemoFeed, index: int) -> list[_Entry]:
     tz = timezone(timedelta(hours=feed.utc_offset_h))
     # Fixed 2026 dates, in the past for anyone running this after October 2026, staggered per
     # feed so that feeds do not all share one timeline.
     newest = datetime(2026, 10, 12, 9, 0, tzinfo=tz) + timedelta(minutes=53 * index)
     step = timedelta(minutes=41 + (17 * index) % 60)
-
-    def link_for(title: str, preset: str | None = None) -> str:
-        base = preset or slug(title)
-        candidate, n = base, 2
-        while f"{feed.lang}/{candidate}" in taken:
-            candidate, n = f"{base}-{n}", n + 1
-        taken.add(f"{feed.lang}/{candidate}")
-        return f"https://{DEMO_HOST}/{feed.lang}/{candidate}"
-
-    texts: list[tuple[str, str, str | None]] = []  # (title, summary, content html)
-    if feed.source == "aqmar":
-        pool = [s for s in aqmar_sentences() if 8 <= len(s.split()) <= 60]
-        stride = len(pool) // feed.items
-        for n in range(feed.items):
-            group = pool[n * stride : n * stride + 4]
-            texts.append((headline(group[0], "ar", max_words=9), " ".join(group), None))
-    else:
-        paras = ntrex_paragraphs()[feed.lang][feed.skip : feed.skip + feed.items]
-        if len(paras) < feed.items:
-            raise RuntimeError(f"{feed.feed_id}: only {len(paras)} NTREX paragraphs left")
-        for p in paras:
-            content = _paragraph_html(p.text) if feed.full_text else None
-            texts.append((headline(p.text, feed.lang), p.text, content))
-
-    items: list[Item] = []
-    if feed.source == "seed+ntrex":
+    out: list[_Entry] = []
+    if feed.seed:
         seed = seed_article()
-        items.append(
-            Item(
-                title=seed.title,
-                link=link_for(seed.title, SEED_SLUG),
-                summary=seed.paragraphs[0],
-                published=newest,
-                guid=f"tag:{DEMO_HOST},2026:{feed.feed_id}/seed",
-                author=feed.author,
-                categories=("سياسة", "تركيا", "سوريا"),
-                content_html="".join(f"<p>{xml_escape(p)}</p>" for p in seed.paragraphs),
-                enclosure=Enclosure(
-                    f"https://{DEMO_HOST}/media/{SEED_SLUG}.jpg", 48213, "image/jpeg"
-                ),
-            )
+        story = Story(SEED_SLUG, seed.title, seed.paragraphs[0], seed.paragraphs[1:])
+        item = Item(
+            title=seed.title,
+            link=page_url(feed, SEED_SLUG),
+            summary=seed.paragraphs[0],
+            published=newest,
+            guid=f"tag:{DEMO_HOST},2026:{feed.feed_id}/seed",
+            author=feed.author,
+            categories=("سياسة", "تركيا", "سوريا"),
+            # The seed item carries its full text in the feed too (content:encoded), as many
+            # publishers do; the other items have only their summary in the feed.
+            content_html="".join(f"<p>{xml_escape(p)}</p>" for p in seed.paragraphs),
+            enclosure=Enclosure(f"https://{DEMO_HOST}/media/{SEED_SLUG}.jpg", 48213, "image/jpeg"),
         )
-    for n, (title, summary, content) in enumerate(texts):
-        number = len(items)
-        link = link_for(title)
-        items.append(
-            Item(
-                title=title,
-                link=link,
-                summary=summary,
-                published=newest - step * number,
-                # Half the feeds use permalink guids, half opaque ids, as real sites do.
-                guid=None if index % 2 else f"tag:{DEMO_HOST},2026:{feed.feed_id}/{n + 1}",
-                author=feed.author,
-                categories=feed.categories[: 1 + number % 2],
-                content_html=content,
-                enclosure=(
-                    Enclosure(f"https://{DEMO_HOST}/media/{feed.feed_id}-{n + 1}.jpg",
-                              20000 + 731 * n, "image/jpeg")
-                    if number % 3 == 1 else None
-                ),
-            )
+        out.append(_Entry(story, item))
+    for n, story in enumerate(stories(feed.feed_id)):
+        number = len(out)
+        link = page_url(feed, story.slug)
+        item = Item(
+            title=story.title,
+            link=link,
+            summary=story.summary,
+            published=newest - step * number,
+            # Half the feeds use permalink guids, half opaque ids, as real sites do.
+            guid=None if index % 2 else f"tag:{DEMO_HOST},2026:{feed.feed_id}/{n + 1}",
+            author=feed.author,
+            categories=feed.categories[: 1 + number % 2],
+            enclosure=(
+                Enclosure(f"https://{DEMO_HOST}/media/{feed.feed_id}-{n + 1}.jpg",
+                          20000 + 731 * n, "image/jpeg")
+                if number % 3 == 1 else None
+            ),
         )  # fmt: skip
-    return items
+        out.append(_Entry(story, item))
+    return out
 
 
-def demo_feed(feed: DemoFeed, index: int, taken: set[str] | None = None) -> bytes:
-    items = _demo_items(feed, index, set() if taken is None else taken)
+def demo_feed(feed: DemoFeed, index: int) -> bytes:
+    items = [e.item for e in _demo_entries(feed, index)]
     channel = _demo_channel(feed, max(i.published for i in items))
     build = rss_document if feed.fmt == "rss" else atom_document
     return build(channel, items, encoding=feed.encoding)
 
 
+# ---- the article pages behind the demo items -------------------------------------------------
+
+
+class _Chrome(NamedTuple):
+    """What a news site wraps around an article, in the page's language."""
+
+    site: str
+    menu: tuple[str, ...]
+    cookie: str
+    accept: str
+    refuse: str
+    share: str
+    related: str
+    most_read: str
+    home: str
+    footer: str
+    links: tuple[str, ...]  # footer links
+
+
+_CHROME: dict[str, _Chrome] = {
+    "ar": _Chrome("نيوزفلو", ("الرئيسية", "سياسة", "اقتصاد", "ثقافة", "رياضة", "علوم"),
+                  "نستخدم ملفات تعريف الارتباط لتحسين تجربتك على موقعنا.", "أوافق", "أرفض",
+                  "شارك", "أخبار ذات صلة", "الأكثر قراءة", "الرئيسية",
+                  "جميع الحقوق محفوظة لموقع نيوزفلو التجريبي.",
+                  ("من نحن", "اتصل بنا", "سياسة الخصوصية", "شروط الاستخدام")),
+    "en": _Chrome("newsflow", ("Home", "World", "Business", "Culture", "Sport", "Science"),
+                  "We use cookies to improve your experience on our site.", "Accept all",
+                  "Reject", "Share", "Related stories", "Most read", "Home",
+                  "© 2026 newsflow demo. All rights reserved.",
+                  ("About us", "Contact", "Privacy policy", "Terms of use")),
+    "fr": _Chrome("newsflow", ("Accueil", "Monde", "Économie", "Culture", "Sports", "Sciences"),
+                  "Nous utilisons des cookies pour améliorer votre expérience.", "Tout accepter",
+                  "Refuser", "Partager", "À lire aussi", "Les plus lus", "Accueil",
+                  "© 2026 newsflow démo. Tous droits réservés.",
+                  ("Qui sommes-nous", "Contact", "Confidentialité", "Mentions légales")),
+    "de": _Chrome("newsflow", ("Startseite", "Politik", "Wirtschaft", "Kultur", "Sport",
+                               "Wissen"),
+                  "Wir verwenden Cookies, um Ihr Nutzungserlebnis zu verbessern.",
+                  "Alle akzeptieren", "Ablehnen", "Teilen", "Mehr zum Thema", "Meistgelesen",
+                  "Startseite", "© 2026 newsflow Demo. Alle Rechte vorbehalten.",
+                  ("Über uns", "Kontakt", "Datenschutz", "Impressum")),
+    "es": _Chrome("newsflow", ("Portada", "Internacional", "Economía", "Cultura", "Deportes",
+                               "Ciencia"),
+                  "Utilizamos cookies para mejorar su experiencia en nuestro sitio.",
+                  "Aceptar todo", "Rechazar", "Compartir", "Noticias relacionadas",
+                  "Lo más leído", "Portada", "© 2026 newsflow demo. Todos los derechos reservados.",
+                  ("Quiénes somos", "Contacto", "Privacidad", "Aviso legal")),
+    "tr": _Chrome("newsflow", ("Ana Sayfa", "Gündem", "Ekonomi", "Kültür", "Spor", "Bilim"),
+                  "Deneyiminizi iyileştirmek için çerezler kullanıyoruz.", "Kabul et",
+                  "Reddet", "Paylaş", "İlgili haberler", "En çok okunanlar", "Ana Sayfa",
+                  "© 2026 newsflow demo. Tüm hakları saklıdır.",
+                  ("Hakkımızda", "İletişim", "Gizlilik politikası", "Kullanım koşulları")),
+    "fa": _Chrome("نیوزفلو", ("صفحه اصلی", "سیاسی", "اقتصادی", "فرهنگی", "ورزشی", "علمی"),
+                  "ما از کوکی‌ها برای بهبود تجربه شما استفاده می‌کنیم.", "می‌پذیرم", "نمی‌پذیرم",
+                  "اشتراک‌گذاری", "اخبار مرتبط", "پربازدیدترین‌ها", "صفحه اصلی",
+                  "تمامی حقوق برای نیوزفلو نمایشی محفوظ است.",
+                  ("درباره ما", "تماس با ما", "حریم خصوصی", "شرایط استفاده")),
+    "ru": _Chrome("newsflow", ("Главная", "Политика", "Экономика", "Культура", "Спорт",
+                               "Наука"),
+                  "Мы используем файлы cookie, чтобы сайт работал лучше.", "Принять",
+                  "Отклонить", "Поделиться", "Читайте также", "Самое читаемое", "Главная",
+                  "© 2026 newsflow демо. Все права защищены.",
+                  ("О нас", "Контакты", "Конфиденциальность", "Условия использования")),
+    "zh": _Chrome("newsflow", ("首页", "国际", "财经", "文化", "体育", "科技"),
+                  "我们使用Cookie来改善您的浏览体验。", "全部接受", "拒绝", "分享", "相关新闻",
+                  "热门文章", "首页", "© 2026 newsflow 演示 版权所有",
+                  ("关于我们", "联系我们", "隐私政策", "使用条款")),
+}  # fmt: skip
+_RTL = frozenset({"ar", "fa", "he", "ur"})
+_SHARE = ("Facebook", "X", "WhatsApp", "Telegram", "E-mail")
+
+
+def _h(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def article_page(feed: DemoFeed, index: int, entry: _Entry, others: Sequence[_Entry]) -> bytes:
+    """A realistic news page around one story: cookie banner, header and menu, breadcrumbs,
+    byline, share bar, the article (lead = the feed summary, then the body), related links,
+    a most-read box and a footer. Two layouts (semantic HTML5 and div soup) alternate by feed;
+    the page is encoded like its feed (windows-1256, ISO-8859-1 pages declare it)."""
+    ui = _CHROME[feed.lang]
+    story, item = entry.story, entry.item
+    url = item.link
+    direction = "rtl" if feed.lang in _RTL else "ltr"
+    published = rfc3339(item.published)
+    author = item.author or ui.site
+    if "(" in author and author.endswith(")"):
+        author = author[author.index("(") + 1 : -1]
+    ld = json.dumps(
+        {
+            "@context": "https://schema.org",
+            "@type": "NewsArticle",
+            "headline": story.title,
+            "datePublished": published,
+            "inLanguage": feed.lang,
+            "author": {"@type": "Organization", "name": author},
+            "publisher": {"@type": "Organization", "name": ui.site},
+            "mainEntityOfPage": url,
+        },
+        ensure_ascii=False,
+    ).replace("</", "<\\/")
+    charset = feed.encoding
+    meta = (
+        f'<meta http-equiv="Content-Type" content="text/html; charset={charset}">'
+        if index % 2
+        else f'<meta charset="{charset}">'
+    )
+    menu = "".join(
+        f'<li><a href="{DEMO_BASE_URL}/pages/{feed.pages}/#s{i}">{_h(m)}</a></li>'
+        for i, m in enumerate(ui.menu)
+    )
+    related = "".join(
+        f'<li><a href="{_h(o.item.link)}">{_h(o.story.title)}</a></li>' for o in others[:3]
+    )
+    most_read = "".join(
+        f'<li><span class="rank">{n}</span><a href="{_h(o.item.link)}">{_h(o.story.title)}</a></li>'
+        for n, o in enumerate(others[3:6], 1)
+    )
+    share = "".join(
+        f'<a class="share-{s.lower()}" href="#share-{s.lower()}">{_h(s)}</a>' for s in _SHARE
+    )
+    footer_links = "".join(f'<a href="#f{i}">{_h(t)}</a>' for i, t in enumerate(ui.links))
+    paragraphs = "".join(f"<p>{_h(p)}</p>\n" for p in story.body)
+    lead = _h(story.summary)
+    head = (
+        f'<!DOCTYPE html>\n<html lang="{feed.lang}" dir="{direction}">\n<head>\n{meta}\n'
+        f"<title>{_h(story.title)} | {_h(ui.site)}</title>\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f'<meta name="description" content="{lead}">\n'
+        f'<link rel="canonical" href="{_h(url)}">\n'
+        f'<meta property="og:title" content="{_h(story.title)}">\n'
+        f'<meta property="og:type" content="article">\n'
+        f'<meta property="article:published_time" content="{published}">\n'
+        f'<script type="application/ld+json">{ld}</script>\n'
+        "<style>.consent{position:fixed;bottom:0}.share-bar a{margin:0 4px}</style>\n"
+        "</head>\n"
+    )
+    cookie = (
+        f'<div id="cookie-consent" class="consent" role="dialog"><p>{_h(ui.cookie)}</p>'
+        f'<button type="button">{_h(ui.accept)}</button>'
+        f'<button type="button">{_h(ui.refuse)}</button></div>\n'
+    )
+    crumbs = f'<a href="{DEMO_BASE_URL}/pages/{feed.pages}/">{_h(ui.home)}</a> › ' + _h(
+        feed.categories[0]
+    )
+    if index % 2 == 0:  # semantic HTML5
+        body = (
+            f"<body>\n{cookie}"
+            f'<header class="site-header"><a class="logo" href="/">{_h(ui.site)}</a>\n'
+            f'<nav class="main-menu" aria-label="menu"><ul>{menu}</ul></nav></header>\n'
+            '<main id="content">\n<article class="story">\n'
+            f'<nav class="breadcrumbs">{crumbs}</nav>\n'
+            f"<h1>{_h(story.title)}</h1>\n"
+            f'<p class="byline"><span class="author">{_h(author)}</span> · '
+            f'<time datetime="{published}">{published[:10]}</time></p>\n'
+            f'<div class="share-bar"><span>{_h(ui.share)}:</span>{share}</div>\n'
+            f'<div class="article-body">\n<p class="lead">{lead}</p>\n{paragraphs}</div>\n'
+            "</article>\n"
+            f'<aside class="related"><h2>{_h(ui.related)}</h2><ul>{related}</ul></aside>\n'
+            f'<aside class="most-read"><h2>{_h(ui.most_read)}</h2><ol>{most_read}</ol></aside>\n'
+            "</main>\n"
+            f'<footer class="site-footer"><nav>{footer_links}</nav><p>{_h(ui.footer)}</p>'
+            "</footer>\n</body>\n</html>\n"
+        )
+    else:  # the div soup of an older CMS
+        body = (
+            f'<body class="article-page">\n<div id="wrapper">\n{cookie}'
+            f'<div id="top"><div class="logo"><a href="/">{_h(ui.site)}</a></div>\n'
+            f'<div id="menu"><ul class="nav">{menu}</ul></div></div>\n'
+            f'<div class="path">{crumbs}</div>\n'
+            '<div id="main" class="cols">\n<div class="col-main">\n'
+            f'<div class="headline"><h1 class="title">{_h(story.title)}</h1></div>\n'
+            f'<div class="meta"><span class="by">{_h(author)}</span>'
+            f'<span class="date">{published[:16].replace("T", " ")}</span></div>\n'
+            f'<div class="share-bar top">{share}</div>\n'
+            f'<div class="story-text" itemprop="articleBody">\n<p><strong>{lead}</strong></p>\n'
+            f"{paragraphs}</div>\n"
+            f'<div class="share-bar bottom"><span>{_h(ui.share)}</span>{share}</div>\n'
+            f'<div class="box related"><div class="box-title">{_h(ui.related)}</div>'
+            f"<ul>{related}</ul></div>\n</div>\n"
+            f'<div class="col-side"><div class="box"><div class="box-title">{_h(ui.most_read)}'
+            f"</div><ul>{most_read}</ul></div></div>\n</div>\n"
+            f'<div id="footer"><div class="links">{footer_links}</div>'
+            f'<div class="copy">{_h(ui.footer)}</div></div>\n</div>\n</body>\n</html>\n'
+        )
+    return (head + body).encode(charset, "xmlcharrefreplace")
+
+
+def demo_pages(feed: DemoFeed, index: int) -> dict[str, bytes]:
+    entries = _demo_entries(feed, index)
+    out = {}
+    for n, entry in enumerate(entries):
+        others = entries[n + 1 :] + entries[:n]
+        out[page_path(feed, entry.story.slug)] = article_page(feed, index, entry, others)
+    return out
+
+
 def _provenance() -> str:
     lines = [
-        "# Demo feeds: where the text comes from",
+        "# Demo feeds and article pages: where the text comes from",
         "",
-        "Generated by `python -m connectors.samplefeeds --write deploy/feeds/demo` (do not edit by",
-        "hand; a unit test fails when these files drift from the generator). Served by",
-        "`newsflow feeds serve deploy/feeds/demo`; listed in `deploy/feeds/demo.yaml`.",
-        "Titles are the first sentence of each text, cut with an ellipsis when long (the seed",
-        "article's is its first clause); dates are fixed (2026);",
-        f"links point at `https://{DEMO_HOST}/<lang>/<slug>` (`.example` is reserved and never",
-        "resolves). Only redistributable text is used: the research-use corpora shipped for NER",
-        "training (ANERcorp, CoNLL-2003) are not.",
+        "Generated by `python -m connectors.samplefeeds --write deploy/feeds/demo` from the",
+        "stories in `stories/<feed id>.yaml` (do not edit the feeds or pages by hand; a unit test",
+        "fails when they drift from the generator). Served by `newsflow feeds serve",
+        "deploy/feeds/demo` (the feeds and, under `pages/`, one article page per item, which is",
+        "what each item links to); listed in `deploy/feeds/demo.yaml`.",
         "",
-        "| file | feed id | lang | format | encoding | items | text from | licence |",
-        "|---|---|---|---|---|---|---|---|",
+        "Every sentence of the stories was written for newsflow: the people are invented and no",
+        "story reports a real event (places and organisations are real names, used as a news",
+        "story would). No text comes from the development corpora (NTREX-128, AQMAR, WikiANN,",
+        "ANERcorp, CoNLL-2003 or any other file of `../shared/data`);",
+        "`tests/unit/test_no_shared_data.py` checks that. Licence: Apache-2.0, as newsflow.",
+        "The one exception is the seed article (first item of `ar.xml`,",
+        f"`pages/ar/{SEED_SLUG}.html`), quoted for testing and demonstration only (see",
+        "`deploy/demo/PROVENANCE.md`); its headline is the first line's first clause, as",
+        "`streams/demo.py` titles it.",
+        "",
+        "Each feed item carries a title and a one- or two-sentence summary; its article page adds",
+        "body paragraphs naming people, organisations and places the summary does not (the",
+        "expected body of a page is its story's `summary` followed by its `body`). Pages wrap the",
+        "article in what news sites add: a cookie banner, header and menu, breadcrumbs, byline,",
+        "share bar, related links, a most-read box, a footer, JSON-LD `NewsArticle` metadata and",
+        "`rel=canonical`; two layouts alternate (HTML5 and div soup), and pages are encoded like",
+        "their feed (windows-1256 and ISO-8859-1 pages declare their charset).",
+        "",
+        "| file | feed id | lang | format | encoding | items | pages |",
+        "|---|---|---|---|---|---|---|",
     ]
     for feed in DEMO_FEEDS:
-        if feed.source == "aqmar":
-            src = "AQMAR Arabic Wikipedia NER corpus (`ar_aqmar.train`), 4 sentences per item"
-            lic = "CC BY-SA 3.0"
-        elif feed.source == "seed+ntrex":
-            src = (
-                "item 1: the seed article `deploy/demo/seed-article-ar.txt`; "
-                f"items 2-{feed.items + 1}: NTREX-128 paragraphs"
-            )
-            lic = (
-                "seed: news text quoted for testing and demonstration only "
-                "(see `deploy/demo/PROVENANCE.md`); NTREX: CC BY-SA 4.0"
-            )
-        else:
-            src = "NTREX-128 news paragraphs (`langid_dev`)"
-            lic = "CC BY-SA 4.0"
-        count = feed.items + (1 if feed.source == "seed+ntrex" else 0)
+        count = len(stories(feed.feed_id)) + (1 if feed.seed else 0)
         lines.append(
             f"| `{feed.file}` | {feed.feed_id} | {feed.lang} | {feed.fmt} | {feed.encoding} "
-            f"| {count} | {src} | {lic} |"
+            f"| {count} | `pages/{feed.pages}/` |"
         )
-    lines += [
-        "",
-        "## Sources",
-        "",
-        "- NTREX-128: `MicrosoftTranslator/NTREX@8561f6a622db9edad1217683e5c83daefd8bb2bf`,",
-        "  `NTREX-128/newstest2019-ref.*.txt` (human translations of the WMT 2019 news test set),",
-        "  CC BY-SA 4.0, via `streams/enrich/training/corpora/langid_dev.jsonl.xz`. Paragraphs",
-        "  are three consecutive lines; overlapping windows and paragraphs whose words lost their",
-        "  spaces in the source are skipped.",
-        "- AQMAR:",
-        "  `HussamHallak/AQMAR-Arabic-NERC-Dataset@02afd80a2c645b52e66d00e162cc5d652cbe6ef5`",
-        "  (Mohit et al. 2012, Arabic Wikipedia), CC BY-SA 3.0, via",
-        "  `streams/enrich/training/corpora/ar_aqmar.train.jsonl.xz` (tokens re-joined).",
-        "- Seed article: the newsflow project sample (`deploy/demo/seed-article-ar.txt`); its",
-        "  headline is the first line's first clause, as `streams/demo.py` titles it.",
-        "",
-        "CC BY-SA text stays under its licence: share the feeds with this attribution, and",
-        "derivatives under the same licence. Each feed file repeats its source in a header",
-        "comment and in the channel description.",
-        "",
-    ]
+    lines.append("")
     return "\n".join(lines)
 
 
 def demo_files() -> dict[str, bytes]:
-    """Every file of ``deploy/feeds/demo/``: file name -> bytes (feeds and PROVENANCE.md)."""
-    taken: set[str] = set()
-    files = {feed.file: demo_feed(feed, n, taken) for n, feed in enumerate(DEMO_FEEDS)}
+    """Every generated file of ``deploy/feeds/demo/`` (relative path -> bytes): the feeds, the
+    article pages and PROVENANCE.md (the stories are the source, not generated)."""
+    files: dict[str, bytes] = {}
+    for n, feed in enumerate(DEMO_FEEDS):
+        files[feed.file] = demo_feed(feed, n)
+        files.update(demo_pages(feed, n))
     files["PROVENANCE.md"] = _provenance().encode("utf-8")
     return files
 
@@ -759,13 +827,16 @@ def _lang_pool(lang: str, paras: Sequence[str], shorts: Sequence[str]) -> _LangP
 
 @functools.cache
 def _synthetic_pool() -> tuple[tuple[str, ...], dict[str, _LangPool]]:
-    paras = ntrex_paragraphs()
-    shorts = ntrex_shorts()
-    pools = {
-        lang: _lang_pool(lang, [p.text for p in ps], shorts.get(lang, ()))
-        for lang, ps in sorted(paras.items())
-        if len(ps) >= 8
-    }
+    """Per language, the demo stories' text: paragraphs of three stories each (title, summary
+    and body), and every sentence of them for titles and summaries."""
+    texts: dict[str, list[str]] = {}
+    for feed in DEMO_FEEDS:
+        for story in stories(feed.feed_id):
+            texts.setdefault(feed.lang, []).append(" ".join((story.summary, *story.body)))
+    pools = {}
+    for lang, stories_text in sorted(texts.items()):
+        paras = [" ".join(stories_text[i : i + 3]) for i in range(len(stories_text))]
+        pools[lang] = _lang_pool(lang, paras, [])
     langs: list[str] = []
     for lang in pools:
         langs += [lang] * _SYNTH_WEIGHTS.get(lang, 1)
@@ -785,7 +856,7 @@ def synthetic_feed(
 
     Deterministic in its arguments. The language comes from ``feed_no`` and ``seed`` (a weighted
     mix, Arabic the largest share); one feed in four is Atom, the rest RSS 2.0. Titles are 8-12
-    words, summaries 85-115 words (a sentence-aligned window of NTREX text, cut with "…"),
+    words, summaries 85-115 words (a sentence-aligned window of the demo stories, cut with "…"),
     ``full_text`` adds ~600 words of HTML (content:encoded / Atom content). Item ``k`` is the
     same story whatever the other arguments, so ``generation=g`` is the feed after ``g`` more
     items were published: the window slides, ``g`` new items on top, ``g`` fall off the end.
@@ -840,7 +911,7 @@ def synthetic_feed(
     channel = Channel(
         title=f"Synthetic feed {feed_no} ({lang})",
         link=site + "/",
-        description=f"newsflow synthetic load feed {feed_no}, seed {seed}. Text: {NTREX_CREDIT}.",
+        description=f"newsflow synthetic load feed {feed_no}, seed {seed}. Text: {CREDIT}.",
         language=lang,
         feed_id=f"tag:{SYNTH_HOST},2026:feed/{seed}/{feed_no}",
         updated=SYNTH_EPOCH + step * max(0, generation + items - 1),
@@ -857,6 +928,7 @@ def write_demo(directory: Path, feed_list: Path | None) -> list[Path]:
     written = []
     for name, data in demo_files().items():
         path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists() or path.read_bytes() != data:
             path.write_bytes(data)  # unchanged files keep their mtime (and the server's ETag)
             written.append(path)

@@ -37,7 +37,7 @@ from streams.sinks.elastic import ElasticSink
 from streams.version import VERSION
 
 SEED = resources.deploy_file("demo/seed-article-ar.txt")
-SEED_URL = "https://demo.newsflow.example/ar/turkey-syria-defence-cooperation"
+SEED_URL = "http://127.0.0.1:8765/pages/ar/turkey-syria-defence-cooperation.html"
 Say = Callable[[str], None]
 
 

@@ -1,7 +1,8 @@
 """`newsflow demo` (what `make demo` runs): bundled feeds -> the whole pipeline -> searches.
 
-Serves the bundled sample feeds (``deploy/feeds/demo/``: 15 feeds in 13 languages, the Arabic
-seed article among them) on 127.0.0.1:8765, runs ``newsflow run --once`` over
+Serves the bundled sample feeds (``deploy/feeds/demo/``: 10 feeds in 9 languages, the Arabic
+seed article among them, and the article page behind every item under ``pages/``) on
+127.0.0.1:8765, runs ``newsflow run --once`` over
 ``deploy/feeds/demo.yaml`` (connector, enrich and index workers as real processes), then prints
 a few searches, Arabic first, with their entities. ``newsflow demo --smoke`` keeps the older
 single-article round trip (``streams/demo.py``).
@@ -26,8 +27,9 @@ from streams.sinks.elastic import make_client
 FEEDS_DIR = resources.deploy_file("feeds/demo")
 FEED_LIST = resources.deploy_file("feeds/demo.yaml")
 HOST, PORT = "127.0.0.1", 8765
-SEED_ID = article_id("https://demo.newsflow.example/ar/turkey-syria-defence-cooperation")
-QUERIES = ("سوريا", "وزارة الدفاع", "Birmingham", "землетрясения", "زلزله", "英国")
+# The seed item links to its article page on the demo server (streams/demo.py uses the same URL).
+SEED_ID = article_id(f"http://{HOST}:{PORT}/pages/ar/turkey-syria-defence-cooperation.html")
+QUERIES = ("سوريا", "وزارة الدفاع", "Rotterdam", "Казани", "اصفهان", "成都")
 
 Say = Callable[[str], None]
 
