@@ -125,7 +125,9 @@ def _dateparser(texts: list[str], language: str) -> datetime | None:
     return None
 
 
-def find_page_date(tree: HtmlElement, language: str | None) -> tuple[datetime | None, str]:
+def find_page_date(
+    tree: HtmlElement, language: str | None, *, text_only: bool = False
+) -> tuple[datetime | None, str]:
     """A date from the page's visible text; (date, method) or (None, '').
 
     ``language`` is the page's (declared or detected); without one, dateparser is not tried.
@@ -136,6 +138,12 @@ def find_page_date(tree: HtmlElement, language: str | None) -> tuple[datetime | 
             value = parse(text.translate(_DIGITS))
             if value is not None:
                 return value, "text"
+    if texts and language:
+        value = _dateparser(texts, language)
+        if value is not None:
+            return value, "dateparser"
+    if text_only:
+        return None, ""
     try:
         from htmldate import find_date
 
@@ -148,8 +156,4 @@ def find_page_date(tree: HtmlElement, language: str | None) -> tuple[datetime | 
         value = parse_machine_date(found)
         if value is not None:
             return value, "htmldate"
-    if texts and language:
-        value = _dateparser(texts, language)
-        if value is not None:
-            return value, "dateparser"
     return None, ""

@@ -7,8 +7,9 @@ Order (the HTML standard's, minus what only browsers can know):
 4. strict UTF-8 when the bytes are valid UTF-8 (most of the web is);
 5. statistical detection (charset_normalizer) on a bounded sample, then Windows-1252.
 
-A declared charset that fails to decode the bytes is not trusted blindly: when the page is valid
-UTF-8 we use UTF-8 (a common mislabel), otherwise the declared codec with replacement characters.
+A declared legacy charset is not trusted blindly: non-ASCII bytes that are valid UTF-8 are read as
+UTF-8 (a stale label is common; legacy text almost never forms valid UTF-8), otherwise the
+declared codec is used, with replacement characters where bytes do not fit.
 Labels are mapped as browsers map them (``iso-8859-1`` and ``ascii`` mean Windows-1252,
 ``gb2312``/``gbk`` mean GB18030, ``x-sjis`` means Shift_JIS...). Mojibake (UTF-8 read as
 Windows-1252 and saved again) is repaired later, on the extracted text only, by ftfy: repairing
@@ -145,13 +146,12 @@ def decode_html(data: bytes, headers: Mapping[str, str] | None = None) -> Decode
             if as_utf8 is not None:
                 return Decoded(as_utf8, "utf-8", source)
             continue  # labelled UTF-8 but is not: let detection decide
-        try:
-            return Decoded(data.decode(label), label, source)
-        except UnicodeDecodeError:
-            as_utf8 = _utf8(data)
-            if as_utf8 is not None:  # mislabelled UTF-8 page
-                return Decoded(as_utf8, "utf-8", "utf8")
-            return Decoded(data.decode(label, errors="replace"), label, source)
+        # Non-ASCII bytes that are valid UTF-8 are UTF-8 whatever the label says: legacy text
+        # almost never forms valid UTF-8 sequences, while CMS templates often keep a stale label.
+        as_utf8 = _utf8(data) if not data.isascii() else None
+        if as_utf8 is not None:
+            return Decoded(as_utf8, "utf-8", "utf8")
+        return Decoded(data.decode(label, errors="replace"), label, source)
     as_utf8 = _utf8(data)
     if as_utf8 is not None:
         return Decoded(as_utf8, "utf-8", "utf8")
