@@ -4,7 +4,10 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
-# --- build: install the project and its dependencies into a self-contained venv -------------
+# --- build: the wheel, installed with its dependencies into a self-contained venv -----------
+# The same path as tests/e2e/test_wheel.py, which CI runs: build the wheel, install it, run the
+# entry points with no source tree around. Templates, Kibana objects, feed lists, models and
+# the local-stack files are package data inside the wheel (streams/resources.py).
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -13,9 +16,11 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # .dockerignore keeps .venv, .git, caches and tests out of the context.
 COPY . .
-# Non-editable install: the runtime stage needs only /opt/venv, not the sources.
+# The runtime stage needs only /opt/venv, not the sources.
 # If a dependency ever ships without a wheel, install build tools here, not in the runtime stage.
-RUN pip install .
+RUN pip wheel --no-deps --wheel-dir /tmp/wheels . \
+    && pip install /tmp/wheels/newsflow-*.whl \
+    && rm -rf /tmp/wheels
 
 # --- runtime ---------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -35,9 +40,10 @@ RUN groupadd --system --gid 10001 newsflow \
 COPY --from=build /opt/venv /opt/venv
 
 WORKDIR /app
-# The CLI reads deploy/ (Elasticsearch templates, policies, feed lists) at run time, relative to
-# the working directory. Owned by root: the app reads it, never writes it.
-COPY deploy/ /app/deploy/
+# Nothing from the source tree is needed at run time. This one file is configuration, not code:
+# the connector's default feed list (docker-compose.yml points NEWSFLOW_CONNECTOR__FEEDS_FILE
+# at it; mount your own list over it). Owned by root: the app reads it, never writes it.
+COPY deploy/feeds/starter.yaml /app/deploy/feeds/starter.yaml
 
 USER 10001:10001
 
