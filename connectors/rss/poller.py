@@ -21,7 +21,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +30,7 @@ from typing import Any
 from connectors import metrics
 from connectors.feed_state import FeedState, FeedStateStore
 from connectors.feeds import FeedList, FeedListError, FeedSpec, load_feed_list
-from connectors.producer import ArticleProducer
+from connectors.producer import ArticleProducer, WireRecord, wire_record
 from connectors.recovery import read_tail
 from connectors.rss.digest import (
     Digest,
@@ -94,12 +94,27 @@ def _digest_job(
     sent: Validators | None,
     now: float,
     policy: SchedulePolicy,
+    limit: int,
     seed: int,
-) -> Digest:
-    """``digest_fetch`` with a picklable signature (it runs in parser processes too)."""
-    return digest_fetch(
+) -> tuple[Digest, list[WireRecord]]:
+    """``digest_fetch`` with a picklable signature (it runs in parser processes too).
+
+    The articles come back encoded for Kafka, and the digest without them: bytes cost next to
+    nothing to pickle, while unpickling pydantic articles in the polling process cost ~100 us
+    per article there, on the one core that also fetches and produces.
+    """
+    digest = digest_fetch(
         feed, state, fetched, sent=sent, now=now, policy=policy, rng=random.Random(seed)
     )
+    records = [wire_record(article, limit) for article in digest.articles]
+    digest.articles = []
+    return digest, records
+
+
+def _parser_context() -> multiprocessing.context.BaseContext:
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["connectors.rss.digest", "connectors.producer"])
+    return ctx
 
 
 def schedule_policy(conf: ConnectorSettings) -> SchedulePolicy:
@@ -148,6 +163,7 @@ class Connector:
         }
         self._pending: list[tuple[Digest, FeedSpec, list[Any]]] = []
         self._pool: ProcessPoolExecutor | None = None
+        self._parse_thread: ThreadPoolExecutor | None = None
         self._workers = 0
         # No input topic, so never "stalled"; ready = Kafka confirms what we send.
         self.health = Health("connector", stall_after_s=math.inf)
@@ -167,24 +183,34 @@ class Connector:
             fetched = await fetcher.fetch(
                 state.url, sent, allow_private=self.feeds.allow_private_addresses
             )
-            args = (feed, state, fetched, sent, self.clock(), policy_for(feed, self.policy))
-            if self._pool is not None and needs_parse(state, fetched):
+            args = (
+                feed,
+                state,
+                fetched,
+                sent,
+                self.clock(),
+                policy_for(feed, self.policy),
+                self.producer.limit,
+                self.rng.getrandbits(32),
+            )
+            executor = self._pool or self._parse_thread
+            if executor is not None and needs_parse(state, fetched):
                 # Parsing is the CPU-heavy part (feedparser is pure Python): done in worker
-                # processes so fetching, producing and parsing use more than one core.
+                # processes so fetching, producing and parsing use more than one core. Without
+                # them it still runs off the event loop: a loop blocked by back-to-back parses
+                # on a busy machine let fetches that were waiting on it hit their connect
+                # timeout (dozens of 200 feeds failed in the benchmark).
                 loop = asyncio.get_running_loop()
-                digest = await loop.run_in_executor(
-                    self._pool, _digest_job, *args, self.rng.getrandbits(32)
-                )
+                digest, records = await loop.run_in_executor(executor, _digest_job, *args)
             else:
-                digest = _digest_job(*args, self.rng.getrandbits(32))
-            for article in digest.articles:
-                future, trimmed = self.producer.send(article)
-                futures.append(future)
-                if trimmed:
+                digest, records = _digest_job(*args)
+            for record in records:
+                futures.append(self.producer.send_record(record))
+                if record.trimmed:
                     self.summary.articles["trimmed"] += 1
                     log.warning(
                         "trimmed %s from %s to fit the record size limit",
-                        article.article_id,
+                        record.article_id,
                         feed.id,
                     )
         except Exception as exc:  # noqa: BLE001 - one feed's failure must not stop the others
@@ -214,7 +240,12 @@ class Connector:
         if workers < 0:
             workers = len(os.sched_getaffinity(0))
         if workers == 0:
-            yield
+            self._parse_thread = ThreadPoolExecutor(1, thread_name_prefix="newsflow-parse")
+            try:
+                yield
+            finally:
+                thread, self._parse_thread = self._parse_thread, None
+                thread.shutdown(wait=True, cancel_futures=True)
             return
         self._workers = workers
         self._pool = self._new_pool()
@@ -226,9 +257,12 @@ class Connector:
                 pool.shutdown(wait=True, cancel_futures=True)
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        # spawn, not fork: the Kafka producer's and aiohttp's threads already run here.
+        # forkserver, not fork: the Kafka producer's and aiohttp's threads already run here.
+        # Not spawn either: a spawned worker imports feedparser, pydantic and the contract on
+        # its own (~1.3 s CPU each, paid again for every pool); the fork server imports them
+        # once, single-threaded, and forks every worker from there.
         # Workers start on the first submit, so runs that parse nothing never pay for them.
-        return ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(self._workers, mp_context=_parser_context())
 
     # ---- commit: Kafka acks first, then state -----------------------------------------------
 
