@@ -20,6 +20,7 @@ Steps and the budget that bounds each:
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -28,6 +29,7 @@ from typing import Any, Final, Literal
 
 from streams.extract.blocked import blocked_reason
 from streams.extract.decode import decode_html
+from streams.extract.prefilter import drop_link_farms, strip_never_content
 
 __all__ = ["EXTRACTOR_VERSION", "ExtractLimits", "Extraction", "Status", "extract"]
 
@@ -136,11 +138,33 @@ def _config(cjk: bool) -> Any:
     config = use_config()
     config.set("DEFAULT", "EXTRACTION_TIMEOUT", "0")
     if cjk:
-        config.set("DEFAULT", "MIN_EXTRACTED_SIZE", "80")
+        config.set("DEFAULT", "MIN_EXTRACTED_SIZE", str(_MIN_SIZE_CJK))
     return config
 
 
 _CONFIGS: dict[bool, Any] = {}
+_MIN_SIZE: Final = 250  # trafilatura's MIN_EXTRACTED_SIZE
+_MIN_SIZE_CJK: Final = 80
+# trafilatura 2.3.1's stage-4 "recall escalation" thresholds (trafilatura/core.py).
+_ESCALATE_BELOW: Final = 3000
+_ESCALATE_SHARE: Final = 0.2
+_ESCALATE_ACCEPT: Final = 1.5
+
+
+def _own_escalation() -> None:
+    """Switch off trafilatura's built-in recall escalation; ``_main_text`` decides it instead.
+
+    trafilatura 2.3.1 re-runs the whole extraction in recall mode when the text it found is
+    under 3000 characters and under a fifth of the page's text, measured by converting the
+    whole page to text once more. On link-heavy pages (mega-menus, footers, "most read"
+    lists: most news pages) that fires for almost every article and finds nothing more, at
+    about half the cost of the page. It has no option for this, only module constants, read at
+    call time; setting its length cap to 0 for the whole process is thread-safe (the value
+    never changes again). ``evaluate --compare`` restores the library's own behaviour.
+    """
+    import trafilatura.core
+
+    trafilatura.core.ESCALATION_MAX_LENGTH = 0
 
 
 def _trafilatura(tree: Any, url: str | None, *, cjk: bool, recall: bool, tables: bool) -> str:
@@ -148,6 +172,7 @@ def _trafilatura(tree: Any, url: str | None, *, cjk: bool, recall: bool, tables:
 
     config = _CONFIGS.get(cjk)
     if config is None:
+        _own_escalation()
         config = _CONFIGS[cjk] = _config(cjk)
     text = trafilatura.extract(
         tree,
@@ -174,6 +199,21 @@ def _layout_tables(tree: Any) -> bool:
     return False
 
 
+def _prose_chars(tree: Any) -> int:
+    """Characters of the page's visible text outside links (whitespace runs count as one).
+
+    The measure for "did the first pass miss most of the article?": menus, footers and related
+    link lists can make a page's text ten times its article, but that text is link text, and
+    a recall pass would only pull more of it in.
+    """
+    body = tree.find("body")
+    if body is None:
+        body = tree
+    everything = len(" ".join(body.text_content().split()))
+    linked = len(" ".join(" ".join(body.xpath(".//a//text()")).split()))
+    return max(0, everything - linked)
+
+
 def _main_text(tree: Any, url: str | None, cjk: bool) -> tuple[str, str]:
     tables = True
     text = _trafilatura(tree, url, cjk=cjk, recall=False, tables=tables)
@@ -184,9 +224,17 @@ def _main_text(tree: Any, url: str | None, cjk: bool) -> tuple[str, str]:
         plain = _trafilatura(tree, url, cjk=cjk, recall=False, tables=tables)
         if len(plain) >= 0.2 * len(text):
             text, method = plain, "trafilatura-notables"
+    min_size = _MIN_SIZE_CJK if cjk else _MIN_SIZE
     if len(text) < (100 if cjk else 250):
+        # Too little for an article: recall mode, kept when it finds more.
         recall = _trafilatura(tree, url, cjk=cjk, recall=True, tables=tables)
         if len(recall) > len(text):
+            text, method = recall, "trafilatura-recall"
+    elif len(text) < _ESCALATE_BELOW and len(text) < _ESCALATE_SHARE * _prose_chars(tree):
+        # trafilatura's own stage-4 escalation (same thresholds and acceptance), with the page
+        # measured without its link text; see ``_trafilatura`` for why it is ours.
+        recall = _trafilatura(tree, url, cjk=cjk, recall=True, tables=tables)
+        if len(recall) >= min_size and len(recall) > _ESCALATE_ACCEPT * len(text):
             text, method = recall, "trafilatura-recall"
     return text, method
 
@@ -209,10 +257,39 @@ def extract(
     return result
 
 
+_LOCAL: Final = threading.local()
+
+
+def _parser() -> Any:
+    """This thread's HTML parser (lxml parsers must not be shared between threads).
+
+    ``lxml.html``'s own parser picks each element's Python class with a Python callback
+    (special classes for forms and inputs), run for every element the extraction touches:
+    a tenth of the time on big pages. Every element here is a plain ``HtmlElement`` (all that
+    trafilatura and we use), chosen in C.
+    """
+    parser = getattr(_LOCAL, "parser", None)
+    if parser is None:
+        from lxml import etree
+        from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HtmlProcessingInstruction
+
+        parser = etree.HTMLParser(remove_comments=True, remove_pis=True, collect_ids=False)
+        parser.set_element_class_lookup(
+            etree.ElementDefaultClassLookup(
+                element=HtmlElement,
+                comment=HtmlComment,
+                pi=HtmlProcessingInstruction,
+                entity=HtmlEntity,
+            )
+        )
+        _LOCAL.parser = parser
+    return parser
+
+
 def _extract(
     data: bytes, url: str | None, headers: Mapping[str, str] | None, limits: ExtractLimits
 ) -> Extraction:
-    from lxml.html import HTMLParser, document_fromstring
+    from lxml.html import document_fromstring
 
     from streams.extract.dates import find_page_date
     from streams.extract.metadata import read_metadata
@@ -236,9 +313,8 @@ def _extract(
         text_in = text_in.replace(k, v)
     if not text_in.strip():
         return Extraction(status="empty", reason="no content", encoding=decoded.encoding)
-    parser = HTMLParser(remove_comments=True, remove_pis=True, collect_ids=False)
     try:
-        tree = document_fromstring(text_in, parser=parser)
+        tree = document_fromstring(text_in, parser=_parser())
     except ValueError as exc:
         return Extraction(status="empty", reason=f"unparseable: {exc}"[:200])
     meta = read_metadata(tree, url)
@@ -247,7 +323,8 @@ def _extract(
     published, date_method = meta.published_at, meta.date_method
     if published is None and meta.page_language:
         published, date_method = find_page_date(tree, meta.page_language)
-    _prune(tree)
+    strip_never_content(tree)
+    drop_link_farms(tree)
 
     cjk = len(_CJK_RE.findall(text_in[:200_000:7])) > 200
     text, method = _main_text(tree, url, cjk)
@@ -292,21 +369,6 @@ def _extract(
     elif len(text) < limits.min_chars:
         result.status, result.reason = "empty", f"{len(text)} characters of main text"
     return result
-
-
-# Never main text, always removed by trafilatura too (after a deep copy): dropping them from our
-# tree first, in C, halves extraction time on big pages (mega-menus, SVG sprites, JSON state).
-_PRUNE: Final = (
-    "script", "style", "noscript", "template", "svg", "iframe", "nav", "aside", "form",
-    "select", "button", "input", "textarea", "link", "meta", "object", "embed", "canvas",
-    "video", "audio", "picture", "menu",
-)  # fmt: skip
-
-
-def _prune(tree: Any) -> None:
-    from lxml import etree
-
-    etree.strip_elements(tree, *_PRUNE, with_tail=False)
 
 
 def _guess_language(text: str) -> str | None:
