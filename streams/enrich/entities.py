@@ -36,7 +36,7 @@ import pycrfsuite  # type: ignore[import-untyped]
 
 from streams import resources
 from streams.enrich import arabic
-from streams.enrich.training.features import (
+from streams.enrich.features import (
     TOKEN_RE,
     FeatureSettings,
     Featurizer,

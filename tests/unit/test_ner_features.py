@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.enrich.training.features import FeatureSettings, Featurizer, Gazetteer
+from streams.enrich.features import FeatureSettings, Featurizer, Gazetteer
 
 
 def _features(tokens: list[str], **settings: object) -> list[list[str]]:

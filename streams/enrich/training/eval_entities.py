@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from streams.enrich import arabic, entities
+from streams.enrich.features import tokenize
 from streams.enrich.training import data
 from streams.enrich.training.data import read_corpus
-from streams.enrich.training.features import tokenize
 from streams.enrich.training.scoring import SCORED_TYPES, Score, Span, spans
 
 REPO = Path(__file__).resolve().parents[3]

@@ -29,9 +29,9 @@ from importlib.metadata import version
 from pathlib import Path
 
 from streams.enrich import arabic
+from streams.enrich.features import Gazetteer, arabic_key, latin_key, tokenize
 from streams.enrich.training import data
 from streams.enrich.training.data import read_corpus
-from streams.enrich.training.features import Gazetteer, arabic_key, latin_key, tokenize
 
 ENRICH = Path(__file__).resolve().parents[1]
 GAZ_DIR = ENRICH / "gazetteers"

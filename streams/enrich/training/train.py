@@ -33,9 +33,9 @@ from typing import Any
 import pycrfsuite  # type: ignore[import-untyped]
 
 from streams.enrich import arabic
+from streams.enrich.features import FeatureSettings, Featurizer, Gazetteer, decode
 from streams.enrich.training import data as corpora
 from streams.enrich.training.data import read_corpus
-from streams.enrich.training.features import FeatureSettings, Featurizer, Gazetteer, decode
 from streams.enrich.training.gazetteers import GAZ_DIR
 from streams.enrich.training.scoring import Score, spans
 
