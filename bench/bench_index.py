@@ -1,11 +1,14 @@
 """Index-stage benchmark: the real `newsflow worker index` next to a bare `helpers.bulk` loop.
 
-Same documents (~3 KB enriched articles, multilingual), same local Elasticsearch, same run:
-1. bare: elasticsearch.helpers.bulk over the documents (chunks of the stage's batch size);
-2. stage: the articles are produced to a private enriched topic first, then a real index
+Same documents (~3 KB enriched articles, multilingual), same local Elasticsearch, alternating
+rounds (bare, stage, bare, stage, ...; >= 3 of each) in one run:
+1. bare: elasticsearch.helpers.bulk over the documents (chunks of the stage's batch size) into
+   a fresh index, documents built by the sink's own ``to_document``/``index_for``;
+2. stage: the articles are produced to a fresh private enriched topic first, then a real index
    worker consumes them; throughput is measured from the first to the last document visible.
-Prints a table and writes bench/results/index.json. Usage:
-    python -m bench.bench_index [--n 20000]
+Each round's indices are deleted after it. Prints the median and min-max of each side and of
+the per-round ratio, and writes bench/results/index.json with the machine's load. Usage:
+    python -m bench.bench_index [--n 20000] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -20,7 +23,17 @@ from pathlib import Path
 
 from elasticsearch import helpers
 
-from bench.common import private_env, produce_all, save_result, start_worker, time_drain
+from bench.common import (
+    MIN_ROUNDS,
+    alternate,
+    machine_load,
+    private_env,
+    produce_all,
+    ratio_report,
+    save_result,
+    start_worker,
+    time_drain,
+)
 from streams import topics
 from streams.bootstrap import ensure_elastic, ensure_topics
 from streams.schema import Article, Entity, EntityMention, FeedRef, LanguageInfo, Source, encode
@@ -101,7 +114,7 @@ def make_articles(n: int, seed: int = 7) -> list[Article]:
                 type=ty,
                 normalized=t.lower(),
                 confidence=0.9,
-                count=1,  # type: ignore[arg-type]
+                count=1,
                 mentions=(EntityMention(field="content", start=0, end=len(t)),),
             )
             for ty, t in rnd.sample(ENTS, 2)
@@ -168,67 +181,74 @@ def stage_run(settings: Settings, env: dict[str, str], articles: list[Article]) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=MIN_ROUNDS)
     args = parser.parse_args()
+    load = machine_load(busy=True)
+    print(f"load average {load['loadavg']} on {load['cpu_count']} CPUs", flush=True)
     base = Settings()
-    unique = uuid.uuid4().hex[:8]
+    run_id = uuid.uuid4().hex[:8]
     tmp = Path(tempfile.mkdtemp(prefix="newsflow-bench-"))
-    env = private_env(unique, tmp, web_port=16066)
-    settings = Settings()
-    ensure_topics(settings, lambda _m: None)
-    ensure_elastic(settings, lambda _m: None)
-    bare_prefix = f"bench-bare-v1-{unique}"
+    bare_prefix = f"bench-bare-v1-{run_id}"
     client = make_client(base.elastic)
     client.indices.put_index_template(
         name=bare_prefix,
         **index_template(
-            settings.elastic.model_copy(
-                update={"index_prefix": bare_prefix, "alias": f"bench-bare-{unique}"}
+            base.elastic.model_copy(
+                update={"index_prefix": bare_prefix, "alias": f"bench-bare-{run_id}"}
             )
         ),
     )
     articles = make_articles(args.n)
     size_kb = sum(len(encode(a)) for a in articles) / len(articles) / 1024
     print(f"{args.n} articles, {size_kb:.1f} KB each on the wire", flush=True)
+    store_bytes: list[int] = []
+
+    def bare(_rnd: int) -> dict[str, float]:
+        try:
+            seconds = bare_bulk(base, articles, bare_prefix, base.index.batch_size)
+        finally:
+            client.indices.delete(index=f"{bare_prefix}-*", ignore_unavailable=True)
+        return {"docs": args.n, "s": seconds, "per_s": args.n / seconds}
+
+    def stage(rnd: int) -> dict[str, float]:
+        unique = f"{run_id}r{rnd}"
+        env = private_env(unique, tmp / unique, web_port=16066)
+        settings = Settings()
+        ensure_topics(settings, lambda _m: None)
+        ensure_elastic(settings, lambda _m: None)
+        try:
+            run = stage_run(settings, env, articles)
+            stats = client.indices.stats(index=f"{settings.elastic.index_prefix}-*", metric="store")
+            store_bytes.append(stats["_all"]["primaries"]["store"]["size_in_bytes"])
+        finally:
+            client.indices.delete(
+                index=f"{settings.elastic.index_prefix}-*", ignore_unavailable=True
+            )
+            client.options(ignore_status=404).indices.delete_index_template(
+                name=settings.elastic.index_prefix
+            )
+        return {"docs": run["docs"], "s": run["seconds"], "per_s": run["docs"] / run["seconds"]}
+
     try:
-        # bare, stage, bare again into a fresh index: the stage is compared with the mean of
-        # the two bare runs, so warm-up and drift on a shared machine do not favour either.
-        bare_1 = bare_bulk(settings, articles, bare_prefix, settings.index.batch_size)
-        stage = stage_run(settings, env, articles)
-        client.indices.delete(index=f"{bare_prefix}-*")
-        bare_2 = bare_bulk(settings, articles, bare_prefix, settings.index.batch_size)
-        stats = client.indices.stats(index=f"{settings.elastic.index_prefix}-*", metric="store")
-        store = stats["_all"]["primaries"]["store"]["size_in_bytes"]
+        rounds = alternate({"bare": bare, "stage": stage}, args.rounds)
     finally:
-        for pattern in (f"{bare_prefix}-*", f"{settings.elastic.index_prefix}-*"):
-            client.indices.delete(index=pattern, ignore_unavailable=True)
-        for name in (bare_prefix, settings.elastic.index_prefix):
-            client.options(ignore_status=404).indices.delete_index_template(name=name)
+        client.options(ignore_status=404).indices.delete_index_template(name=bare_prefix)
         client.close()
-    bare_rates = (args.n / bare_1, args.n / bare_2)
-    bare_rate = sum(bare_rates) / 2
-    stage_rate = stage["docs"] / stage["seconds"]
+    report = ratio_report(rounds, "per_s", [("stage", "bare", 0.85)], unit="docs/s")
+    stage_median = report["sides"]["stage"]["median"]
+    print(f"stage >= 2000 docs/s: {'met' if stage_median >= 2000 else 'MISSED'} (median)")
+    index_mb = store_bytes[-1] / 1e6 * 100000 / args.n if store_bytes else None
+    if index_mb is not None:
+        print(f"index size: {index_mb:.1f} MB per 100k articles")
     result = {
         "n": args.n,
         "doc_kb": round(size_kb, 2),
-        "bare_bulk_docs_per_s": round(bare_rate),
-        "bare_runs_docs_per_s": [round(r) for r in bare_rates],
-        "stage_docs_per_s": round(stage_rate),
-        "stage_vs_bare": round(stage_rate / bare_rate, 3),
-        "index_mb_per_100k": round(store / 1e6 * 100000 / args.n, 1),
+        "rounds": rounds,
+        "throughput": report,
+        "index_mb_per_100k": index_mb,
         "at": datetime.now(UTC).isoformat(),
     }
-    print(f"{'path':<28}{'docs/s':>10}")
-    print(
-        f"{'bare helpers.bulk (mean)':<28}{bare_rate:>10.0f}"
-        f"   (runs: {bare_rates[0]:.0f} before, {bare_rates[1]:.0f} after the stage)"
-    )
-    print(f"{'index stage (worker)':<28}{stage_rate:>10.0f}")
-    print(
-        f"stage / bare = {result['stage_vs_bare']:.2f} (target >= 0.85); "
-        f"stage >= 2000 docs/s: {'met' if stage_rate >= 2000 else 'MISSED'}"
-    )
-    print(f"index size: {result['index_mb_per_100k']} MB per 100k articles")
-    save_result("index.json", result)
+    save_result("index.json", result, load)
 
 
 if __name__ == "__main__":
