@@ -13,7 +13,13 @@ start (and again when the file changes). Format::
         tags: [world]
         min_interval_s: 300   # optional poll bounds (defaults: connector settings)
         max_interval_s: 3600
+        full_text: auto       # fetch the article page: auto (feed text < 600 chars), always, never
+        page_per_host: 1      # optional politeness for its article pages (default: page_fetch)
+        page_min_spacing_s: 5
         enabled: true
+
+In OPML, ``full_text``, ``page_per_host`` and ``page_min_spacing_s`` are outline attributes of
+the same names (read on import, written on export when set).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -50,6 +56,17 @@ class FeedSpec(BaseModel):
     min_interval_s: float | None = Field(None, ge=1, description="Poll at most this often.")
     max_interval_s: float | None = Field(None, ge=1, description="Poll at least this often.")
     enabled: bool = Field(True, description="Disabled feeds are kept but not polled.")
+    full_text: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="Fetch each item's article page: auto (when the feed's own text is short), "
+        "always, never.",
+    )
+    page_per_host: int | None = Field(
+        None, ge=1, le=100, description="Article page fetches in flight to the feed's site."
+    )
+    page_min_spacing_s: float | None = Field(
+        None, ge=0, le=3600, description="Least seconds between article page fetches."
+    )
 
     @field_validator("url")
     @classmethod
@@ -185,6 +202,10 @@ def feed_id_for(url: str, taken: Iterable[str] = ()) -> str:
 # ---- OPML -----------------------------------------------------------------------------------
 
 
+# Outline attributes of our own (lower-case: attribute names are matched case-insensitively).
+_OPML_EXTRA = ("full_text", "page_per_host", "page_min_spacing_s")
+
+
 def import_opml(
     data: bytes, origin: str = "<opml>", existing: FeedList | None = None
 ) -> tuple[FeedList, list[str]]:
@@ -227,6 +248,7 @@ def import_opml(
                     [*folders, *(c.strip() for c in attrs.get("category", "").split(",") if c)]
                 )
             )
+            extra = {k: attrs[k] for k in _OPML_EXTRA if attrs.get(k)}
             try:
                 feed = FeedSpec(
                     id=feed_id_for(url, ids),
@@ -234,6 +256,7 @@ def import_opml(
                     name=title[:300] if title else None,
                     language=(attrs.get("language") or None),
                     tags=tuple(t.strip("/ ")[:60] for t in tags if t.strip("/ ")),
+                    **extra,
                 )
             except ValidationError as exc:
                 problems.append(f"{url}: {exc.errors()[0]['msg']}")
@@ -260,6 +283,10 @@ def export_opml(feeds: FeedList, title: str = "newsflow feeds") -> bytes:
             attrs["language"] = feed.language
         if feed.tags:
             attrs["category"] = ",".join(feed.tags)
+        for key in _OPML_EXTRA:
+            value = getattr(feed, key)
+            if value is not None and value != FeedSpec.model_fields[key].default:
+                attrs[key] = str(value)
         ET.SubElement(body, "outline", attrs)
     ET.indent(root)
     data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)

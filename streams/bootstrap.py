@@ -1,8 +1,10 @@
 """`newsflow bootstrap`: create the Kafka topics and put the Elasticsearch template. Idempotent.
 
 Safe on every deploy: existing topics are kept (partitions are only ever increased), the
-template is overwritten with the shipped one, and the current month's index is created so the
-read alias exists before the first article arrives.
+template is overwritten with the shipped one, existing indices of an older document version get
+the template's new fields when the change is additive (a put-mapping: the same fields, more of
+them; anything else is left for `newsflow reindex`), and the current month's index is created so
+the read alias exists before the first article arrives.
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ def ensure_elastic(settings: Settings, say: Say, client: Elasticsearch | None = 
         es.indices.put_index_template(name=name, **template)
         say(f"index template {name}: put")
         _ensure_dead_letter_index(es, settings, say)
+        _add_new_fields(es, settings, say)
         _warn_on_drift(es, settings, say)
         index = index_for(settings.elastic, datetime.now(UTC))
         if not es.indices.exists(index=index):
@@ -122,6 +125,28 @@ def _has_ilm(es: Elasticsearch) -> bool:
             return False
         raise
     return True
+
+
+def _add_new_fields(es: Elasticsearch, settings: Settings, say: Say) -> None:
+    """Bring older indices to the template's mapping when only fields were added (e.g. the
+    extract stage's ``extraction.*``): the index is ``dynamic: strict``, so without them every
+    new document would be refused. A conflicting change fails here and stays for reindex."""
+    mappings = index_template(settings.elastic)["template"]["mappings"]
+    want = mappings["_meta"]["document_version"]
+    prefix = settings.elastic.index_prefix
+    current = es.indices.get_mapping(
+        index=f"{prefix}-*,{prefix}_r*", ignore_unavailable=True, allow_no_indices=True
+    )
+    for name, body in sorted(current.items()):
+        if (body["mappings"].get("_meta") or {}).get("document_version") == want:
+            continue
+        try:
+            es.indices.put_mapping(
+                index=name, properties=mappings["properties"], meta=mappings["_meta"]
+            )
+            say(f"index {name}: mapping updated to document version {want} (fields added)")
+        except ApiError as exc:
+            say(f"index {name}: mapping not updated in place ({exc.message}); see reindex")
 
 
 def _warn_on_drift(es: Elasticsearch, settings: Settings, say: Say) -> None:

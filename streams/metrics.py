@@ -58,3 +58,26 @@ BULK_ITEMS = Counter(
     "Bulk items by outcome: indexed, retried (429/5xx, retried in place), rejected (DLQ).",
     ["outcome"],
 )
+
+# ---- the extract stage (full text) ----------------------------------------------------------
+
+EXTRACT_PAGES = Counter(
+    "newsflow_extract_pages_total",
+    "Articles through the extract stage by extraction.status (ok, skipped, robots_denied, "
+    "timeout, http_4xx, blocked, ...): exactly one per forwarded article.",
+    ["outcome"],
+)
+EXTRACT_FETCH_SECONDS = Histogram(
+    "newsflow_extract_fetch_seconds",
+    "Time to fetch one article page (queueing for the host, robots.txt and backoff included).",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60),
+)
+EXTRACT_TEXT_SECONDS = Histogram(
+    "newsflow_extract_text_seconds",
+    "Time to extract the main text and metadata of one fetched page.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
+)
+EXTRACT_HOSTS_BACKOFF = Gauge(
+    "newsflow_extract_hosts_in_backoff",
+    "Hosts the extract worker is backing off from after a 429/503 answer.",
+)

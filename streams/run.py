@@ -1,13 +1,18 @@
 """`newsflow run`: the whole pipeline under one supervisor, with a live view.
 
 Starts (or reuses) the local stack when the settings point at it, bootstraps, then runs the
-connector, the enrich workers (one per CPU core unless ``NEWSFLOW_ENRICH__WORKERS`` says
-otherwise) and one index worker as child processes (each its own process
-group, logs under ``<state dir>/logs``). Long-running mode restarts a child that dies and stops
-everything on Ctrl-C/SIGTERM. ``--once`` polls every feed once, waits until the index has
-caught up with everything produced, checks that every produced article is in the index or in a
-dead-letter topic, prints a summary and exits non-zero if anything was lost or stuck.
+connector, the extract worker(s) (``NEWSFLOW_EXTRACT__WORKERS``, default 1: page fetching is
+I/O, one process keeps many pages in flight), the enrich workers (one per CPU core unless
+``NEWSFLOW_ENRICH__WORKERS`` says otherwise) and one index worker as child processes (each its
+own process group, logs under ``<state dir>/logs``). Long-running mode restarts a child that
+dies and stops everything on Ctrl-C/SIGTERM. ``--once`` polls every feed once, waits until the
+index has caught up with everything produced, checks that every produced article is in the index
+or in a dead-letter topic, prints a summary and exits non-zero if anything was lost or stuck.
 The live view and the summary read the children's own ``/metrics``.
+
+A feed list with ``allow_private_addresses: true`` (the demo, tests) also lets the extract
+workers fetch article pages on private addresses (``NEWSFLOW_PAGE_FETCH__ALLOW_PRIVATE``),
+unless that variable is set already.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from streams import topics
 from streams.settings import Settings
 
 Say = Callable[[str], None]
+STAGES = ("extract", "enrich", "index")  # in flow order
 
 
 @dataclass
@@ -106,17 +112,33 @@ class Pipeline:
     feeds: Path
     state_dir: Path
     say: Say
+    extra_env: dict[str, str] = field(default_factory=dict)  # for every worker (the demo)
     children: dict[str, Child] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        base = {**os.environ, "NEWSFLOW_CONNECTOR__FEEDS_FILE": str(self.feeds)}
+        base = {
+            **os.environ,
+            "NEWSFLOW_CONNECTOR__FEEDS_FILE": str(self.feeds),
+            **self.extra_env,
+        }
+        if "NEWSFLOW_PAGE_FETCH__ALLOW_PRIVATE" not in base and private_feed_list(self.feeds):
+            base["NEWSFLOW_PAGE_FETCH__ALLOW_PRIVATE"] = "true"
         web = self.settings.faust.web_port
         logs = self.state_dir / "logs"
-        # The first enrich worker and the index worker keep their well-known ports (web and
-        # web + 1, which `newsflow status` scrapes); further enrich workers follow at web + 2...
-        slots = [("enrich", "enrich", web), ("index", "index", web + 1)]
+        # The first enrich, index and extract workers keep their well-known ports (web,
+        # web + 1 and web + 2, which `newsflow status` scrapes); further workers follow.
+        slots = [
+            ("enrich", "enrich", web),
+            ("index", "index", web + 1),
+            ("extract", "extract", web + 2),
+        ]
+        port = web + 3
         for i in range(1, enrich_workers(self.settings)):
-            slots.append((f"enrich-{i + 1}", "enrich", web + 1 + i))
+            slots.append((f"enrich-{i + 1}", "enrich", port))
+            port += 1
+        for i in range(1, self.settings.extract.workers):
+            slots.append((f"extract-{i + 1}", "extract", port))
+            port += 1
         for name, stage, port in slots:
             env = {
                 **base,
@@ -166,9 +188,11 @@ class Pipeline:
         return (
             f"polls {total(s, 'newsflow_feed_polls_total'):.0f}  "
             f"produced {total(s, articles, stage='connector'):.0f}  "
+            f"extracted {total(s, articles, stage='extract', outcome='extracted'):.0f}  "
             f"enriched {total(s, articles, stage='enrich', outcome='enriched'):.0f}  "
             f"indexed {total(s, articles, stage='index', outcome='indexed'):.0f}  "
-            f"lag enrich {total(s, 'newsflow_consumer_lag', stage='enrich'):.0f} "
+            f"lag extract {total(s, 'newsflow_consumer_lag', stage='extract'):.0f} "
+            f"enrich {total(s, 'newsflow_consumer_lag', stage='enrich'):.0f} "
             f"index {total(s, 'newsflow_consumer_lag', stage='index'):.0f}  "
             f"dead letters {total(s, 'newsflow_dead_letters_total'):.0f}"
         )
@@ -192,6 +216,16 @@ class Pipeline:
             time.sleep(interval_s)
 
 
+def private_feed_list(path: Path) -> bool:
+    """Whether the feed list allows private addresses (its feeds, so its pages, are local)."""
+    from connectors.feeds import FeedListError, load_feed_list
+
+    try:
+        return load_feed_list(path).allow_private_addresses
+    except FeedListError:
+        return False
+
+
 def enrich_workers(settings: Settings) -> int:
     """How many enrich workers `newsflow run` starts: the setting, or one per CPU core.
 
@@ -210,7 +244,7 @@ def raw_ends(settings: Settings) -> dict[str, dict[int, int]]:
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None)
     try:
         out = {}
-        for spec in (topics.RAW, topics.ENRICHED, topics.DLQ_ENRICH, topics.DLQ_INDEX):
+        for spec in topics.ALL:
             _, end = assign_all(consumer, spec.topic_name(settings.topics))
             out[spec.name] = {tp.partition: off for tp, off in end.items()}
         return out
@@ -242,7 +276,7 @@ def keys_between(settings: Settings, spec: topics.TopicSpec, start: dict[int, in
 
 
 def wait_caught_up(settings: Settings, timeout_s: float, say: Say) -> bool:
-    """Until both stages' consumer groups have no lag (enrich first, then index)."""
+    """Until every stage's consumer group has no lag (extract, enrich, then index)."""
     from streams.ops import LagReader
     from streams.worker import group_id
 
@@ -258,19 +292,23 @@ def wait_caught_up(settings: Settings, timeout_s: float, say: Say) -> bool:
                         topics.STAGES[stage]["input"].topic_name(settings.topics),
                     ).values()
                 )
-                for stage in ("enrich", "index")
+                for stage in STAGES
             }
-            line = f"waiting for the workers: lag enrich {lags['enrich']} index {lags['index']}"
+            line = "waiting for the workers: lag " + " ".join(f"{k} {v}" for k, v in lags.items())
             if line != last:
                 say(line)
                 last = line
             if not any(lags.values()):
-                # Enrich may still be producing its last batch: confirm once more.
+                # An upstream stage may still be producing its last batch: confirm once more.
                 time.sleep(1.0)
                 again = sum(
-                    reader.lag(
-                        group_id(settings, "index"), topics.ENRICHED.topic_name(settings.topics)
-                    ).values()
+                    sum(
+                        reader.lag(
+                            group_id(settings, stage),
+                            topics.STAGES[stage]["input"].topic_name(settings.topics),
+                        ).values()
+                    )
+                    for stage in STAGES
                 )
                 if again == 0:
                     return True
@@ -333,10 +371,15 @@ def verify(settings: Settings, produced: list[str], dead: set[str]) -> dict[str,
 
 
 def run_once(
-    settings: Settings, feeds: Path, state_dir: Path, say: Say, timeout_s: float = 600.0
+    settings: Settings,
+    feeds: Path,
+    state_dir: Path,
+    say: Say,
+    timeout_s: float = 600.0,
+    extra_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     started = time.monotonic()
-    pipe = Pipeline(settings, feeds, state_dir, say)
+    pipe = Pipeline(settings, feeds, state_dir, say, extra_env=dict(extra_env or {}))
     marks = raw_ends(settings)
     pipe.start_workers()
     try:
@@ -356,20 +399,28 @@ def run_once(
             if not pipe.children[name].alive():
                 raise RuntimeError(f"the {name} worker died:\n{pipe.children[name].tail()}")
         caught_up = wait_caught_up(settings, timeout_s, say)
+        samples = pipe.samples()
         stage_counts = {
+            "extracted": total(
+                samples, "newsflow_articles_total", stage="extract", outcome="extracted"
+            ),
+            "full_text": {
+                dict(labels)["outcome"]: value
+                for (name, labels), value in samples.items()
+                if name == "newsflow_extract_pages_total" and value
+            },
             "enriched": total(
-                pipe.samples(), "newsflow_articles_total", stage="enrich", outcome="enriched"
+                samples, "newsflow_articles_total", stage="enrich", outcome="enriched"
             ),
-            "indexed": total(
-                pipe.samples(), "newsflow_articles_total", stage="index", outcome="indexed"
-            ),
-            "dead_lettered": total(pipe.samples(), "newsflow_dead_letters_total"),
+            "indexed": total(samples, "newsflow_articles_total", stage="index", outcome="indexed"),
+            "dead_lettered": total(samples, "newsflow_dead_letters_total"),
         }
     finally:
         pipe.stop()
     produced = keys_between(settings, topics.RAW, marks[topics.RAW.name])
-    dead = set(keys_between(settings, topics.DLQ_ENRICH, marks[topics.DLQ_ENRICH.name]))
-    dead |= set(keys_between(settings, topics.DLQ_INDEX, marks[topics.DLQ_INDEX.name]))
+    dead: set[str] = set()
+    for spec in topics.DEAD_LETTER_TOPICS:
+        dead |= set(keys_between(settings, spec, marks[spec.name]))
     result = verify(settings, produced, dead)
     result.update(
         {
@@ -395,6 +446,14 @@ def render_summary(r: dict[str, Any]) -> list[str]:
         + (
             ", ".join(f"{k} {v}" for k, v in sorted(c.get("articles", {}).items())) or "no articles"
         ),
+        f"extract: {r['stages'].get('extracted', 0):.0f} forwarded ("
+        + (
+            ", ".join(
+                f"{k} {v:.0f}" for k, v in sorted((r["stages"].get("full_text") or {}).items())
+            )
+            or "no pages"
+        )
+        + ")",
         f"enrich: {r['stages']['enriched']:.0f} enriched; index: {r['stages']['indexed']:.0f} "
         f"indexed; dead letters: {r['stages']['dead_lettered']:.0f}",
         f"this run: {r['produced']} produced, {r['indexed']} searchable, "

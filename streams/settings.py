@@ -135,6 +135,52 @@ class EnrichSettings(_Section):
     )
 
 
+class ExtractSettings(_Section):
+    """The extract stage (`newsflow worker extract`): which pages to fetch, how long to wait.
+    Politeness per host (robots.txt, pacing, backoff) is the ``page_fetch`` section."""
+
+    batch_size: int = Field(64, ge=1, le=5000, description="Articles per extract batch.")
+    batch_idle_s: float = Field(0.05, ge=0, le=5, description=_IDLE)
+    batch_within_s: float = Field(
+        1.0, gt=0, description="Longest a batch stays open while records keep arriving, seconds."
+    )
+    fetch_pages: bool = Field(
+        True,
+        description="Fetch article pages at all; false forwards every article with its feed "
+        "text only (extraction.status skipped), whatever the feeds' full_text says.",
+    )
+    auto_min_chars: int = Field(
+        600,
+        ge=0,
+        description="full_text: auto fetches the page when the feed's own text (the longer of "
+        "summary and content) is shorter than this many characters.",
+    )
+    page_deadline_s: float = Field(
+        20.0,
+        gt=0,
+        description="Budget of one page in a batch (queueing for its host, robots.txt, "
+        "backoff waits, transfer); a batch's pages are fetched concurrently, so a batch takes "
+        "about this long at most, plus extraction.",
+    )
+    max_body_chars: int = Field(
+        100_000,
+        ge=1000,
+        description="Longest body forwarded; longer main text is cut (flag truncated).",
+    )
+    extract_threads: int = Field(
+        2, ge=1, le=32, description="Threads extracting text from fetched pages (CPU work)."
+    )
+    seen_cache_size: int = Field(
+        2048,
+        ge=0,
+        description="Articles per worker remembered with their extraction (article_id + "
+        "content hash): a repeat is not fetched again. In memory: a restart forgets it.",
+    )
+    workers: int = Field(
+        1, ge=1, le=64, description="Extract worker processes `newsflow run` starts."
+    )
+
+
 class IndexSettings(_Section):
     batch_size: int = Field(500, ge=1, le=10000, description="Articles per bulk request.")
     batch_idle_s: float = Field(0.01, ge=0, le=5, description=_IDLE)
@@ -304,6 +350,7 @@ class Settings(BaseSettings):
     connector: ConnectorSettings = Field(default_factory=ConnectorSettings)
     page_fetch: PageFetchSettings = Field(default_factory=PageFetchSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
+    extract: ExtractSettings = Field(default_factory=ExtractSettings)
     enrich: EnrichSettings = Field(default_factory=EnrichSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)

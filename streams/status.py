@@ -36,6 +36,7 @@ def processes(settings: Settings) -> list[dict[str, Any]]:
         ("connector", settings.connector.metrics_port),
         ("enrich", web),
         ("index", web + 1),
+        ("extract", web + 2),
     ):
         report = _probe(port) if port else None
         out.append({"process": name, "port": port, "up": report is not None, "health": report})
@@ -76,19 +77,33 @@ def kafka_view(settings: Settings) -> dict[str, Any]:
         consumer.close()
 
 
-def throughput(settings: Settings, seconds: float = 2.0) -> dict[str, float]:
-    """Articles per second by stage, from two scrapes of the running processes."""
+def throughput(settings: Settings, seconds: float = 2.0) -> dict[str, Any]:
+    """Articles per second by stage, from two scrapes of the running processes; plus
+    ``extract_outcomes``: the extract worker's articles by extraction status so far."""
     from streams.run import scrape, total
 
+    full_text: dict[str, float] = {}
+
     web = settings.faust.web_port
-    ports = [settings.connector.metrics_port, web, web + 1]
+    ports = [settings.connector.metrics_port, web, web + 1, web + 2]
 
     def counts() -> dict[str, float]:
         merged: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         for port in ports:
             merged.update(scrape(port))
+        full_text.clear()
+        full_text.update(
+            {
+                dict(labels)["outcome"]: value
+                for (name, labels), value in merged.items()
+                if name == "newsflow_extract_pages_total" and value
+            }
+        )
         return {
             "connector": total(merged, "newsflow_articles_total", stage="connector"),
+            "extract": total(
+                merged, "newsflow_articles_total", stage="extract", outcome="extracted"
+            ),
             "enrich": total(merged, "newsflow_articles_total", stage="enrich", outcome="enriched"),
             "index": total(merged, "newsflow_articles_total", stage="index", outcome="indexed"),
         }
@@ -96,7 +111,9 @@ def throughput(settings: Settings, seconds: float = 2.0) -> dict[str, float]:
     first = counts()
     time.sleep(seconds)
     second = counts()
-    return {k: round((second[k] - first[k]) / seconds, 1) for k in first}
+    rates: dict[str, Any] = {k: round((second[k] - first[k]) / seconds, 1) for k in first}
+    rates["extract_outcomes"] = dict(sorted(full_text.items()))
+    return rates
 
 
 def feeds_view(settings: Settings) -> list[dict[str, Any]]:
@@ -173,6 +190,9 @@ def render(status: dict[str, Any], worst_feeds: int = 15) -> list[str]:
             lines.append(
                 f"  {s['stage']:<10} {rate.get(s['stage'], '-'):>8} articles/s   lag {s['lag']}"
             )
+        outcomes = rate.get("extract_outcomes") or {}
+        if outcomes:
+            lines.append("  full text  " + "  ".join(f"{o} {n:.0f}" for o, n in outcomes.items()))
         dlq = [t for t in k["topics"] if t["dead_letter"]]
         lines.append("DEAD LETTERS  " + "  ".join(f"{t['topic']}: {t['records']}" for t in dlq))
     e = status["elasticsearch"]

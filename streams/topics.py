@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.schema import Article, ContractModel, RawArticle
+from streams.schema import Article, ContractModel, ExtractedArticle, RawArticle
 from streams.settings import TopicSettings
 
 DAY_MS = 24 * 3600 * 1000
@@ -43,15 +43,23 @@ class TopicSpec:
 
 
 RAW = TopicSpec("news.articles.raw.v1", "Articles as the connector normalised them.", RawArticle)
+EXTRACTED = TopicSpec(
+    "news.articles.extracted.v1",
+    "Raw articles plus the linked page's main text and extraction status (summary kept).",
+    ExtractedArticle,
+)
 ENRICHED = TopicSpec(
     "news.articles.enriched.v1",
     "Articles with language and entities: the public, versioned contract.",
     Article,
 )
-DLQ_ENRICH = TopicSpec("news.dlq.enrich", "Raw records enrichment could not process.", None, True)
+DLQ_EXTRACT = TopicSpec("news.dlq.extract", "Raw records extraction could not read.", None, True)
+DLQ_ENRICH = TopicSpec(
+    "news.dlq.enrich", "Extracted records enrichment could not process.", None, True
+)
 DLQ_INDEX = TopicSpec("news.dlq.index", "Enriched records indexing could not write.", None, True)
 
-ALL: tuple[TopicSpec, ...] = (RAW, ENRICHED, DLQ_ENRICH, DLQ_INDEX)
+ALL: tuple[TopicSpec, ...] = (RAW, EXTRACTED, ENRICHED, DLQ_EXTRACT, DLQ_ENRICH, DLQ_INDEX)
 # What the dead-letter indexer (the Kibana ops view) reads: every dead-letter topic.
 DEAD_LETTER_TOPICS: tuple[TopicSpec, ...] = tuple(spec for spec in ALL if spec.dead_letter)
 
@@ -59,6 +67,7 @@ DEAD_LETTER_TOPICS: tuple[TopicSpec, ...] = tuple(spec for spec in ALL if spec.d
 # names a stage's neighbours; the stage declarations (streams/stages/<stage>.py) read it, and
 # streams/stages/registry.py lists which declarations `newsflow worker NAME` can start.
 STAGES: dict[str, dict[str, TopicSpec]] = {
-    "enrich": {"input": RAW, "output": ENRICHED, "dead_letter": DLQ_ENRICH},
+    "extract": {"input": RAW, "output": EXTRACTED, "dead_letter": DLQ_EXTRACT},
+    "enrich": {"input": EXTRACTED, "output": ENRICHED, "dead_letter": DLQ_ENRICH},
     "index": {"input": ENRICHED, "dead_letter": DLQ_INDEX},
 }

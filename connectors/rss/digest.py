@@ -28,7 +28,14 @@ from connectors.rss.schedule import (
 )
 from connectors.rss.types import Item, ParseLimits
 from streams.net.types import FetchResult, Validators
-from streams.schema.models import FeedRef, PipelineInfo, RawArticle, Source, StageStamp
+from streams.schema.models import (
+    FeedRef,
+    PagePolicy,
+    PipelineInfo,
+    RawArticle,
+    Source,
+    StageStamp,
+)
 from streams.version import VERSION
 
 PollResult = Literal["new", "no_new", "not_modified", "unchanged_body", "error"]
@@ -128,7 +135,17 @@ def to_raw_article(
         article_id=item.article_id,
         source=Source(
             feed=FeedRef(
-                feed_id=feed.id, url=state.url, name=feed.name, country=feed.country, tags=feed.tags
+                feed_id=feed.id,
+                url=state.url,
+                name=feed.name,
+                country=feed.country,
+                tags=feed.tags,
+                full_text=feed.full_text,
+                page_policy=(
+                    PagePolicy(per_host=feed.page_per_host, min_spacing_s=feed.page_min_spacing_s)
+                    if feed.page_per_host is not None or feed.page_min_spacing_s is not None
+                    else None
+                ),
             ),
             url=item.url,
             guid=item.guid,

@@ -1,4 +1,9 @@
-"""RawArticle -> Article: the pure enrichment of a batch (language, then entities).
+"""ExtractedArticle -> Article: the pure enrichment of a batch (language, then entities).
+
+Reads title, summary and the full text: the extracted page ``body`` when the extract stage
+found one, else the feed's own content (``streams.enrich.text.prepare``), within
+``enrich.max_chars``. A plain ``RawArticle`` (no extract stage: the smoke demo, old records) is
+enriched the same way without a body. ``body`` and ``extraction`` are carried onto the Article.
 
 Called by the enrich stage in a worker thread; returns one result per input, in order: the
 enriched ``Article`` or the exception that article raised, so one bad article is dead-lettered
@@ -19,11 +24,14 @@ from streams.schema import (
     Article,
     Entity,
     EntityMention,
+    ExtractedArticle,
     LanguageInfo,
     PipelineInfo,
     RawArticle,
     StageStamp,
 )
+
+Input = ExtractedArticle | RawArticle
 
 ENTITY_TYPES = {"PER", "ORG", "LOC", "MISC"}
 
@@ -45,8 +53,17 @@ def _to_contract(found: FoundEntity) -> Entity:
     )
 
 
+def _body(raw: Input) -> str | None:
+    return raw.body if isinstance(raw, ExtractedArticle) else None
+
+
+def _prepare(raw: Input, max_chars: int) -> PreparedText:
+    src = raw.source
+    return prepare(src.title, src.summary, src.content, max_chars, _body(raw))
+
+
 def _article(
-    raw: RawArticle,
+    raw: Input,
     prep: PreparedText,
     lang: LanguageResult,
     found: list[FoundEntity],
@@ -65,15 +82,17 @@ def _article(
         ),
         entities=tuple(_to_contract(f) for f in found),
         text_truncated=prep.truncated,
+        body=_body(raw),
+        extraction=raw.extraction if isinstance(raw, ExtractedArticle) else None,
         pipeline=PipelineInfo(
             stages=(*raw.pipeline.stages, stamp), models={**raw.pipeline.models, **models}
         ),
     )
 
 
-def enrich_one(raw: RawArticle, stamp: StageStamp, max_chars: int) -> Article:
+def enrich_one(raw: Input, stamp: StageStamp, max_chars: int) -> Article:
     src = raw.source
-    prep = prepare(src.title, src.summary, src.content, max_chars)
+    prep = _prepare(raw, max_chars)
     lang = language.detect_language(prep.language_input, src.language_hint)
     found = entities.extract_entities(prep.fields, lang.code)
     return _article(raw, prep, lang, found, stamp, model_versions())
@@ -83,7 +102,7 @@ Timing = tuple[str, str, float, int]  # component, language, seconds per article
 
 
 def enrich_batch(
-    raws: Sequence[RawArticle],
+    raws: Sequence[Input],
     stamp: StageStamp,
     max_chars: int,
     timings: list[Timing] | None = None,
@@ -95,9 +114,7 @@ def enrich_batch(
     if not raws:
         return []
     try:
-        preps = [
-            prepare(r.source.title, r.source.summary, r.source.content, max_chars) for r in raws
-        ]
+        preps = [_prepare(r, max_chars) for r in raws]
         started = time.perf_counter()
         langs = language.detect_many(
             [(p.language_input, r.source.language_hint) for p, r in zip(preps, raws, strict=True)]

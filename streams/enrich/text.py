@@ -37,20 +37,25 @@ def _squash(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
-def prepare(title: str, summary: str, content: str | None, max_chars: int) -> PreparedText:
+def prepare(
+    title: str, summary: str, content: str | None, max_chars: int, body: str | None = None
+) -> PreparedText:
     """Pick the fields to analyse, within ``max_chars`` characters in total.
 
-    The summary is skipped when the content already contains it (feeds often repeat the lead
-    paragraph), so its entities are not counted twice.
+    The full text is ``body`` (the page text the extract stage found) when there is one, else
+    the feed's own ``content``: both are the article, so reading both would count its entities
+    twice. The summary is skipped when the full text already contains it (feeds and pages often
+    repeat the lead paragraph), for the same reason.
     """
     fields: dict[str, str] = {}
     budget = max_chars
     truncated = False
     body_parts: list[tuple[str, str]] = [("title", title)]
-    if content and content.strip():
-        if summary.strip() and _squash(summary) not in _squash(content):
+    full = ("body", body) if body and body.strip() else ("content", content)
+    if full[1] and full[1].strip():
+        if summary.strip() and _squash(summary) not in _squash(full[1]):
             body_parts.append(("summary", summary))
-        body_parts.append(("content", content))
+        body_parts.append((full[0], full[1]))
     elif summary.strip():
         body_parts.append(("summary", summary))
     for name, text in body_parts:

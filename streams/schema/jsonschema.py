@@ -15,7 +15,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from streams.schema.models import SCHEMA_VERSION, Article, ContractModel, RawArticle
+from streams.schema.models import (
+    SCHEMA_VERSION,
+    Article,
+    ContractModel,
+    ExtractedArticle,
+    RawArticle,
+)
 
 MAJOR = SCHEMA_VERSION.split(".")[0]
 SCHEMA_DIR = Path(__file__).parent
@@ -23,6 +29,7 @@ SCHEMA_DIR = Path(__file__).parent
 # Record name (file name stem) -> model. The order is the order of the flow.
 RECORDS: dict[str, type[ContractModel]] = {
     "raw-article": RawArticle,
+    "extracted-article": ExtractedArticle,
     "article": Article,
 }
 

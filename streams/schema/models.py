@@ -1,4 +1,15 @@
-"""v1 models: ``RawArticle`` (connector output) and ``Article`` (enrichment output, the contract).
+"""v1 models: ``RawArticle`` (connector output), ``ExtractedArticle`` (extract stage output) and
+``Article`` (enrichment output, the contract).
+
+Full text (1.2, additive): the extract stage fetches the item's page and writes two things of its
+own beside the connector's ``source`` (which it never changes, so the feed's title and summary
+are always kept): ``body``, the page's main text (null when there is none), and ``extraction``,
+what happened (``status``, method, sizes, the page's own metadata). ``ExtractedArticle`` is a
+``RawArticle`` plus these two optional fields, so any raw record also reads as an extracted one
+(a replay of old raw records into the extracted topic still enriches). The enrich stage copies
+both onto ``Article``; entity mentions in the body say ``field="body"`` (offsets into
+``Article.body``). The feed list's per-feed full-text policy travels on ``source.feed``
+(``full_text``, ``page_policy``) because the extract stage does not read the feed list.
 
 Rules: every model is frozen and forbids unknown fields; every datetime is timezone-aware;
 every field has a description (it flows into the committed JSON Schema). Within v1 only
@@ -11,7 +22,8 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.1"  # 1.1: source.enclosures, source.truncated (additive)
+SCHEMA_VERSION = "1.2"  # 1.1: source.enclosures, source.truncated; 1.2: body, extraction,
+# source.feed.full_text/page_policy, mention field "body" (all additive)
 
 ArticleId = Annotated[
     str,
@@ -27,12 +39,34 @@ class ContractModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
 
 
+FullTextPolicy = Literal["auto", "always", "never"]
+
+
+class PagePolicy(ContractModel):
+    """Politeness towards the host of a feed's article pages, from the feed list."""
+
+    per_host: int | None = Field(
+        None, ge=1, le=100, description="Page fetches in flight at once to the host."
+    )
+    min_spacing_s: float | None = Field(
+        None, ge=0, le=3600, description="Least time between two page fetch starts, seconds."
+    )
+
+
 class FeedRef(ContractModel):
     feed_id: str = Field(description="Id of the feed in the feed list.", min_length=1)
     url: str = Field(description="URL the feed was fetched from.")
     name: str | None = Field(None, description="Human-readable feed name.")
     country: str | None = Field(None, description="ISO 3166-1 alpha-2 country of the publisher.")
     tags: tuple[str, ...] = Field((), description="Free tags from the feed list.")
+    full_text: FullTextPolicy = Field(
+        "auto",
+        description="Whether the extract stage fetches the article page: auto (when the feed's "
+        "own text is short), always, never.",
+    )
+    page_policy: PagePolicy | None = Field(
+        None, description="Per-feed politeness override for fetching article pages."
+    )
 
 
 class Enclosure(ContractModel):
@@ -78,6 +112,67 @@ class Source(ContractModel):
     )
 
 
+ExtractionStatus = Literal[
+    # full text extracted
+    "ok",
+    # the page was fetched but has no usable article text (extractor statuses)
+    "empty",
+    "blocked",
+    "too_large",
+    "not_html",
+    "extract_failed",
+    # the page could not be fetched (page fetcher statuses)
+    "robots_denied",
+    "backoff",
+    "timeout",
+    "http_4xx",
+    "http_5xx",
+    "refused",
+    "redirect_loop",
+    "bad_url",
+    "bad_response",
+    "network_error",
+    "internal",
+    # no fetch was made
+    "skipped",
+    "not_attempted",
+    "no_url",
+]
+
+
+class ExtractionInfo(ContractModel):
+    """Written by the extract stage only: whether and how the full text was obtained."""
+
+    status: ExtractionStatus = Field(
+        description="ok: body holds the page's main text. empty/blocked/too_large/not_html/"
+        "extract_failed: the page was fetched, no usable text. robots_denied/backoff/timeout/"
+        "http_4xx/http_5xx/refused/redirect_loop/bad_url/bad_response/network_error/internal: "
+        "the page could not be fetched. skipped: not fetched by policy (full_text never, or "
+        "auto and the feed's own text is long enough). not_attempted: not fetched this time "
+        "(fetched already for this article). no_url: the item has no page URL."
+    )
+    reason: str | None = Field(
+        None, description="One short line on why the status is not ok (error class, message)."
+    )
+    method: str | None = Field(None, description="Extraction method, e.g. trafilatura.")
+    chars: int = Field(0, ge=0, description="Characters of body (0 when there is none).")
+    http_status: int | None = Field(None, description="HTTP status of the page answer.")
+    fetched_at: AwareDatetime | None = Field(None, description="When the page was fetched.")
+    final_url: str | None = Field(None, description="The URL that answered, after redirects.")
+    canonical_url: str | None = Field(
+        None, description="rel=canonical (or og:url) the page declares."
+    )
+    page_language: str | None = Field(None, description="Language the page declares.")
+    published_at: AwareDatetime | None = Field(
+        None, description="Publication time the page states (UTC); the feed's is in source."
+    )
+    authors: tuple[str, ...] = Field((), description="Authors the page names.")
+    image: str | None = Field(None, description="Lead image URL the page declares.")
+    flags: tuple[str, ...] = Field(
+        (), description="multi_page, live_blog, amp, truncated: special pages, first part kept."
+    )
+
+
 class StageStamp(ContractModel):
     stage: str = Field(description="Stage name: connector, enrich, index.")
     at: AwareDatetime = Field(description="When the stage produced this record.")
@@ -105,7 +200,10 @@ class LanguageInfo(ContractModel):
 
 
 class EntityMention(ContractModel):
-    field: Literal["title", "summary", "content"] = Field(description="Text field mentioned in.")
+    field: Literal["title", "summary", "content", "body"] = Field(
+        description="Text field mentioned in: source.title/summary/content, or body (the "
+        "extracted page text)."
+    )
     start: int = Field(ge=0, description="Start character offset in that field.")
     end: int = Field(ge=0, description="End character offset (exclusive).")
 
@@ -130,6 +228,25 @@ class RawArticle(ContractModel):
     pipeline: PipelineInfo = Field(default_factory=PipelineInfo, description="Stage stamps.")
 
 
+_BODY = "Main text of the article page (extract stage); null when not fetched or none found."
+_EXTRACTION = "Extract stage: whether and how the full text was obtained; null before 1.2."
+
+
+class ExtractedArticle(ContractModel):
+    """Value of ``news.articles.extracted.v1`` (key: article_id): the raw record plus full text.
+
+    Every raw article is forwarded, with or without a body; ``extraction.status`` says why."""
+
+    schema_version: str = Field(
+        SCHEMA_VERSION, pattern=r"^1\.\d+$", description="Contract version (major 1)."
+    )
+    article_id: ArticleId
+    source: Source = Field(description="Connector section, unchanged.")
+    body: str | None = Field(None, description=_BODY)
+    extraction: ExtractionInfo | None = Field(None, description=_EXTRACTION)
+    pipeline: PipelineInfo = Field(default_factory=PipelineInfo, description="Stage stamps.")
+
+
 class Article(ContractModel):
     """Value of ``news.articles.enriched.v1`` (key: article_id): the public contract."""
 
@@ -143,6 +260,8 @@ class Article(ContractModel):
     text_truncated: bool = Field(
         False, description="True when enrichment read only the first part of a very long text."
     )
+    body: str | None = Field(None, description=_BODY)
+    extraction: ExtractionInfo | None = Field(None, description=_EXTRACTION)
     pipeline: PipelineInfo = Field(default_factory=PipelineInfo, description="Stage stamps.")
 
 

@@ -92,7 +92,11 @@ def to_document(article: Article, indexed_at: datetime) -> dict[str, Any]:
         bucket = grouped[ENTITY_FIELDS[ent.type]]
         if ent.normalized not in bucket:
             bucket.append(ent.normalized)
-    body = src.content or src.summary
+    # The page text when the extract stage found one; else the feed's own text.
+    body = article.body or src.content or src.summary
+    ext = article.extraction
+    # The publisher's date from the feed; the page's own when the feed gave none.
+    published = src.published_at or (ext.published_at if ext is not None else None)
     return derive(
         {
             "article_id": article.article_id,
@@ -104,7 +108,7 @@ def to_document(article: Article, indexed_at: datetime) -> dict[str, Any]:
             "body": body,
             "authors": list(src.authors),
             "categories": list(src.categories),
-            "published_at": src.published_at.isoformat() if src.published_at else None,
+            "published_at": published.isoformat() if published else None,
             "published_at_note": src.published_at_note,
             "first_seen_at": src.first_seen_at.isoformat(),
             "fetched_at": src.fetched_at.isoformat(),
@@ -117,7 +121,9 @@ def to_document(article: Article, indexed_at: datetime) -> dict[str, Any]:
                 "country": src.feed.country,
                 "tags": list(src.feed.tags),
                 "language_hint": src.language_hint,
+                "full_text": src.feed.full_text,
             },
+            "extraction": _extraction(article),
             "language": article.language.model_dump(),
             "entities": grouped,
             "entity_mentions": [
@@ -140,6 +146,16 @@ def to_document(article: Article, indexed_at: datetime) -> dict[str, Any]:
             },
         }
     )
+
+
+def _extraction(article: Article) -> dict[str, Any] | None:
+    ext = article.extraction
+    if ext is None:
+        return None
+    out = ext.model_dump(mode="json")
+    out["authors"] = list(ext.authors)
+    out["flags"] = list(ext.flags)
+    return out
 
 
 def derive(doc: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The enrich stage: raw articles -> language, entities -> the public ``Article`` contract.
+"""The enrich stage: extracted articles -> language, entities -> the public ``Article`` contract.
 
 Its wiring (input, output, dead letters) is ``topics.STAGES["enrich"]``. ``process`` is the pure
 batch enrichment (``streams.enrich.pipeline``), a plain function: the stage runner
@@ -18,7 +18,7 @@ from streams.enrich import pipeline
 from streams.errors import PoisonArticle
 from streams.metrics import ENRICH_SECONDS
 from streams.ops import Health
-from streams.schema import Article, RawArticle, decode, encode
+from streams.schema import Article, ExtractedArticle, decode, encode
 from streams.settings import Settings
 from streams.stages.runner import BatchPolicy, Forward, Outcome, Poison, Record, Stage
 from streams.version import VERSION
@@ -28,8 +28,9 @@ STAGE = "enrich"
 MAX_ENCODED = topics.MAX_RECORD_BYTES - 64 * 1024
 
 
-def decode_raw(record: Record) -> RawArticle:
-    return decode(RawArticle, record.value)
+def decode_raw(record: Record) -> ExtractedArticle:
+    # A RawArticle's JSON reads as an ExtractedArticle without body/extraction.
+    return decode(ExtractedArticle, record.value)
 
 
 def checked(article: Article) -> Article:
@@ -39,7 +40,7 @@ def checked(article: Article) -> Article:
     return article
 
 
-def enrich(raws: Sequence[RawArticle], max_chars: int) -> list[Outcome]:
+def enrich(raws: Sequence[ExtractedArticle], max_chars: int) -> list[Outcome]:
     """One outcome per raw article, in order (pure apart from the timing metrics)."""
     timings: list[pipeline.Timing] = []
     results = pipeline.enrich_batch(
@@ -75,7 +76,7 @@ def declare(settings: Settings, health: Health | None = None) -> Stage:
     cfg = settings.enrich
     max_chars = cfg.max_chars
 
-    def process(raws: list[RawArticle]) -> list[Outcome]:
+    def process(raws: list[ExtractedArticle]) -> list[Outcome]:
         return enrich(raws, max_chars)
 
     return Stage(

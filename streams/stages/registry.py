@@ -26,6 +26,7 @@ class Entry:
 
 
 STAGES: dict[str, Entry] = {
+    "extract": Entry("streams.stages.extract"),
     "enrich": Entry("streams.stages.enrich"),
     # The Kibana view of the dead letters rides along with the index worker (same cluster).
     "index": Entry("streams.stages.index", with_stages=("dead-letters",)),

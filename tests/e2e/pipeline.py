@@ -1,9 +1,10 @@
 """The whole pipeline as real processes, for fault tests with exact counts.
 
-feed server (this process) -> ``newsflow connect`` -> raw topic -> ``newsflow worker enrich`` ->
-enriched topic -> ``newsflow worker index`` -> Elasticsearch. Each process runs in its own
-process group with its log in the test's directory, so one of them can be killed with SIGKILL
-(what an OOM kill or a lost node does) and started again.
+feed server (this process) -> ``newsflow connect`` -> raw topic -> ``newsflow worker extract``
+(the item's page, from the same server when the feed links there) -> extracted topic ->
+``newsflow worker enrich`` -> enriched topic -> ``newsflow worker index`` -> Elasticsearch.
+Each process runs in its own process group with its log in the test's directory, so one of them
+can be killed with SIGKILL (what an OOM kill or a lost node does) and started again.
 
 Everything a run touches is its own: topic namespace ``test.<unique>.``, index alias, index
 prefix, dead-letter index, faust app id (so consumer groups ``test-<unique>-enrich`` and
@@ -58,8 +59,9 @@ from tests.integration.stage_helpers import ROOT, free_port
 # Which topics each stage's consumer group reads (the index worker also runs the agent that
 # copies dead letters into Elasticsearch, in the same group).
 GROUP_INPUTS: dict[str, tuple[topics.TopicSpec, ...]] = {
-    "enrich": (topics.RAW,),
-    "index": (topics.ENRICHED, topics.DLQ_ENRICH, topics.DLQ_INDEX),
+    "extract": (topics.RAW,),
+    "enrich": (topics.EXTRACTED,),
+    "index": (topics.ENRICHED, *topics.DEAD_LETTER_TOPICS),
 }
 
 
@@ -247,7 +249,7 @@ class Verdict:
 
 
 class Pipeline:
-    """Feed server + connector + enrich worker + index worker, isolated; see the module doc."""
+    """Feed server, connector, extract, enrich and index workers, isolated; see the module doc."""
 
     def __init__(
         self,
@@ -300,7 +302,7 @@ class Pipeline:
         self.extra_feeds: list[FeedSpec] = []
         self.web_ports: dict[str, int] = {}
         self.procs: dict[str, Proc] = {}
-        for stage in ("enrich", "index"):
+        for stage in ("extract", "enrich", "index"):
             port = free_port()
             self.web_ports[stage] = port
             worker_env = {
@@ -356,7 +358,7 @@ class Pipeline:
             ),
         )
         save_feed_list(self.dir / "feeds.yaml", flist)
-        for name in ("enrich", "index", "connector"):
+        for name in ("extract", "enrich", "index", "connector"):
             self.procs[name].start()
 
     def bootstrap(self) -> None:
@@ -364,7 +366,7 @@ class Pipeline:
         ensure_elastic(self.settings, lambda _m: None)
 
     def close(self) -> None:
-        for name in ("connector", "enrich", "index"):  # upstream first
+        for name in ("connector", "extract", "enrich", "index"):  # upstream first
             self.procs[name].stop()
         self.server.stop()
         with contextlib.suppress(Exception):  # the stack may be gone (private stack torn down)
@@ -587,7 +589,7 @@ class Pipeline:
 
     def verdict(self, expected: set[str], dead_letters: Letters) -> Verdict:
         index = self.index_report()
-        stages = ("enrich", "index")
+        stages = ("extract", "enrich", "index")
         letters = {stage: [d.key for d in self.dead_letters(stage)] for stage in stages}
         letters_ok = all(
             Counter(letters[stage]) == Counter(dead_letters.get(stage, set())) for stage in letters

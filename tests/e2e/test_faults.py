@@ -209,13 +209,14 @@ def test_poison_records_land_in_their_dead_letter_topics_the_rest_is_indexed(
         seed=4,
     ) as pipe:
         pipe.start()
-        # Not contract JSON at all: the enrich stage dead-letters it.
+        # Not contract JSON at all: the extract stage (the first to read it) dead-letters it.
         garbage = b'{"article_id": "broken", "source": ' + "\u0628\u0627\u0644\u0639".encode()
         garbage_at = pipe.produce(topics.RAW, b"poison-not-json", garbage)
         # A valid article whose 40 KB author is one keyword term beyond Lucene's 32,766-byte
         # limit: enrichment passes it, Elasticsearch rejects the document.
         raw = make_raw(7, title="Immense author")
-        src = raw.source.model_copy(update={"authors": ("A" * 40_000,)})
+        feed = raw.source.feed.model_copy(update={"full_text": "never"})  # no page to fetch
+        src = raw.source.model_copy(update={"authors": ("A" * 40_000,), "feed": feed})
         immense = raw.model_copy(update={"source": src})
         pipe.produce(topics.RAW, immense.article_id.encode(), encode(immense))
         # Garbage straight into the enriched topic: the index stage dead-letters it.
@@ -227,17 +228,17 @@ def test_poison_records_land_in_their_dead_letter_topics_the_rest_is_indexed(
         expected = pipe.expected_ids()
         assert len(expected) == 8 * 11
         letters = {
-            "enrich": {b"poison-not-json"},
+            "extract": {b"poison-not-json"},
             "index": {immense.article_id.encode(), b"poison-enriched"},
         }
         verdict = pipe.wait_settled(expected, letters, timeout_s=180)
         _stamp(f"settled: {verdict.summary()}", t0)
         _assert_settled(pipe, verdict)
 
-        (enrich_dl,) = pipe.dead_letters("enrich")
-        assert enrich_dl.value == garbage  # the original bytes
-        h = enrich_dl.headers
-        assert h["stage"] == "enrich"
+        (extract_dl,) = pipe.dead_letters("extract")
+        assert extract_dl.value == garbage  # the original bytes
+        h = extract_dl.headers
+        assert h["stage"] == "extract"
         assert h["error-class"] in ("ValidationError", "ValueError"), h
         assert h["error-message"]
         assert h["attempts"] == "1"
@@ -261,14 +262,14 @@ def test_poison_records_land_in_their_dead_letter_topics_the_rest_is_indexed(
             int(undecodable.headers["source-offset"]),
         )
         assert src_at == bad_enriched_at
-        for letter in (enrich_dl, rejected, undecodable):
+        for letter in (extract_dl, rejected, undecodable):
             assert set(letter.headers) >= DEAD_LETTER_HEADERS, letter.headers.keys()
         _raw_keys_once(pipe)
         # The index worker also copies every dead letter into the operators' Kibana index.
         ops = pipe.dead_letter_docs()
         assert sorted((d["stage"], d["article_id"]) for d in ops) == sorted(
             [
-                ("enrich", "poison-not-json"),
+                ("extract", "poison-not-json"),
                 ("index", immense.article_id),
                 ("index", "poison-enriched"),
             ]

@@ -59,7 +59,7 @@ def test_enrich_worker(
     raws = _raws()
     records = [(r.article_id.encode(), encode(r)) for r in raws]
     records.insert(3, (b"poison", b'{"schema_version": "1.0"}'))
-    h.produce(settings, topics.RAW.topic_name(settings.topics), records)
+    h.produce(settings, topics.STAGES["enrich"]["input"].topic_name(settings.topics), records)
 
     log = tmp_path / "enrich.log"
     with h.worker("enrich", env, log) as proc:
@@ -128,7 +128,7 @@ def test_two_enrich_workers_share_the_partitions(
         raws = [make_raw(i, title=f"Ankara talks, round {i}") for i in range(90)]
         h.produce(
             settings,
-            topics.RAW.topic_name(settings.topics),
+            topics.STAGES["enrich"]["input"].topic_name(settings.topics),
             [(r.article_id.encode(), encode(r)) for r in raws],
         )
         out = h.read_all(

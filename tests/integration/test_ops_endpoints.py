@@ -15,7 +15,7 @@ import pytest
 from streams.bootstrap import ensure_topics
 from streams.schema import encode
 from streams.settings import Settings
-from streams.topics import RAW
+from streams.topics import STAGES
 from tests.conftest import make_raw, promtool_check_metrics
 from tests.integration import stage_helpers as h
 
@@ -48,7 +48,7 @@ def test_enrich_worker_reports_progress_lag_and_readiness(
     settings = h.settings_for(env, monkeypatch)
     ensure_topics(settings, lambda _m: None)
     base = f"http://127.0.0.1:{env['NEWSFLOW_FAUST__WEB_PORT']}"
-    topic = RAW.topic_name(settings.topics)
+    topic = STAGES["enrich"]["input"].topic_name(settings.topics)
     now = datetime.now(UTC)
     raws = [make_raw(i, title="Turkey and Syria sign a deal in Ankara", now=now) for i in range(7)]
     h.produce(settings, topic, [(r.article_id.encode(), encode(r)) for r in raws])

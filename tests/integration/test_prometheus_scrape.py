@@ -73,9 +73,16 @@ def workers(
         "NEWSFLOW_FAUST__WEB_PORT": str(ports["index"]),
         "NEWSFLOW_FAUST__DATADIR": str(tmp_path / "faust-index"),
     }
+    extract_env = {  # the connector's articles reach enrichment through the extract stage
+        **env,
+        "NEWSFLOW_FAUST__WEB_PORT": str(free_port()),
+        "NEWSFLOW_FAUST__DATADIR": str(tmp_path / "faust-extract"),
+        "NEWSFLOW_EXTRACT__FETCH_PAGES": "false",
+    }
     with (
         h.worker("enrich", env, tmp_path / "enrich.log"),
         h.worker("index", index_env, tmp_path / "index.log"),
+        h.worker("extract", extract_env, tmp_path / "extract.log"),
     ):
         yield ports
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -13,6 +13,8 @@ from streams.schema import (
     Article,
     Entity,
     EntityMention,
+    ExtractedArticle,
+    ExtractionInfo,
     LanguageInfo,
     RawArticle,
     decode,
@@ -58,6 +60,38 @@ def _validator(record: str) -> Draft202012Validator:
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
+BODY = "وقعت تركيا وسوريا اتفاقا للتعاون الدفاعي في أنقرة."
+
+
+def _extraction() -> ExtractionInfo:
+    now = datetime.now(UTC)
+    return ExtractionInfo(
+        status="ok",
+        method="trafilatura",
+        chars=len(BODY),
+        http_status=200,
+        fetched_at=now,
+        final_url="https://example.org/news/7",
+        canonical_url="https://example.org/news/7",
+        page_language="ar",
+        published_at=now,
+        authors=("مراسل",),
+        image="https://example.org/img/7.jpg",
+        flags=("amp",),
+    )
+
+
+def _extracted() -> ExtractedArticle:
+    raw = make_raw(6)
+    return ExtractedArticle(
+        article_id=raw.article_id,
+        source=raw.source,
+        body=BODY,
+        extraction=_extraction(),
+        pipeline=raw.pipeline,
+    )
+
+
 def _enriched() -> Article:
     raw = make_raw(7, title="تركيا وسوريا توقعان اتفاقا")
     return Article(
@@ -69,17 +103,26 @@ def _enriched() -> Article:
                 text="تركيا",
                 type="LOC",
                 normalized="تركيا",
-                mentions=(EntityMention(field="title", start=0, end=5),),
+                mentions=(
+                    EntityMention(field="title", start=0, end=5),
+                    EntityMention(field="body", start=5, end=10),
+                ),
                 confidence=0.9,
-                count=1,
+                count=2,
             ),
         ),
+        body=BODY,
+        extraction=_extraction(),
         pipeline=raw.pipeline,
     )
 
 
 def test_each_file_validates_a_real_encoded_record_as_is() -> None:
-    records = {"raw-article": make_raw(8), "article": _enriched()}
+    records = {
+        "raw-article": make_raw(8),
+        "extracted-article": _extracted(),
+        "article": _enriched(),
+    }
     assert set(records) == set(jsonschema.RECORDS), "add an example of the new record type here"
     for name, record in records.items():
         validator = _validator(name)
@@ -176,3 +219,18 @@ def test_article_id_is_stable_and_shaped() -> None:
     assert len(a) == 32 and int(a, 16) >= 0
     with pytest.raises(ValueError):
         article_id("")
+
+
+def test_a_raw_record_reads_as_an_extracted_one_without_full_text() -> None:
+    """Enrichment decodes its input as ExtractedArticle: raw records (replays, the smoke demo)
+    must still read, with no body and no extraction section."""
+    raw = make_raw(11)
+    back = decode(ExtractedArticle, encode(raw))
+    assert back.source == raw.source and back.body is None and back.extraction is None
+    assert _validator("extracted-article").is_valid(json.loads(encode(raw)))
+
+
+def test_extraction_status_is_a_closed_set() -> None:
+    with pytest.raises(ValidationError):
+        ExtractionInfo(status="fetched")  # type: ignore[arg-type]
+    assert ExtractionInfo(status="skipped").chars == 0
