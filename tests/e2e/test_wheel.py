@@ -6,8 +6,9 @@ temporary directory (no system site-packages, no checkout on ``sys.path``), and 
 below runs from that venv's ``bin/`` with a working directory outside the checkout:
 
 ``infra up`` (idempotent; a running stack is only checked) -> ``bootstrap`` -> ``feeds serve``
-(a feed of this test's own) -> ``connect --once`` -> ``worker enrich`` + ``worker index`` (each
-stopped once every polled article is searchable) -> ``search``.
+(a feed of this test's own, with its article pages) -> ``connect --once`` -> ``worker NAME`` for
+every registered stage (extract, enrich, index; each stopped once every polled article is
+searchable) -> ``search``.
 
 Before that, one script reads the package data (templates, Kibana objects, seed article, demo
 feeds, Maven inputs, models, gazetteers) in the venv and in the checkout; the outputs must be
@@ -124,13 +125,33 @@ FEED_ITEMS = [
         "ويستمر المهرجان أسبوعاً كاملاً في ساحة المعارض.",
     ),
 ]
-LINK = "https://wheel-test.newsflow.example/{lang}/{n}"
+# The article pages live on the same local server (the extract stage fetches them).
+LINK = "http://127.0.0.1:{port}/pages/{lang}-{n}.html"
 
 
-def _feed_xml() -> str:
+def _link(port: int, n: int) -> str:
+    return LINK.format(port=port, lang=FEED_ITEMS[n][0], n=n)
+
+
+def _write_feed(feeds_dir: Path, port: int) -> None:
+    """The feed and one page per item, the page repeating the item's text at more length."""
+    (feeds_dir / "pages").mkdir(parents=True)
+    for n, (lang, title, body) in enumerate(FEED_ITEMS):
+        direction = ' dir="rtl"' if lang == "ar" else ""
+        paragraphs = "".join(f"<p>{body}</p>" for _ in range(3))
+        (feeds_dir / "pages" / f"{lang}-{n}.html").write_text(
+            f'<!doctype html><html lang="{lang}"{direction}><head><meta charset="utf-8">'
+            f"<title>{title}</title></head><body><article><h1>{title}</h1>{paragraphs}"
+            "</article></body></html>\n",
+            encoding="utf-8",
+        )
+    (feeds_dir / "wheel.xml").write_text(_feed_xml(port), encoding="utf-8")
+
+
+def _feed_xml(port: int) -> str:
     items = "".join(
-        f"<item><title>{title}</title><link>{LINK.format(lang=lang, n=n)}</link>"
-        f"<guid>{LINK.format(lang=lang, n=n)}</guid><description>{body}</description>"
+        f"<item><title>{title}</title><link>{_link(port, n)}</link>"
+        f"<guid>{_link(port, n)}</guid><description>{body}</description>"
         f"<pubDate>Mon, 0{n + 1} Jun 2026 08:00:00 +0000</pubDate></item>"
         for n, (lang, title, body) in enumerate(FEED_ITEMS)
     )
@@ -214,6 +235,8 @@ def _env(venv: Path, work: Path, unique: str) -> dict[str, str]:
             "NEWSFLOW_CONNECTOR__STATE_PATH": str(work / "feed-state.sqlite"),
             "NEWSFLOW_CONNECTOR__METRICS_PORT": "0",
             "NEWSFLOW_CONNECTOR__PARSE_WORKERS": "1",
+            "NEWSFLOW_PAGE_FETCH__ALLOW_PRIVATE": "true",  # the pages are on 127.0.0.1
+            "NEWSFLOW_PAGE_FETCH__MIN_SPACING_S": "0",
         }
     )
     return env
@@ -317,6 +340,10 @@ def test_the_wheel_runs_the_pipeline_outside_the_checkout(
     here.pop("streams"), here.pop("deploy")
     assert installed == here
     assert "ner-ar" in installed["models"] and installed["lexicon"] > 0
+    # Every stage the installed CLI registers (`newsflow worker NAME`), in registry order.
+    listing = "import json; from streams import worker; print(json.dumps(list(worker.STAGES)))"
+    stages = json.loads(_run([str(venv / "bin" / "python"), "-c", listing], cwd=work, env=env))
+    assert {"enrich", "index"} <= set(stages), stages
 
     try:
         # Same plugin sources, same cache key: a running stack is only checked, nothing rebuilt.
@@ -327,16 +354,14 @@ def test_the_wheel_runs_the_pipeline_outside_the_checkout(
 
         feeds_dir = work / "feeds"
         feeds_dir.mkdir()
-        (feeds_dir / "wheel.xml").write_text(_feed_xml(), encoding="utf-8")
         port = free_port()
+        _write_feed(feeds_dir, port)
         (work / "feeds.yaml").write_text(
             "allow_private_addresses: true\nfeeds:\n"
             f"  - id: wheel-test\n    url: http://127.0.0.1:{port}/wheel.xml\n",
             encoding="utf-8",
         )
-        expected = {
-            article_id(LINK.format(lang=lang, n=n)) for n, (lang, _, _) in enumerate(FEED_ITEMS)
-        }
+        expected = {article_id(_link(port, n)) for n in range(len(FEED_ITEMS))}
 
         serve = [newsflow, "feeds", "serve", str(feeds_dir), "--port", str(port)]
         with _process(serve, work, env, work / "serve.log") as server:
@@ -357,7 +382,7 @@ def test_the_wheel_runs_the_pipeline_outside_the_checkout(
 
         workers = {}
         with contextlib.ExitStack() as stack, timings.step("workers"):
-            for stage in ("enrich", "index"):
+            for stage in stages:
                 wenv = {
                     **env,
                     "NEWSFLOW_FAUST__WEB_PORT": str(free_port()),
@@ -391,13 +416,11 @@ def test_the_wheel_runs_the_pipeline_outside_the_checkout(
             for query in ("Rotterdam", "عمّان"):
                 resp = json.loads(_run([newsflow, "search", query, "--json"], cwd=work, env=env))
                 found[query] = {hit["_id"]: hit["_source"] for hit in resp["hits"]["hits"]}
-        assert set(found["Rotterdam"]) == {article_id(LINK.format(lang="en", n=0))}, found
-        assert article_id(LINK.format(lang="ar", n=2)) in found["عمّان"], found
+        assert set(found["Rotterdam"]) == {article_id(_link(port, 0))}, found
+        assert article_id(_link(port, 2)) in found["عمّان"], found
         (doc,) = found["Rotterdam"].values()
         assert doc["language"]["code"] == "en"
-        (ar_doc,) = [
-            d for i, d in found["عمّان"].items() if i == article_id(LINK.format(lang="ar", n=2))
-        ]
+        (ar_doc,) = [d for i, d in found["عمّان"].items() if i == article_id(_link(port, 2))]
         assert ar_doc["language"]["code"] == "ar"
         assert _count(settings) == len(expected)
     finally:
