@@ -29,7 +29,7 @@ from typing import Any, Final, Literal
 
 from streams.extract.blocked import blocked_reason
 from streams.extract.decode import decode_html
-from streams.extract.prefilter import drop_link_farms, strip_never_content
+from streams.extract.prefilter import drop_comment_threads, drop_link_farms, strip_never_content
 
 __all__ = ["EXTRACTOR_VERSION", "ExtractLimits", "Extraction", "Status", "extract"]
 
@@ -160,7 +160,8 @@ def _own_escalation() -> None:
     lists: most news pages) that fires for almost every article and finds nothing more, at
     about half the cost of the page. It has no option for this, only module constants, read at
     call time; setting its length cap to 0 for the whole process is thread-safe (the value
-    never changes again). ``evaluate --compare`` restores the library's own behaviour.
+    never changes again). ``evaluate --compare`` scores its trafilatura candidates before the
+    product's first page, so they run as the library ships.
     """
     import trafilatura.core
 
@@ -324,6 +325,7 @@ def _extract(
     if published is None and meta.page_language:
         published, date_method = find_page_date(tree, meta.page_language)
     strip_never_content(tree)
+    drop_comment_threads(tree)
     drop_link_farms(tree)
 
     cjk = len(_CJK_RE.findall(text_in[:200_000:7])) > 200

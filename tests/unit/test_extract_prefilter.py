@@ -1,0 +1,88 @@
+"""streams/extract/prefilter.py: what is cut before trafilatura, and what must never be."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxml.html import document_fromstring
+
+from streams.extract import extract
+from streams.extract.prefilter import drop_comment_threads, drop_link_farms
+
+PROSE = (
+    "<p>The harbour authority confirmed on Monday that the northern quay will be rebuilt over the "
+    "next two summers, after divers found the old timber piles badly rotten and unsafe.</p>"
+    "<p>Fishing boats will moor at the southern breakwater while the work goes on, and the "
+    "council has promised that the weekly market on the quay will move only a few metres.</p>"
+)
+FARM = '<div class="most-read"><ul>' + "".join(
+    f'<li><a href="/a/{i}">Headline number {i} of the day</a></li>' for i in range(30)
+) + "</ul></div>"  # fmt: skip
+
+
+def tree(body: str) -> Any:
+    return document_fromstring(f"<html><body>{body}</body></html>")
+
+
+def test_link_farm_is_cut_and_the_article_stays() -> None:
+    t = tree(f"<article><h1>Quay</h1>{PROSE}</article>{FARM}")
+    assert drop_link_farms(t) == 1
+    text = t.text_content()
+    assert "Headline number" not in text
+    assert "timber piles" in text
+
+
+def test_block_with_prose_between_links_is_kept() -> None:
+    block = "<div>" + "".join(
+        f'<p>Read <a href="/r/{i}">report {i}</a> which says the quay timber is rotten and must '
+        f"be replaced before winter storms arrive.</p>"
+        for i in range(12)
+    ) + "</div>"  # fmt: skip
+    t = tree(PROSE + block)
+    assert drop_link_farms(t) == 0
+
+
+def test_document_listing_one_link_per_paragraph_is_kept() -> None:
+    listing = "<div>" + "".join(f'<p><a href="/d/{i}">Minutes {i}</a></p>' for i in range(12))
+    t = tree(PROSE + listing + "</div>")
+    assert drop_link_farms(t) == 0
+
+
+def test_page_that_is_only_links_is_left_whole() -> None:
+    t = tree(FARM)
+    assert drop_link_farms(t) == 0
+    assert "Headline number 3" in t.text_content()
+
+
+def test_tail_text_after_a_farm_survives() -> None:
+    t = tree(f"<div>{PROSE}{FARM}Closing words of the article.</div>")
+    assert drop_link_farms(t) == 1
+    assert "Closing words of the article." in t.text_content()
+
+
+def test_comment_thread_is_cut() -> None:
+    thread = '<section id="comments"><p>I think the quay was fine as it was.</p></section>'
+    t = tree(PROSE + thread)
+    drop_comment_threads(t)
+    assert "quay was fine" not in t.text_content()
+
+
+def test_big_link_heavy_page_keeps_its_article() -> None:
+    menu = '<div class="menu"><ul>' + "".join(
+        f'<li><a href="/s/{i}">Section {i}</a></li>' for i in range(300)
+    ) + "</ul></div>"  # fmt: skip
+    html = (
+        f"<html lang='en'><body>{menu}<article><h1>Quay</h1>{PROSE}</article>{FARM}</body></html>"
+    )
+    result = extract(html.encode(), "https://example.org/quay")
+    assert result.status == "ok"
+    assert "timber piles" in result.text
+    assert "Section 12" not in result.text
+    assert "Headline number" not in result.text
+
+
+def test_trafilatura_escalation_is_ours() -> None:
+    import trafilatura.core
+
+    extract(f"<html><body>{PROSE}</body></html>".encode(), None)
+    assert trafilatura.core.ESCALATION_MAX_LENGTH == 0
