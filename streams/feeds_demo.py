@@ -6,10 +6,18 @@ seed article among them, and the article page behind every item under ``pages/``
 ``deploy/feeds/demo.yaml`` (connector, enrich and index workers as real processes), then prints
 a few searches, Arabic first, with their entities. ``newsflow demo --smoke`` keeps the older
 single-article round trip (``streams/demo.py``).
+
+Full text: the demo feeds carry one- or two-sentence summaries, so the extract stage fetches
+every item's page from the same local server (``full_text: auto``; the feed list allows private
+addresses, which ``newsflow run`` passes on to the extract worker, and the demo relaxes the
+pacing towards its own server only). The summary ends with the entities that enrichment found
+only in the article bodies, per language: what the summaries alone would have missed.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import urllib.request
 from collections.abc import Callable
@@ -70,6 +78,43 @@ def searches(settings: Settings, queries: tuple[str, ...] = QUERIES) -> list[dic
     return out
 
 
+# The demo's own page server is ours: no need for 1 page/s there (the default for real sites).
+DEMO_PAGE_HOSTS = {f"{HOST}:{PORT}": {"per_host": 8, "min_spacing_s": 0}}
+
+
+def body_only_entities(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Per language: articles with full text, and the entities found only in their bodies
+    (mentioned in the extracted body, not in the title or the feed's summary/content)."""
+    es = make_client(settings.elastic)
+    try:
+        es.indices.refresh(index=settings.elastic.alias)
+        resp = es.search(
+            index=settings.elastic.alias,
+            query={"term": {"feed.tags": "demo"}},  # the demo feeds' articles only
+            size=1000,
+            source_includes=["language.code", "entity_mentions", "extraction.status"],
+        )
+    finally:
+        es.close()
+    out: dict[str, dict[str, Any]] = {}
+    for hit in resp["hits"]["hits"]:
+        src = hit["_source"]
+        lang = (src.get("language") or {}).get("code") or "und"
+        row = out.setdefault(lang, {"articles": 0, "full_text": 0, "body_only": 0, "examples": []})
+        row["articles"] += 1
+        if (src.get("extraction") or {}).get("status") == "ok":
+            row["full_text"] += 1
+        mentions = src.get("entity_mentions") or []
+        feed_side = {m["normalized"] for m in mentions if m["field"] != "body"}
+        only = {m["text"]: m["normalized"] for m in mentions if m["field"] == "body"}
+        only = {t: n for t, n in only.items() if n not in feed_side}
+        row["body_only"] += len(set(only.values()))
+        for text in only:
+            if len(row["examples"]) < 3 and text not in row["examples"]:
+                row["examples"].append(text)
+    return dict(sorted(out.items()))
+
+
 def run_demo(settings: Settings, say: Say, state_dir: Path) -> dict[str, Any]:
     from connectors.feedserver import FeedDirServer
 
@@ -83,16 +128,33 @@ def run_demo(settings: Settings, say: Say, state_dir: Path) -> dict[str, Any]:
             server = FeedDirServer(feeds_dir, host=HOST, port=PORT).start()
             say(f"serving the bundled demo feeds on {server.base_url}/")
         try:
-            result = run.run_once(settings, feed_list, state_dir, say)
+            extra = {}
+            if "NEWSFLOW_PAGE_FETCH__HOSTS" not in os.environ:
+                extra["NEWSFLOW_PAGE_FETCH__HOSTS"] = json.dumps(DEMO_PAGE_HOSTS)
+            result = run.run_once(settings, feed_list, state_dir, say, extra_env=extra)
         finally:
             if server is not None:
                 server.stop()
     result["searches"] = searches(settings)
+    result["body_only"] = body_only_entities(settings)
     return result
 
 
 def render(result: dict[str, Any]) -> list[str]:
     lines = run.render_summary(result)
+    body_only = result.get("body_only") or {}
+    if body_only:
+        total = sum(r["body_only"] for r in body_only.values())
+        lines.append(
+            f"entities only in body: {total} (found in the fetched article pages, not in the "
+            "feeds' titles and summaries)"
+        )
+        for lang, row in body_only.items():
+            lines.append(
+                f"  [{lang}] entities only in body: {row['body_only']} in "
+                f"{row['full_text']}/{row['articles']} articles with full text"
+                + (f", e.g. {', '.join(row['examples'])}" if row["examples"] else "")
+            )
     for found in result["searches"]:
         lines.append("")
         lines.append(f"search {found['query']!r}: {found['total']} hit(s)")

@@ -236,6 +236,44 @@ def enrich_workers(settings: Settings) -> int:
     return max(1, min(wanted, settings.topics.partitions))
 
 
+def wait_joined(settings: Settings, pipe: Pipeline, say: Say, timeout_s: float = 180.0) -> None:
+    """Until every worker has joined its stage's consumer group (a stable group).
+
+    A worker that joins after the articles started flowing takes partitions whose progress
+    was not committed yet, and their records are processed twice (at-least-once: harmless to
+    the index, but a run that counts should not start that way)."""
+    from kafka import KafkaAdminClient
+
+    from streams.worker import group_id
+
+    want: Counter[str] = Counter(
+        child.args[1] for name, child in pipe.children.items() if name != "connector"
+    )
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    deadline = time.monotonic() + timeout_s
+    joined: dict[str, int] = {}
+    try:
+        while time.monotonic() < deadline:
+            groups = {stage: group_id(settings, stage) for stage in want}
+            described = admin.describe_groups(list(groups.values()))
+            joined = {
+                stage: len(described[g]["members"])
+                if described[g]["group_state"] == "Stable"
+                else 0
+                for stage, g in groups.items()
+                if g in described
+            }
+            if all(joined.get(stage, 0) >= n for stage, n in want.items()):
+                return
+            for name in pipe.workers:
+                if not pipe.children[name].alive():
+                    raise RuntimeError(f"the {name} worker died:\n{pipe.children[name].tail()}")
+            time.sleep(0.5)
+        say(f"warning: not every worker joined its group within {timeout_s:.0f}s: {joined}")
+    finally:
+        admin.close()
+
+
 def raw_ends(settings: Settings) -> dict[str, dict[int, int]]:
     from kafka import KafkaConsumer
 
@@ -383,6 +421,7 @@ def run_once(
     marks = raw_ends(settings)
     pipe.start_workers()
     try:
+        wait_joined(settings, pipe, say)
         connector = pipe.connector(once=True)
         say(f"polling every feed of {feeds} once")
         connector.start()

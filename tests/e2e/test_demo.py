@@ -55,12 +55,21 @@ def test_demo_runs_the_bundled_feeds_through_the_pipeline(
     assert produced == items and f"{produced} searchable" in line
     assert "0 missing, 0 duplicated" in line
     assert "search 'سوريا'" in out and "make down" in out
+    # Full text: the extract stage fetched the article pages, and enrichment found entities in
+    # the bodies that the feeds' summaries lack (per language, English among them).
+    extract_line = next(x for x in out.splitlines() if x.startswith("extract:"))
+    assert f"extract: {produced} forwarded" in extract_line and " ok " in extract_line
+    body_line = next(x for x in out.splitlines() if x.startswith("entities only in body:"))
+    assert int(body_line.split()[4]) > 0, body_line
+    assert "[en] entities only in body:" in out
     client = make_client(elastic.elastic)
     try:
         alias = env["NEWSFLOW_ELASTIC__ALIAS"]
         client.indices.refresh(index=alias)
         assert client.count(index=alias)["count"] == produced
         seed = client.search(index=alias, query={"ids": {"values": [SEED_ID]}})["hits"]["hits"]
+        with_body = client.count(index=alias, query={"term": {"extraction.status": "ok"}})
+        assert with_body["count"] >= produced * 0.9, with_body
     finally:
         client.close()
     assert len(seed) == 1
