@@ -16,8 +16,10 @@ import heapq
 import logging
 import math
 import multiprocessing
+import multiprocessing.connection
 import os
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -109,6 +111,24 @@ def _digest_job(
     records = [wire_record(article, limit) for article in digest.articles]
     digest.articles = []
     return digest, records
+
+
+def _exit_with_parent() -> None:
+    """Pool initializer: end this parser process when the connector is gone.
+
+    Nothing else would after a SIGKILL or an OOM kill of the connector: the worker waits on
+    its task queue forever (it holds both ends of that pipe) and keeps the fork server alive.
+    Seen after the killed-mid-run test; spawned workers leaked the same way.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.sentinel is None:
+        return
+
+    def watch(sentinel: int) -> None:
+        multiprocessing.connection.wait([sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, args=(parent.sentinel,), daemon=True).start()
 
 
 def _parser_context() -> multiprocessing.context.BaseContext:
@@ -262,7 +282,9 @@ class Connector:
         # its own (~1.3 s CPU each, paid again for every pool); the fork server imports them
         # once, single-threaded, and forks every worker from there.
         # Workers start on the first submit, so runs that parse nothing never pay for them.
-        return ProcessPoolExecutor(self._workers, mp_context=_parser_context())
+        return ProcessPoolExecutor(
+            self._workers, mp_context=_parser_context(), initializer=_exit_with_parent
+        )
 
     # ---- commit: Kafka acks first, then state -----------------------------------------------
 
