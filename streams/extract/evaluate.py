@@ -5,8 +5,10 @@
     python -m streams.extract.evaluate -v             # plus one line per page
 
 Pages: ``tests/fixtures/pages/<lang>/<name>.html`` with ``<name>.json`` beside (expected body,
-status and metadata; ``headers`` stand in for the HTTP response headers). A page whose expected
-status is not ``ok`` scores 1.0 when the status matches (its body is not compared), else 0.0.
+status and metadata; ``headers`` stand in for the HTTP response headers; ``set`` names the group
+a page is also reported in: ``base`` by default, ``long`` for ``generate_long.py``'s pages). A
+page whose expected status is not ``ok`` scores 1.0 when the status matches (its body is not
+compared), else 0.0.
 
 ``--compare`` runs the candidate extractors that happen to be installed (only the winner is a
 dependency of the product) over the same decoded text, so it compares extraction only. This is a
@@ -180,6 +182,7 @@ def print_compare(table: dict[str, dict[str, float]]) -> None:
 
 def evaluate(pages: list[Page], verbose: bool = False) -> dict[str, Any]:
     per_lang: dict[str, list[float]] = defaultdict(list)
+    per_set: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     meta_hits: dict[str, list[bool]] = defaultdict(list)
     rows = []
     for p in pages:
@@ -187,6 +190,7 @@ def evaluate(pages: list[Page], verbose: bool = False) -> dict[str, Any]:
         got = extract(p.html, exp.get("url"), exp.get("headers"))
         f1 = page_f1(got.status, got.text, exp)
         per_lang[p.lang].append(f1)
+        per_set[exp.get("set", "base")][p.lang].append(f1)
         if exp.get("status", "ok") == "ok":
             meta_hits["title"].append(got.title == exp.get("title"))
             want_date = exp.get("published_at")
@@ -209,6 +213,14 @@ def evaluate(pages: list[Page], verbose: bool = False) -> dict[str, Any]:
         "pages": len(pages),
         "mean_f1": statistics.mean(scores) if scores else 0.0,
         "languages": langs,
+        "sets": {
+            name: {
+                "pages": sum(len(v) for v in by_lang.values()),
+                "mean_f1": statistics.mean(f for v in by_lang.values() for f in v),
+                "languages": {lang: statistics.mean(v) for lang, v in sorted(by_lang.items())},
+            }
+            for name, by_lang in sorted(per_set.items())
+        },
         "metadata": {k: sum(v) / len(v) for k, v in meta_hits.items() if v},
         "rows": rows,
     }
@@ -235,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
         f"  mean {result['mean_f1']:.3f}   (target >= {TARGET_MEAN}, each language >= "
         f"{TARGET_MIN_LANG})"
     )
+    if len(result["sets"]) > 1:
+        for name, part in result["sets"].items():
+            print(f"  set {name!r} ({part['pages']} pages): mean {part['mean_f1']:.3f}")
+            print("    " + "  ".join(f"{lang} {f1:.3f}" for lang, f1 in part["languages"].items()))
     print("Metadata accuracy: " + "  ".join(f"{k} {v:.2f}" for k, v in result["metadata"].items()))
     worst = min(result["languages"].values())
     met = result["mean_f1"] >= TARGET_MEAN and worst >= TARGET_MIN_LANG
