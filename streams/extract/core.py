@@ -29,12 +29,18 @@ from typing import Any, Final, Literal
 
 from streams.extract.blocked import blocked_reason
 from streams.extract.decode import decode_html
-from streams.extract.prefilter import drop_comment_threads, drop_link_farms, strip_never_content
+from streams.extract.prefilter import (
+    drop_card_groups,
+    drop_comment_threads,
+    drop_inserts,
+    drop_link_farms,
+    strip_never_content,
+)
 
 __all__ = ["EXTRACTOR_VERSION", "ExtractLimits", "Extraction", "Status", "extract"]
 
 Status = Literal["ok", "empty", "blocked", "too_large", "extract_failed", "not_html"]
-EXTRACTOR_VERSION: Final = "trafilatura-2.3.1+nf2"
+EXTRACTOR_VERSION: Final = "trafilatura-2.3.1+nf3"
 
 _HTML_TYPES: Final = ("text/html", "application/xhtml", "text/plain", "application/xml", "text/xml")
 _BINARY_MAGIC: Final = (b"%PDF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"PK\x03\x04", b"\x1f\x8b")
@@ -327,6 +333,8 @@ def _extract(
     strip_never_content(tree)
     drop_comment_threads(tree)
     drop_link_farms(tree)
+    drop_card_groups(tree)
+    drop_inserts(tree)
 
     cjk = len(_CJK_RE.findall(text_in[:200_000:7])) > 200
     text, method = _main_text(tree, url, cjk)

@@ -17,6 +17,18 @@ both done in C (XPath, ``strip_elements``) apart from a short loop over a few ca
    here applied to the whole page up front, with three safety margins: at least
    ``MIN_LINKS`` links, almost no text outside the links (``MAX_PROSE`` characters), and
    never when it would leave less than ``MIN_LEFT`` characters of text on the page.
+3. ``drop_card_groups``: teaser grids ("top stories", "related", "most read", "more from this
+   section"): three or more sibling elements of one kind (same tag, same class words) that are
+   each a *card*, i.e. led by a headline link (in a heading, or a link of headline length
+   followed by a one-line standfirst) with little text besides. Their standfirsts are prose in
+   the page's language, so the link-density rules above and trafilatura's own miss them, and
+   when the article is short trafilatura takes a grid of ``<article>`` cards for the article.
+   Paragraphs are never cards, nor are blocks with more than ``MAX_DEK`` characters of prose
+   (a live-blog post, a comment); links to the page itself (``#...``) are not headlines.
+4. ``drop_inserts``: what a CMS puts *inside* the article body that is not its text: pull
+   quotes (a pull-quote class, or a quote repeating a sentence found elsewhere on the page) and
+   "read also" lines (a short paragraph that is one link behind a label, and a label paragraph
+   alone before such links).
 """
 
 from __future__ import annotations
@@ -25,7 +37,13 @@ from typing import Any, Final
 
 from lxml import etree
 
-__all__ = ["drop_comment_threads", "drop_link_farms", "strip_never_content"]
+__all__ = [
+    "drop_card_groups",
+    "drop_comment_threads",
+    "drop_inserts",
+    "drop_link_farms",
+    "strip_never_content",
+]
 
 # Never main text, always removed by trafilatura too (after a deep copy): dropping them from our
 # tree first, in C, halves extraction time on big pages (mega-menus, SVG sprites, JSON state).
@@ -92,6 +110,21 @@ def _is_farm(block: Any) -> bool:
     return not _one_link_per_paragraph(block)
 
 
+def _remove(el: Any) -> None:
+    """Remove ``el`` and keep its tail (text of the parent that follows it)."""
+    parent = el.getparent()
+    if parent is None:
+        return
+    tail = el.tail
+    if tail and tail.strip():
+        prev = el.getprevious()
+        if prev is not None:
+            prev.tail = (prev.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
+    parent.remove(el)
+
+
 def drop_link_farms(tree: Any) -> int:
     """Remove link-farm blocks (outermost first); returns how many were removed."""
     body = tree.find("body")
@@ -125,3 +158,159 @@ def drop_link_farms(tree: Any) -> int:
                 parent.text = (parent.text or "") + tail
         parent.remove(farm)
     return len(farms)
+
+
+# ------------------------------------------------------------------------------ teaser cards
+
+MIN_CARDS: Final = 3  # siblings of one kind: a grid or a list, not a pair
+MIN_HEADLINE: Final = 12  # characters of a headline link (CJK headlines are short)
+MAX_DEK: Final = 350  # characters outside links: a standfirst, a kicker, a time; not a post
+MIN_LINKED_SHARE: Final = 0.2  # of a card's text that is its links
+MAX_LEAD: Final = 40  # characters before the headline (a kicker, a rank, a reading time)
+_HEADINGS: Final = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
+_CARD_TAGS: Final = frozenset(("div", "li", "article", "section", "figure", "dd", "td"))
+_PARENTS: Final = etree.XPath(f".//*[count(*) >= {MIN_CARDS}][.//a]")
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _signature(el: Any) -> tuple[str, frozenset[str]] | None:
+    if el.tag not in _CARD_TAGS:
+        return None
+    words = (el.get("class") or "").split()
+    # "post-123", "item-4": per-item numbers are not a difference of kind
+    return el.tag, frozenset(w for w in words if not any(c.isdigit() for c in w))
+
+
+def _is_card(el: Any) -> bool:
+    text = _norm(el.text_content())
+    if not text:
+        return False
+    headline, in_heading, linked = "", False, 0
+    for a in _LINKS(el):
+        if (a.get("href") or "").startswith("#"):
+            continue
+        words = _norm(a.text_content())
+        linked += len(words)
+        if len(words) > len(headline):
+            headline = words
+            in_heading = any(up.tag in _HEADINGS for up in a.iterancestors()) or any(
+                d.tag in _HEADINGS for d in a.iterdescendants()
+            )
+    if len(headline) < MIN_HEADLINE:
+        return False
+    prose = len(text) - linked
+    if prose > MAX_DEK or linked < MIN_LINKED_SHARE * len(text):
+        return False
+    lead = text.find(headline)
+    if lead < 0 or lead > MAX_LEAD:
+        return False
+    return in_heading or prose >= 20
+
+
+def _prune_empty(node: Any) -> None:
+    """Remove containers a grid leaves behind empty or holding only its heading."""
+    while node is not None and node.tag != "body":
+        up = node.getparent()
+        chars = _chars(node.text_content())
+        only_heads = all(c.tag in _HEADINGS or not _chars(c.text_content()) for c in node)
+        if chars == 0 or (only_heads and chars < 80):
+            prev = node.getprevious()
+            _remove(node)
+            if prev is not None and prev.tag in _HEADINGS and _chars(prev.text_content()) < 80:
+                _remove(prev)
+            node = up
+            continue
+        break
+
+
+def drop_card_groups(tree: Any) -> int:
+    """Remove teaser-card grids; returns how many cards were removed."""
+    body = tree.find("body")
+    if body is None:
+        return 0
+    groups: list[list[Any]] = []
+    taken: set[Any] = set()
+    for parent in _PARENTS(body):
+        if any(up in taken for up in parent.iterancestors()) or parent in taken:
+            continue
+        kinds: dict[tuple[str, frozenset[str]], list[Any]] = {}
+        for child in parent:
+            sig = _signature(child)
+            if sig is not None:
+                kinds.setdefault(sig, []).append(child)
+        for members in kinds.values():
+            if len(members) >= MIN_CARDS and all(_is_card(m) for m in members):
+                groups.append(members)
+                taken.update(members)
+    if not groups:
+        return 0
+    total = _chars(body.text_content())
+    gone = sum(_chars(m.text_content()) for g in groups for m in g)
+    if total - gone < MIN_LEFT:
+        return 0
+    for members in groups:
+        parent = members[0].getparent()
+        for m in members:
+            _remove(m)
+        _prune_empty(parent)
+    return sum(len(g) for g in groups)
+
+
+# ------------------------------------------------------------------ inserts inside the body
+
+MAX_INSERT: Final = 200  # characters of a "read also" line
+MAX_LABEL: Final = 40  # characters of its label ("Read more:", "Lesen Sie auch:")
+_PULL_CLASS: Final = etree.XPath(
+    ".//*[contains(@class, 'pullquote') or contains(@class, 'pull-quote')"
+    " or contains(@class, 'pullout') or contains(@class, 'pull_quote')]"
+)
+_QUOTES: Final = etree.XPath(".//blockquote")
+_LEAF_BLOCKS: Final = etree.XPath(".//p[a] | .//div[a][not(.//p or .//div)]")
+_LABEL_END: Final = (":", "：", "..", "…", "»")
+
+
+def _read_also(el: Any) -> bool:
+    text = _norm(el.text_content())
+    if not text or len(text) > MAX_INSERT:
+        return False
+    links = [a for a in _LINKS(el) if not (a.get("href") or "").startswith("#")]
+    if not links or len(links) > 2:
+        return False
+    linked = sum(len(_norm(a.text_content())) for a in links)
+    return linked >= MIN_HEADLINE and len(text) - linked <= MAX_LABEL
+
+
+def drop_inserts(tree: Any) -> int:
+    """Remove pull quotes and "read also" lines from inside the article; returns how many."""
+    body = tree.find("body")
+    if body is None:
+        return 0
+    removed = 0
+    for el in _PULL_CLASS(body):
+        if el.getparent() is not None:
+            _remove(el)
+            removed += 1
+    page = None
+    for quote in _QUOTES(body):
+        said = _norm(quote.text_content()).strip("\"'“”«»„ ")
+        if len(said) < 30:
+            continue
+        if page is None:
+            page = _norm(body.text_content())
+        if page.count(said) >= 2:  # the quote, and the paragraph it repeats
+            _remove(quote)
+            removed += 1
+    for el in _LEAF_BLOCKS(body):
+        if el.getparent() is None or not _read_also(el):
+            continue
+        prev = el.getprevious()
+        _remove(el)
+        removed += 1
+        if prev is not None and prev.tag == "p" and not _LINKS(prev):
+            label = _norm(prev.text_content())
+            if label and len(label) <= MAX_LABEL and label.endswith(_LABEL_END):
+                _remove(prev)
+    return removed

@@ -7,7 +7,12 @@ from typing import Any
 from lxml.html import document_fromstring
 
 from streams.extract import extract
-from streams.extract.prefilter import drop_comment_threads, drop_link_farms
+from streams.extract.prefilter import (
+    drop_card_groups,
+    drop_comment_threads,
+    drop_inserts,
+    drop_link_farms,
+)
 
 PROSE = (
     "<p>The harbour authority confirmed on Monday that the northern quay will be rebuilt over the "
@@ -86,3 +91,71 @@ def test_trafilatura_escalation_is_ours() -> None:
 
     extract(f"<html><body>{PROSE}</body></html>".encode(), None)
     assert trafilatura.core.ESCALATION_MAX_LENGTH == 0
+
+
+def card(i: int, tag: str = "article") -> str:
+    return (
+        f'<{tag} class="card item-{i}"><span class="kicker">{i} min</span>'
+        f'<h3><a href="/story/{i}">Council names new harbour master after long search {i}</a></h3>'
+        f"<p>The appointment ends a vacancy of eight months at the port authority.</p></{tag}>"
+    )
+
+
+def test_teaser_grid_before_and_after_a_short_article_is_cut() -> None:
+    grid = '<section class="top"><h2>Top stories</h2>' + "".join(card(i) for i in range(4))
+    html = (
+        f"<html lang='en'><body>{grid}</section><div class='story'><h1>Quay</h1>{PROSE}</div>"
+        f"<div class='more'><h2>More from Local</h2>{''.join(card(i, 'div') for i in range(6))}"
+        "</div></body></html>"
+    )
+    t = tree(html.split("<body>")[1].split("</body>")[0])
+    assert drop_card_groups(t) == 10
+    text = t.text_content()
+    assert "vacancy" not in text and "Top stories" not in text and "More from" not in text
+    assert "timber piles" in text
+    result = extract(html.encode(), "https://example.org/quay")
+    assert "timber piles" in result.text and "vacancy" not in result.text
+
+
+def test_paragraphs_and_live_posts_are_not_cards() -> None:
+    linked_paras = "".join(
+        f'<p><a href="/r/{i}">The harbour authority report number {i}</a> says the quay timber is'
+        " rotten.</p>"
+        for i in range(5)
+    )
+    posts = "".join(
+        f'<div class="live-post"><h3><a href="#post-{i}">Update from the quay at ten past {i}</a>'
+        f"</h3><p>Divers are back in the water.</p></div>"
+        for i in range(5)
+    )
+    t = tree(PROSE + linked_paras + posts)
+    assert drop_card_groups(t) == 0
+
+
+def test_two_cards_are_not_a_grid() -> None:
+    t = tree(PROSE + card(1) + card(2))
+    assert drop_card_groups(t) == 0
+
+
+def test_pull_quote_and_read_also_lines_are_cut() -> None:
+    said = "Nobody wants to shut a bridge that carries thirty thousand vehicles a day"
+    body = (
+        f"<div class='body'><p>{said}, said the head of highways.</p>"
+        f"<blockquote><p>“{said}”</p></blockquote>"
+        '<p><strong>Read more:</strong> <a href="/x">Ferry timetable out for summer</a></p>'
+        "<p>Also read:</p><p><a href='/y'>Bakery owners fear a quiet spring on Quay Street</a></p>"
+        f"<figure class='wp-block-pullquote'><blockquote><p>Short words</p></blockquote></figure>"
+        f"{PROSE}</div>"
+    )
+    t = tree(body)
+    assert drop_inserts(t) == 4
+    text = t.text_content()
+    assert text.count(said) == 1
+    assert "Ferry timetable" not in text and "Also read" not in text and "Bakery" not in text
+    assert "Short words" not in text and "timber piles" in text
+
+
+def test_quote_that_is_not_repeated_stays() -> None:
+    t = tree(PROSE + "<blockquote><p>We will rebuild the quay stone by stone, whatever it costs."
+             "</p></blockquote>")  # fmt: skip
+    assert drop_inserts(t) == 0
