@@ -23,10 +23,11 @@ fmt: $(STAMP) ## Format and auto-fix (ruff)
 	$(BIN)/ruff format streams connectors tests bench
 	$(BIN)/ruff check --fix streams connectors tests bench
 
-lint: $(STAMP) ## ruff + mypy
+lint: $(STAMP) ## ruff + mypy + the import layers (lint-imports, [tool.importlinter] in pyproject.toml)
 	$(BIN)/ruff check streams connectors tests bench
 	$(BIN)/ruff format --check streams connectors tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 up: $(STAMP) ## Start the local Kafka + Elasticsearch (downloads them once)
 	$(BIN)/newsflow infra up
@@ -75,7 +76,7 @@ schema: $(STAMP) ## Regenerate the committed JSON Schema files of the contract (
 
 docs: $(STAMP) ## Regenerate the settings/metrics pages from the code, build the site (strict) into site/
 	@# In CI (CI=true) only check: a stale committed page must fail there, not be rewritten.
-	$(BIN)/python -m streams.docsgen $(if $(filter true 1 yes,$(CI)),--check)
+	$(BIN)/python -m streams.tooling.docsgen $(if $(filter true 1 yes,$(CI)),--check)
 	$(BIN)/mkdocs build --strict --quiet
 
 clean: down ## Remove the virtualenv and caches (not the downloaded distributions)

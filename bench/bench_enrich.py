@@ -24,7 +24,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from bench.common import private_env, produce_all, save_result, start_worker, time_drain
 from streams import topics
-from streams.bootstrap import ensure_topics
+from streams.commands.bootstrap import ensure_topics
 from streams.enrich import pipeline
 from streams.enrich.training.data import read_corpus
 from streams.schema import FeedRef, RawArticle, Source, encode

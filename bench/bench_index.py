@@ -35,7 +35,7 @@ from bench.common import (
     time_drain,
 )
 from streams import topics
-from streams.bootstrap import ensure_elastic, ensure_topics
+from streams.commands.bootstrap import ensure_elastic, ensure_topics
 from streams.schema import Article, Entity, EntityMention, FeedRef, LanguageInfo, Source, encode
 from streams.schema.ids import article_id
 from streams.settings import Settings

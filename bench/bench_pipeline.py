@@ -7,7 +7,7 @@ alias, index prefix, dead-letter index, feed state, faust data dirs) on the shar
 and Elasticsearch, with its own metrics ports. Everything private is deleted after each phase.
 
 The load generator is a child process (pinned to the last core; on 2 cores it still shares it)
-serving synthetic multilingual feeds (``connectors.samplefeeds.synthetic_feed``, 20 items per
+serving synthetic multilingual feeds (``streams.tooling.samplefeeds.synthetic_feed``, 20 items per
 feed) from memory (``FeedDirServer``), either all at once or publishing new items over time
 (the next ``generation`` of a feed, ``--burst`` new items per change) at a controlled rate.
 
@@ -72,8 +72,8 @@ from typing import Any
 
 from bench.common import ROOT, private_env, save_result
 from streams import topics
-from streams.bootstrap import ensure_elastic, ensure_topics
-from streams.run import Child, scrape, total
+from streams.commands.bootstrap import ensure_elastic, ensure_topics
+from streams.commands.run import Child, scrape, total
 from streams.settings import Settings
 from streams.sinks.elastic import make_client
 
@@ -91,8 +91,8 @@ E2E = "newsflow_end_to_end_seconds"
 def _generator(
     conn: Connection, feeds: int, last_items: int, full_text: bool, cpu: int | None
 ) -> None:
-    from connectors.feedserver import FeedDirServer
-    from connectors.samplefeeds import synthetic_feed
+    from streams.commands.feedserver import FeedDirServer
+    from streams.tooling.samplefeeds import synthetic_feed
 
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})

@@ -217,7 +217,7 @@ def produce_all(settings: Settings, topic: str, records: list[tuple[bytes, bytes
 def start_worker(stage: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker", stage, "-l", "warning"],
+            [sys.executable, "-m", "streams.commands.cli", "worker", stage, "-l", "warning"],
             cwd=ROOT,
             env=env,
             stdout=out,

@@ -43,14 +43,14 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from connectors.feeds import FeedList, FeedSpec, save_feed_list
 from connectors.rss.parse import parse_feed
-from connectors.samplefeeds import synthetic_feed, synthetic_language
 from streams import topics
-from streams.bootstrap import ensure_elastic, ensure_topics
+from streams.commands.bootstrap import ensure_elastic, ensure_topics
 from streams.deadletter import parse_headers
 from streams.infra import dist, elastic, kafka, plugin
 from streams.infra.procs import port_in_use, tail
 from streams.settings import InfraSettings, Settings
 from streams.sinks.elastic import make_client
+from streams.tooling.samplefeeds import synthetic_feed, synthetic_language
 from streams.topic_range import assign_all, batches_until
 from streams.worker import group_id
 from tests.integration.feed_server import FeedServer
@@ -124,7 +124,7 @@ class Proc:
             out.write(f"\n===== start #{self.starts} at {datetime.now(UTC)} =====\n".encode())
             out.flush()
             self.popen = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", *self.args],
+                [sys.executable, "-m", "streams.commands.cli", *self.args],
                 cwd=ROOT,
                 env=self.env,
                 stdout=out,
@@ -652,7 +652,7 @@ class Pipeline:
     def feed_rows(self) -> dict[str, dict[str, Any]]:
         """`newsflow feeds list --json` against this run's feed list and state."""
         res = subprocess.run(
-            [sys.executable, "-m", "streams.cli", "feeds", "list", "--json"],
+            [sys.executable, "-m", "streams.commands.cli", "feeds", "list", "--json"],
             cwd=ROOT,
             env=self.env,
             capture_output=True,
@@ -751,7 +751,7 @@ class PrivateStack:
             self._log_file.write(f"===== infra up at {datetime.now(UTC)}\n")
             self._log_file.flush()
             self.booting = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "infra", "up"],
+                [sys.executable, "-m", "streams.commands.cli", "infra", "up"],
                 cwd=ROOT,
                 env=self.env,
                 stdout=self._log_file,
@@ -797,7 +797,7 @@ class PrivateStack:
             with contextlib.suppress(Exception):
                 self.wait_up(60)
         subprocess.run(
-            [sys.executable, "-m", "streams.cli", "infra", "down"],
+            [sys.executable, "-m", "streams.commands.cli", "infra", "down"],
             cwd=ROOT,
             env=self.env,
             capture_output=True,

@@ -12,10 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from connectors import samplefeeds
-from streams.feeds_demo import SEED_ID
+from streams.commands.feeds_demo import SEED_ID
 from streams.settings import Settings
 from streams.sinks.elastic import make_client
+from streams.tooling import samplefeeds
 from tests.integration.stage_helpers import ROOT, free_port
 
 
@@ -36,7 +36,7 @@ def test_demo_runs_the_bundled_feeds_through_the_pipeline(
 ) -> None:
     env = _env(unique, tmp_path)
     res = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "demo"],
+        [sys.executable, "-m", "streams.commands.cli", "demo"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -84,7 +84,7 @@ def test_smoke_demo_makes_the_seed_article_searchable(
 ) -> None:
     env = _env(unique, tmp_path)
     res = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "demo", "--smoke"],
+        [sys.executable, "-m", "streams.commands.cli", "demo", "--smoke"],
         capture_output=True,
         text=True,
         timeout=300,

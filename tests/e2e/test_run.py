@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from connectors.feeds import load_feed_list, save_feed_list
-from connectors.feedserver import FeedDirServer
+from streams.commands.feedserver import FeedDirServer
 from streams.settings import Settings
 from tests.integration.stage_helpers import ROOT, free_port
 
@@ -48,7 +48,7 @@ def test_run_supervises_the_pipeline_and_status_shows_it(
         log = tmp_path / "run.log"
         with open(log, "wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "run"],
+                [sys.executable, "-m", "streams.commands.cli", "run"],
                 cwd=tmp_path,
                 env=env,
                 stdout=out,
@@ -60,7 +60,15 @@ def test_run_supervises_the_pipeline_and_status_shows_it(
             while time.monotonic() < deadline:
                 assert proc.poll() is None, log.read_text()[-3000:]
                 res = subprocess.run(
-                    [sys.executable, "-m", "streams.cli", "status", "--json", "--sample-s", "0.5"],
+                    [
+                        sys.executable,
+                        "-m",
+                        "streams.commands.cli",
+                        "status",
+                        "--json",
+                        "--sample-s",
+                        "0.5",
+                    ],
                     env=env,
                     capture_output=True,
                     text=True,
@@ -81,7 +89,7 @@ def test_run_supervises_the_pipeline_and_status_shows_it(
             raw = next(t for t in status["kafka"]["topics"] if t["topic"].endswith("raw.v1"))
             assert raw["records"] == status["elasticsearch"]["documents"]
             human = subprocess.run(
-                [sys.executable, "-m", "streams.cli", "status", "--sample-s", "0.5"],
+                [sys.executable, "-m", "streams.commands.cli", "status", "--sample-s", "0.5"],
                 env=env,
                 capture_output=True,
                 text=True,

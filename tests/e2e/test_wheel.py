@@ -70,7 +70,7 @@ PROBE = textwrap.dedent(
     from streams import resources
     from streams.enrich import arabic, entities
     from streams.infra import dist, plugin
-    from streams.kibana import ASSET_FILES, load_objects
+    from streams.commands.kibana import ASSET_FILES, load_objects
 
     def tree(node, prefix=""):
         for child in sorted(node.iterdir(), key=lambda c: c.name):

@@ -15,7 +15,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 
-from streams.bootstrap import ensure_elastic, ensure_topics
+from streams.commands.bootstrap import ensure_elastic, ensure_topics
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +58,7 @@ def bootstrap_isolated(settings: Settings) -> None:
 def worker(stage: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker", stage, "-l", "info"],
+            [sys.executable, "-m", "streams.commands.cli", "worker", stage, "-l", "info"],
             cwd=ROOT,
             env=env,
             stdout=out,

@@ -27,7 +27,7 @@ from connectors.feeds import FeedList, FeedSpec, save_feed_list
 from connectors.producer import FEED_HEADER, SCHEMA_HEADER, ArticleProducer
 from connectors.rss.poller import Connector
 from streams import topics
-from streams.bootstrap import ensure_topics
+from streams.commands.bootstrap import ensure_topics
 from streams.schema.models import SCHEMA_VERSION, RawArticle, decode
 from streams.settings import Settings
 from streams.topic_range import assign_all, batches_until
@@ -239,7 +239,7 @@ def test_killed_mid_run_restart_loses_nothing_and_repeats_nothing(
         cmd = [
             sys.executable,
             "-m",
-            "streams.cli",
+            "streams.commands.cli",
             "connect",
             "--once",
             "--all",
@@ -385,7 +385,7 @@ def test_long_running_connect_follows_new_items_serves_metrics_and_stops_cleanly
                 [
                     sys.executable,
                     "-m",
-                    "streams.cli",
+                    "streams.commands.cli",
                     "connect",
                     "--feeds",
                     str(path),

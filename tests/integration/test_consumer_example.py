@@ -14,7 +14,7 @@ from pathlib import Path
 from kafka import KafkaProducer
 
 from streams import topics
-from streams.bootstrap import ensure_topics
+from streams.commands.bootstrap import ensure_topics
 from streams.schema import Article, Entity, EntityMention, LanguageInfo, encode
 from streams.settings import Settings
 from tests.conftest import make_raw

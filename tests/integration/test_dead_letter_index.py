@@ -8,7 +8,7 @@ import pytest
 from kafka import KafkaProducer
 
 from streams import topics
-from streams.bootstrap import ensure_elastic, ensure_topics
+from streams.commands.bootstrap import ensure_elastic, ensure_topics
 from streams.deadletter import DeadLetter
 from streams.settings import Settings
 from streams.sinks.elastic import make_client

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from elasticsearch import BadRequestError, Elasticsearch
 
-from streams.bootstrap import ensure_elastic
+from streams.commands.bootstrap import ensure_elastic
+from streams.commands.search import build_query
 from streams.schema import Article, Entity, EntityMention, LanguageInfo
-from streams.search import build_query
 from streams.settings import Settings
 from streams.sinks.elastic import ElasticSink, index_for, to_document
 from tests.conftest import make_raw

@@ -10,7 +10,7 @@ import pytest
 from kafka import KafkaAdminClient
 
 from streams import topics
-from streams.bootstrap import ensure_topics
+from streams.commands.bootstrap import ensure_topics
 from streams.deadletter import parse_headers
 from streams.enrich.entities import entity_key
 from streams.schema import Article, RawArticle, decode, encode

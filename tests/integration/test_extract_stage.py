@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from streams import topics
-from streams.bootstrap import ensure_topics
+from streams.commands.bootstrap import ensure_topics
 from streams.deadletter import parse_headers
 from streams.schema import ExtractedArticle, RawArticle, decode, encode
 from streams.schema.ids import article_id

@@ -13,7 +13,7 @@ from pathlib import Path
 from kafka import KafkaConsumer, KafkaProducer
 
 from streams import topics
-from streams.bootstrap import ensure_topics
+from streams.commands.bootstrap import ensure_topics
 from streams.schema import Article, RawArticle, decode, encode
 from streams.settings import Settings
 from tests.conftest import make_raw

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from streams.cli import app
+from streams.commands.cli import app
 from streams.schema.models import RawArticle
 from tests.integration.feed_server import FeedServer
 

@@ -1,4 +1,4 @@
-"""The static feed server (connectors/feedserver.py) over real HTTP: status codes, validators,
+"""The static feed server (streams/commands/feedserver.py) over real HTTP: status codes, validators,
 conditional requests, gzip, HEAD, traversal, in-memory feeds and the blocking ``run``."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from connectors.feedserver import FeedDirServer, accepts_gzip, clean_path, content_type
-from connectors.samplefeeds import synthetic_feed
+from streams.commands.feedserver import FeedDirServer, accepts_gzip, clean_path, content_type
+from streams.tooling.samplefeeds import synthetic_feed
 
 ROOT = Path(__file__).resolve().parents[2]
 RSS = (
@@ -281,7 +281,9 @@ def test_run_blocks_and_serves(tmp_path: Path) -> None:
     with socket.socket() as probe:  # a free port for the child
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    code = f"from connectors.feedserver import run; run({str(tmp_path)!r}, '127.0.0.1', {port})"
+    code = (
+        f"from streams.commands.feedserver import run; run({str(tmp_path)!r}, '127.0.0.1', {port})"
+    )
     child = subprocess.Popen(
         [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from elasticsearch import Elasticsearch
 
-from streams.bootstrap import ensure_elastic
+from streams.commands.bootstrap import ensure_elastic
 from streams.schema import Article, LanguageInfo
 from streams.settings import RetrySettings, Settings
 from streams.sinks.elastic import ElasticSink, write_until_settled

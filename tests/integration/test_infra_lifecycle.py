@@ -44,7 +44,7 @@ def private_stack() -> Iterator[dict[str, str]]:
     env.update({f"NEWSFLOW_INFRA__{k}": str(v) for k, v in PORTS.items()})
     yield env
     subprocess.run(
-        [sys.executable, "-m", "streams.cli", "infra", "down"],
+        [sys.executable, "-m", "streams.commands.cli", "infra", "down"],
         env=env,
         capture_output=True,
         check=False,
@@ -54,7 +54,7 @@ def private_stack() -> Iterator[dict[str, str]]:
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
+        [sys.executable, "-m", "streams.commands.cli", *args],
         env=env,
         capture_output=True,
         text=True,

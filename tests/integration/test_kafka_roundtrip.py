@@ -5,7 +5,7 @@ from __future__ import annotations
 from kafka import KafkaConsumer, KafkaProducer
 
 from streams import topics
-from streams.bootstrap import ensure_topics
+from streams.commands.bootstrap import ensure_topics
 from streams.schema import RawArticle, decode, encode
 from streams.settings import Settings
 from tests.conftest import make_raw

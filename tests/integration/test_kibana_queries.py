@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from elasticsearch import BadRequestError, Elasticsearch
 
-from streams.kibana import (
+from streams.commands.kibana import (
     KIBANA_ASSETS,
     RECORDS_FIELD,
     LensColumn,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.bootstrap import ensure_topics
+from streams.commands.bootstrap import ensure_topics
 from streams.schema import encode
 from streams.settings import Settings
 from streams.topics import STAGES

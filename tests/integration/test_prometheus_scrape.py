@@ -124,7 +124,7 @@ def connector(
         log = tmp_path / "connect.log"
         with open(log, "wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "connect", "--feeds", str(feeds)],
+                [sys.executable, "-m", "streams.commands.cli", "connect", "--feeds", str(feeds)],
                 cwd=ROOT,
                 env=env,
                 stdout=out,

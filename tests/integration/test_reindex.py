@@ -11,8 +11,8 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from streams import topics
-from streams.bootstrap import ensure_topics
-from streams.reindex import reindex
+from streams.commands.bootstrap import ensure_topics
+from streams.commands.reindex import reindex
 from streams.schema import Article, LanguageInfo, encode
 from streams.settings import Settings
 from streams.sinks.elastic import ElasticSink, index_template, to_document

@@ -8,9 +8,9 @@ import pytest
 from kafka import KafkaProducer
 
 from streams import topics
-from streams.bootstrap import ensure_topics
+from streams.commands.bootstrap import ensure_topics
+from streams.commands.replay import replay
 from streams.deadletter import DeadLetter
-from streams.replay import replay
 from streams.settings import Settings
 from tests.integration import stage_helpers as h
 

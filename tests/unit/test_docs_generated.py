@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from streams import docsgen
+from streams.tooling import docsgen
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,7 +21,7 @@ def test_committed_generated_pages_are_up_to_date() -> None:
     # A fresh interpreter, exactly as `make docs` runs it: the Prometheus registry then holds
     # only what the code declares, not what other tests registered in this process.
     res = subprocess.run(
-        [sys.executable, "-m", "streams.docsgen", "--check"],
+        [sys.executable, "-m", "streams.tooling.docsgen", "--check"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -1,5 +1,5 @@
 """The feed lists newsflow ships (deploy/feeds/starter.yaml, demo.yaml), the bundled demo feeds
-and the sample-feed builders behind them (connectors/samplefeeds.py)."""
+and the sample-feed builders behind them (streams/tooling/samplefeeds.py)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ import feedparser
 import pytest
 import yaml
 
-from connectors import samplefeeds
-from connectors.samplefeeds import Channel, Enclosure, Item, atom_document, rss_document
+from streams.tooling import samplefeeds
+from streams.tooling.samplefeeds import Channel, Enclosure, Item, atom_document, rss_document
 
 ROOT = Path(__file__).resolve().parents[2]
 FEEDS = ROOT / "deploy" / "feeds"
@@ -292,7 +292,7 @@ def test_committed_demo_files_match_the_generator() -> None:
     }
     stale = sorted(n for n in expected.keys() | on_disk.keys() if expected.get(n) != on_disk.get(n))
     assert not stale, (
-        f"regenerate: python -m connectors.samplefeeds --write deploy/feeds/demo {stale}"
+        f"regenerate: python -m streams.tooling.samplefeeds --write deploy/feeds/demo {stale}"
     )
     assert (FEEDS / "demo.yaml").read_text(encoding="utf-8") == samplefeeds.demo_feed_list()
 

@@ -3,7 +3,7 @@
 Structure (ids, types, references, dashboard panels), and every field the objects use against
 the *current* index template (read at test time, so new mapped fields such as
 ``title_lang.<analyzer>`` are picked up without editing this file). Plus the pure helpers of
-streams.kibana: the KQL subset, the NDJSON loader, and the import call against a fake Kibana.
+commands/kibana.py: the KQL subset, the NDJSON loader, and the import call against a fake Kibana.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 import pytest
 from pydantic import SecretStr
 
-from streams import kibana
-from streams.kibana import (
+from streams.commands import kibana
+from streams.commands.kibana import (
     KIBANA_ASSETS,
     KibanaAssetError,
     KibanaImportError,

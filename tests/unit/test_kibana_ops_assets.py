@@ -6,7 +6,7 @@ letters the index worker writes (one document per record of ``news.dlq.<stage>``
 charts, dashboard). Checked here: the template's fields and settings, the objects' structure
 (ids, migration versions, references, dashboard grid), and every field an object uses against
 the template, with the operation's field type (read with the same helpers as the analysts'
-assets, ``streams.kibana``).
+assets, ``streams.commands.kibana``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from streams.kibana import (
+from streams.commands.kibana import (
     KIBANA_ASSETS,
     RECORDS_FIELD,
     kql_fields,

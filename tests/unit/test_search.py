@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.search import PDI, RLI, build_query, is_rtl, readable, render, since_expr
+from streams.commands.search import PDI, RLI, build_query, is_rtl, readable, render, since_expr
 
 
 def test_since_spans_and_dates() -> None:

@@ -49,7 +49,7 @@ def test_retry_and_batching_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_run_starts_enrich_workers_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
-    from streams import run
+    from streams.commands import run
 
     monkeypatch.setattr(run.os, "cpu_count", lambda: 4)
     assert run.enrich_workers(Settings()) == 4

@@ -5,7 +5,7 @@ seed article among them, and the article page behind every item under ``pages/``
 127.0.0.1:8765, runs ``newsflow run --once`` over
 ``deploy/feeds/demo.yaml`` (connector, enrich and index workers as real processes), then prints
 a few searches, Arabic first, with their entities. ``newsflow demo --smoke`` keeps the older
-single-article round trip (``streams/demo.py``).
+single-article round trip (``streams/commands/demo.py``).
 
 Full text: the demo feeds carry one- or two-sentence summaries, so the extract stage fetches
 every item's page from the same local server (``full_text: auto``; the feed list allows private
@@ -24,9 +24,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from streams import resources, run
+from streams import resources
+from streams.commands import run
+from streams.commands.search import build_query
 from streams.schema.ids import article_id
-from streams.search import build_query
 from streams.settings import Settings
 from streams.sinks.elastic import make_client
 
@@ -35,7 +36,7 @@ from streams.sinks.elastic import make_client
 FEEDS_DIR = resources.deploy_file("feeds/demo")
 FEED_LIST = resources.deploy_file("feeds/demo.yaml")
 HOST, PORT = "127.0.0.1", 8765
-# The seed item links to its article page on the demo server (streams/demo.py uses the same URL).
+# The seed item links to its article page on the demo server (commands/demo.py uses the same URL).
 SEED_ID = article_id(f"http://{HOST}:{PORT}/pages/ar/turkey-syria-defence-cooperation.html")
 QUERIES = ("سوريا", "وزارة الدفاع", "Rotterdam", "Казани", "اصفهان", "成都")
 
@@ -116,7 +117,7 @@ def body_only_entities(settings: Settings) -> dict[str, dict[str, Any]]:
 
 
 def run_demo(settings: Settings, say: Say, state_dir: Path) -> dict[str, Any]:
-    from connectors.feedserver import FeedDirServer
+    from streams.commands.feedserver import FeedDirServer
 
     server = None
     with resources.as_path(FEEDS_DIR) as feeds_dir, resources.as_path(FEED_LIST) as feed_list:

@@ -173,7 +173,7 @@ def ensure_kibana(settings: Settings, say: Say) -> None:
     if not settings.kibana.url:
         say("kibana: no NEWSFLOW_KIBANA__URL set; saved objects not imported")
         return
-    from streams.kibana import ASSET_FILES, import_objects
+    from streams.commands.kibana import ASSET_FILES, import_objects
 
     for path in ASSET_FILES:
         summary = import_objects(settings.kibana, path)

@@ -17,7 +17,8 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from streams import resources, topics
-from streams.bootstrap import bootstrap
+from streams.commands.bootstrap import bootstrap
+from streams.commands.search import build_query
 from streams.enrich import pipeline
 from streams.schema import (
     Article,
@@ -31,7 +32,6 @@ from streams.schema import (
     encode,
 )
 from streams.schema.ids import article_id
-from streams.search import build_query
 from streams.settings import Settings
 from streams.sinks.elastic import ElasticSink
 from streams.version import VERSION

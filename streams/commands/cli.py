@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from connectors.cli import connect_cmd, feeds_app
+from streams.commands.feeds import connect_cmd, feeds_app
 from streams.infra.errors import InfraError
 from streams.settings import Settings
 
@@ -136,7 +136,7 @@ def infra_logs(
 @app.command("bootstrap")
 def bootstrap_cmd() -> None:
     """Create the Kafka topics and put the Elasticsearch template (idempotent)."""
-    from streams.bootstrap import bootstrap
+    from streams.commands.bootstrap import bootstrap
 
     try:
         bootstrap(Settings(), _say)
@@ -156,7 +156,7 @@ def demo_cmd(
     if smoke:
         _smoke_demo(settings, query)
         return
-    from streams import feeds_demo
+    from streams.commands import feeds_demo
 
     try:
         _prepare_run(settings)
@@ -173,7 +173,7 @@ def demo_cmd(
 
 
 def _smoke_demo(settings: Settings, query: str) -> None:
-    from streams import demo
+    from streams.commands import demo
 
     try:
         result = demo.run(settings, _say, query=query)
@@ -205,7 +205,7 @@ def _local_stack(settings: Settings) -> bool:
 
 
 def _prepare_run(settings: Settings) -> None:
-    from streams import bootstrap
+    from streams.commands import bootstrap
     from streams.infra import stack
 
     if _local_stack(settings):
@@ -228,7 +228,7 @@ def run_cmd(
     ] = 600,
 ) -> None:
     """The whole pipeline: local stack (if configured), bootstrap, connector + workers."""
-    from streams import run
+    from streams.commands import run
 
     settings = Settings()
     feeds_path = feeds or settings.connector.feeds_file
@@ -288,7 +288,7 @@ def status_cmd(
     ] = 2,
 ) -> None:
     """Processes, topics and lag, stage throughput, dead letters, feeds by health (worst first)."""
-    from streams import status
+    from streams.commands import status
 
     result = status.collect(Settings(), sample_s)
     if as_json:
@@ -422,7 +422,7 @@ def search_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Raw response as JSON.")] = False,
 ) -> None:
     """Ranked hits with highlights and facet counts, from the read alias."""
-    from streams import search
+    from streams.commands import search
     from streams.sinks.elastic import make_client
 
     settings = Settings()
@@ -460,7 +460,7 @@ def search_cmd(
 @app.command("reindex")
 def reindex_cmd() -> None:
     """Rebuild every article index under the current template and swap the aliases atomically."""
-    from streams.reindex import reindex
+    from streams.commands.reindex import reindex
 
     try:
         reindex(Settings(), _say)
@@ -475,7 +475,7 @@ def replay_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, change nothing.")] = False,
 ) -> None:
     """Re-feed a stage's dead letters into its input topic (after fixing the cause)."""
-    from streams.replay import replay
+    from streams.commands.replay import replay
 
     try:
         replay(Settings(), stage, _say, limit=limit, dry_run=dry_run)

@@ -53,7 +53,7 @@ class Child:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", *self.args],
+                [sys.executable, "-m", "streams.commands.cli", *self.args],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -80,7 +80,7 @@ def kafka_view(settings: Settings) -> dict[str, Any]:
 def throughput(settings: Settings, seconds: float = 2.0) -> dict[str, Any]:
     """Articles per second by stage, from two scrapes of the running processes; plus
     ``extract_outcomes``: the extract worker's articles by extraction status so far."""
-    from streams.run import scrape, total
+    from streams.commands.run import scrape, total
 
     full_text: dict[str, float] = {}
 
@@ -117,8 +117,8 @@ def throughput(settings: Settings, seconds: float = 2.0) -> dict[str, Any]:
 
 
 def feeds_view(settings: Settings) -> list[dict[str, Any]]:
-    from connectors.feed_report import feed_rows, worst_first
     from connectors.feeds import FeedListError, load_feed_list
+    from streams.commands.feed_report import feed_rows, worst_first
 
     try:
         flist = load_feed_list(settings.connector.feeds_file)

@@ -1,6 +1,6 @@
 """Docs tooling: generates the settings table and the metric catalogue of the docs site.
 
-Build-time only (`make docs` runs ``python -m streams.docsgen`` before ``mkdocs build``); no
+Build-time only (`make docs` runs ``python -m streams.tooling.docsgen`` before ``mkdocs build``); no
 runtime module imports it. The tables come from the code itself, so they cannot drift:
 
 - ``docs/settings.md``: every field of ``streams.settings.Settings`` (pydantic-settings
@@ -28,7 +28,7 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 ENV_PREFIX = "NEWSFLOW_"
 # Packages whose modules may declare metrics (scanned by source text, imported when they do).
@@ -39,14 +39,16 @@ _DECLARES_METRICS = re.compile(
     r"\b(?:Counter|Gauge|Histogram|Summary|Info|Enum)\b",
     re.MULTILINE,
 )
-FIX_HINT = "run `make docs` (or `python -m streams.docsgen`) and commit the result"
+FIX_HINT = "run `make docs` (or `python -m streams.tooling.docsgen`) and commit the result"
 
 
 # ---- the marked blocks ------------------------------------------------------------------------
 
 
 def begin_marker(name: str) -> str:
-    return f"<!-- BEGIN GENERATED: {name} (python -m streams.docsgen; do not edit by hand) -->"
+    return (
+        f"<!-- BEGIN GENERATED: {name} (python -m streams.tooling.docsgen; do not edit by hand) -->"
+    )
 
 
 def end_marker(name: str) -> str:

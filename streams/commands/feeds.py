@@ -1,6 +1,6 @@
 """``newsflow feeds ...`` and ``newsflow connect``: the connector's commands.
 
-Registered on the main ``newsflow`` command (``streams/cli.py``); settings are built there
+Registered on the main ``newsflow`` command (``streams/commands/cli.py``); settings are built there
 once and reach these functions through ``Settings()`` at the command's entry.
 """
 
@@ -75,7 +75,7 @@ def feeds_list(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per feed.")] = False,
 ) -> None:
     """Every feed with its health (ok / not-modified / failing / stale / dead / pending)."""
-    from connectors.feed_report import feed_rows
+    from streams.commands.feed_report import feed_rows
 
     settings = Settings()
     rows = feed_rows(settings.connector, _load(_feeds_path(settings, feeds)))
@@ -228,7 +228,7 @@ def feeds_serve(
     port: Annotated[int, typer.Option(help="Port.")] = 8765,
 ) -> None:
     """Serve a directory of feed files over HTTP (ETag, 304, gzip): the demo's feed server."""
-    from connectors import feedserver
+    from streams.commands import feedserver
 
     typer.echo(f"serving {directory} on http://{host}:{port}/ (Ctrl-C stops)", err=True)
     feedserver.run(directory, host, port)
@@ -274,7 +274,7 @@ def connect_cmd(
     from connectors.producer import ArticleProducer
     from connectors.rss.poller import Connector
     from streams import topics
-    from streams.bootstrap import ensure_topics
+    from streams.commands.bootstrap import ensure_topics
 
     settings = Settings()
     configure_logging(log_format)
