@@ -3,10 +3,12 @@
 Articles are built from the development corpora in ../shared/data (not shipped; see
 streams/enrich/training/data.py) (ar, en, fr, de, tr sentences; title +
 ~100-word summary, or ~600-word content with --long), produced first, then consumed by one
-worker. Reports articles/s and tokens/s from the first to the last enriched record, the
-worker's peak RSS (VmHWM) and its CPU seconds, next to the pure path (pipeline.enrich_batch)
-measured in this process on the same articles. Writes bench/results/enrich.json.
-    python -m bench.bench_enrich [--n 3000] [--long]
+worker. Alternating rounds (>= 3 of each): *pure*, ``pipeline.enrich_batch`` over the first
+500 articles in this process, and *worker*, a fresh worker on a fresh private topic, measured
+from the first to the last enriched record. Prints the median and min-max of articles/s of
+each side and of worker/pure, the pure path per CPU second, the worker's tokens/s, peak RSS
+(VmHWM) and time to first output. Writes bench/results/enrich.json with the machine's load.
+    python -m bench.bench_enrich [--n 3000] [--long] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -19,10 +21,23 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from bench.common import private_env, produce_all, save_result, start_worker, time_drain
+from bench.common import (
+    MIN_ROUNDS,
+    alternate,
+    fmt_spread,
+    machine_load,
+    private_env,
+    produce_all,
+    ratio_report,
+    save_result,
+    spread,
+    start_worker,
+    time_drain,
+)
 from streams import topics
 from streams.commands.bootstrap import ensure_topics
 from streams.enrich import pipeline
@@ -97,76 +112,94 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=3000)
     parser.add_argument("--long", action="store_true", help="~600-word articles")
+    parser.add_argument("--rounds", type=int, default=MIN_ROUNDS)
     args = parser.parse_args()
+    load = machine_load(busy=True)
+    print(f"load average {load['loadavg']} on {load['cpu_count']} CPUs", flush=True)
     words = 600 if args.long else 100
     raws = make_raws(args.n, words)
     n_tokens = sum(tokens(r) for r in raws)
+    tokens_per_article = n_tokens / len(raws)
 
     stamp = pipeline.stamp(datetime.now(UTC), "bench")
     sample = raws[: min(len(raws), 500)]
-    pipeline.enrich_batch(sample[:10], stamp, 20000)  # load models first
-    started = time.process_time()
-    for i in range(0, len(sample), 64):
-        pipeline.enrich_batch(sample[i : i + 64], stamp, 20000)
-    pure_cpu = time.process_time() - started
-    pure_rate = len(sample) / pure_cpu
-
-    unique = uuid.uuid4().hex[:8]
+    pipeline.enrich_batch(sample[:10], stamp, 20000)  # load models first, untimed
+    run_id = uuid.uuid4().hex[:8]
     tmp = Path(tempfile.mkdtemp(prefix="newsflow-bench-"))
-    env = private_env(unique, tmp, web_port=16067)
-    settings = Settings()
-    ensure_topics(settings, lambda _m: None)
-    produce_all(
-        settings,
-        topics.RAW.topic_name(settings.topics),
-        [(raw.article_id.encode(), encode(raw)) for raw in raws],
-    )
-    out_topic = topics.ENRICHED.topic_name(settings.topics)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None)
-    parts = [TopicPartition(out_topic, p) for p in consumer.partitions_for_topic(out_topic)]
-    consumer.assign(parts)
-    log = tmp / "enrich-worker.log"
-    proc = start_worker("enrich", env, log)
-    peak = {"rss": 0.0, "cpu": 0.0}
 
-    def tick() -> None:  # sampled while the worker is alive
-        peak["rss"] = max(peak["rss"], vm(proc.pid, "VmHWM"))
-        peak["cpu"] = cpu_seconds(proc.pid)
+    def pure(_rnd: int) -> dict[str, Any]:
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        for i in range(0, len(sample), 64):
+            pipeline.enrich_batch(sample[i : i + 64], stamp, 20000)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        return {
+            "articles": len(sample),
+            "s": wall,
+            "per_s": len(sample) / wall,
+            "per_cpu_s": len(sample) / cpu,
+        }
 
-    try:
-        drain = time_drain(
-            proc, lambda: sum(consumer.end_offsets(parts).values()), len(raws), 900, log, tick
+    def worker(rnd: int) -> dict[str, Any]:
+        unique = f"{run_id}r{rnd}"
+        (tmp / unique).mkdir()
+        env = private_env(unique, tmp / unique, web_port=16067)
+        settings = Settings()
+        ensure_topics(settings, lambda _m: None)
+        produce_all(
+            settings,
+            topics.RAW.topic_name(settings.topics),
+            [(raw.article_id.encode(), encode(raw)) for raw in raws],
         )
-    finally:
-        consumer.close()
-    rate = drain.rate(len(raws))
-    peak_rss, worker_cpu = peak["rss"], peak["cpu"]
-    first, t0 = drain.first, drain.started
+        out_topic = topics.ENRICHED.topic_name(settings.topics)
+        consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None)
+        parts = [TopicPartition(out_topic, p) for p in consumer.partitions_for_topic(out_topic)]
+        consumer.assign(parts)
+        log = tmp / unique / "enrich-worker.log"
+        proc = start_worker("enrich", env, log)
+        peak = {"rss": 0.0, "cpu": 0.0}
+
+        def tick() -> None:  # sampled while the worker is alive
+            peak["rss"] = max(peak["rss"], vm(proc.pid, "VmHWM"))
+            peak["cpu"] = cpu_seconds(proc.pid)
+
+        try:
+            drain = time_drain(
+                proc, lambda: sum(consumer.end_offsets(parts).values()), len(raws), 900, log, tick
+            )
+        finally:
+            consumer.close()
+        rate = drain.rate(len(raws))
+        return {
+            "articles": len(raws),
+            "per_s": rate,
+            "startup_to_first_s": drain.first - drain.started,
+            "peak_rss_mb": peak["rss"],
+            "cpu_s": peak["cpu"],
+        }
+
+    rounds = alternate({"pure": pure, "worker": worker}, args.rounds)
+    print(f"{args.n} articles of ~{words} words ({n_tokens} tokens)")
+    report = ratio_report(rounds, "per_s", [("worker", "pure", None)], unit="articles/s")
+    pure_cpu = spread([r["per_cpu_s"] for r in rounds["pure"]])
+    rss = spread([r["peak_rss_mb"] for r in rounds["worker"]])
+    first = spread([r["startup_to_first_s"] for r in rounds["worker"]])
+    print(f"pure enrich_batch per CPU second: {fmt_spread(pure_cpu)} articles")
+    print(
+        f"worker tokens/s median {report['sides']['worker']['median'] * tokens_per_article:.0f}; "
+        f"peak RSS {fmt_spread(rss)} MB; first output after {fmt_spread(first, 1)} s "
+        "(startup + model load)"
+    )
     result = {
         "n": args.n,
         "words_per_article": words,
         "tokens": n_tokens,
-        "worker_articles_per_s": round(rate, 1),
-        "worker_tokens_per_s": round(rate * n_tokens / len(raws)),
-        "worker_startup_to_first_s": round(first - t0, 1),
-        "worker_peak_rss_mb": round(peak_rss),
-        "worker_cpu_s": round(worker_cpu, 1),
-        "pure_articles_per_cpu_s": round(pure_rate, 1),
-        "pure_tokens_per_cpu_s": round(pure_rate * n_tokens / len(raws)),
+        "rounds": rounds,
+        "throughput": report,
+        "pure_articles_per_cpu_s": pure_cpu,
+        "worker_peak_rss_mb": rss,
         "at": datetime.now(UTC).isoformat(),
     }
-    print(f"{args.n} articles of ~{words} words ({n_tokens} tokens)")
-    print(f"{'path':<34}{'articles/s':>12}{'tokens/s':>12}")
-    print(
-        f"{'pure enrich_batch (per CPU s)':<34}{pure_rate:>12.1f}"
-        f"{result['pure_tokens_per_cpu_s']:>12}"
-    )
-    print(f"{'worker (wall, 1 process)':<34}{rate:>12.1f}{result['worker_tokens_per_s']:>12}")
-    print(
-        f"worker peak RSS {result['worker_peak_rss_mb']} MB; first output after "
-        f"{result['worker_startup_to_first_s']} s (startup + model load)"
-    )
-    save_result("enrich-long.json" if args.long else "enrich.json", result)
+    save_result("enrich-long.json" if args.long else "enrich.json", result, load)
 
 
 if __name__ == "__main__":

@@ -212,6 +212,7 @@ def main() -> None:
 
     def stage(rnd: int) -> dict[str, float]:
         unique = f"{run_id}r{rnd}"
+        (tmp / unique).mkdir()
         env = private_env(unique, tmp / unique, web_port=16066)
         settings = Settings()
         ensure_topics(settings, lambda _m: None)
