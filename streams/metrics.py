@@ -60,16 +60,30 @@ BULK_ITEMS = Counter(
 )
 
 # ---- the extract stage (full text) ----------------------------------------------------------
+# host_class is bounded on purpose (never a raw host name): same_site = the page is on the
+# feed's own site (same registrable domain, approximated), cross_site = another site (an
+# aggregator's feed), none = no http(s) link. Per-feed series use the feed id from the feed
+# list, as the connector's newsflow_feed_* metrics do.
 
 EXTRACT_PAGES = Counter(
     "newsflow_extract_pages_total",
-    "Articles through the extract stage by extraction.status (ok, skipped, robots_denied, "
-    "timeout, http_4xx, blocked, ...): exactly one per forwarded article.",
-    ["outcome"],
+    "Articles through the extract stage by outcome (= extraction.status: ok, skipped, "
+    "robots_denied, timeout, http_4xx, blocked, ...) and host_class (same_site, cross_site, "
+    "none): exactly one per forwarded article.",
+    ["outcome", "host_class"],
+)
+EXTRACT_FEED_PAGES = Counter(
+    "newsflow_extract_feed_pages_total",
+    "Articles through the extract stage per feed by result: ok (full text), failed (a page "
+    "was wanted but gave no usable text, whatever the reason), skipped (no page wanted: "
+    "skipped, no_url).",
+    ["feed", "result"],
 )
 EXTRACT_FETCH_SECONDS = Histogram(
     "newsflow_extract_fetch_seconds",
-    "Time to fetch one article page (queueing for the host, robots.txt and backoff included).",
+    "Time to fetch one article page (queueing for the host, robots.txt and backoff included), "
+    "by host_class.",
+    ["host_class"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60),
 )
 EXTRACT_TEXT_SECONDS = Histogram(
@@ -79,5 +93,6 @@ EXTRACT_TEXT_SECONDS = Histogram(
 )
 EXTRACT_HOSTS_BACKOFF = Gauge(
     "newsflow_extract_hosts_in_backoff",
-    "Hosts the extract worker is backing off from after a 429/503 answer.",
+    "Hosts the extract worker is backing off from after a 429/503 answer (refreshed every "
+    "few seconds).",
 )

@@ -106,6 +106,18 @@ def total(
     )
 
 
+def by_label(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, label: str
+) -> dict[str, float]:
+    """``name``'s samples summed by one label (other labels merged), non-zero only, sorted."""
+    out: dict[str, float] = {}
+    for (n, lbl), v in samples.items():
+        if n == name and v:
+            key = dict(lbl).get(label, "")
+            out[key] = out.get(key, 0.0) + v
+    return dict(sorted(out.items()))
+
+
 @dataclass
 class Pipeline:
     settings: Settings
@@ -443,11 +455,7 @@ def run_once(
             "extracted": total(
                 samples, "newsflow_articles_total", stage="extract", outcome="extracted"
             ),
-            "full_text": {
-                dict(labels)["outcome"]: value
-                for (name, labels), value in samples.items()
-                if name == "newsflow_extract_pages_total" and value
-            },
+            "full_text": by_label(samples, "newsflow_extract_pages_total", "outcome"),
             "enriched": total(
                 samples, "newsflow_articles_total", stage="enrich", outcome="enriched"
             ),

@@ -1,14 +1,20 @@
-"""`newsflow status`: one screen for operators — services, topics and lag, stages, DLQ, feeds.
+"""`newsflow status`: one screen for operators — services, topics and lag, stages, full text,
+DLQ, feeds.
 
 Everything is read from the sources of truth: Kafka (end offsets, consumer-group offsets),
 the processes' own ``/health/ready`` and ``/metrics`` (two scrapes a moment apart give the
 current throughput), Elasticsearch (reachable, document count behind the alias) and the
-connector's feed state (health per feed, worst first). Nothing here changes anything.
+connector's feed state (health per feed, worst first). The FULL TEXT part is the extract
+worker's own ``/metrics`` (port web + 2, figures since it started): articles by
+``extraction.status`` and host class, fetch and extraction latency (count, mean, p50/p95
+estimated from the histogram buckets as Prometheus' ``histogram_quantile`` does), hosts in
+backoff and the feeds whose pages fail most. Nothing here changes anything.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +23,8 @@ from typing import Any
 from connectors.rss.schedule import HEALTH_ORDER
 from streams import topics
 from streams.settings import Settings
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 def _probe(port: int) -> dict[str, Any] | None:
@@ -78,27 +86,16 @@ def kafka_view(settings: Settings) -> dict[str, Any]:
 
 
 def throughput(settings: Settings, seconds: float = 2.0) -> dict[str, Any]:
-    """Articles per second by stage, from two scrapes of the running processes; plus
-    ``extract_outcomes``: the extract worker's articles by extraction status so far."""
+    """Articles per second by stage, from two scrapes of the running processes."""
     from streams.commands.run import scrape, total
-
-    full_text: dict[str, float] = {}
 
     web = settings.faust.web_port
     ports = [settings.connector.metrics_port, web, web + 1, web + 2]
 
     def counts() -> dict[str, float]:
-        merged: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        merged: Samples = {}
         for port in ports:
             merged.update(scrape(port))
-        full_text.clear()
-        full_text.update(
-            {
-                dict(labels)["outcome"]: value
-                for (name, labels), value in merged.items()
-                if name == "newsflow_extract_pages_total" and value
-            }
-        )
         return {
             "connector": total(merged, "newsflow_articles_total", stage="connector"),
             "extract": total(
@@ -111,9 +108,82 @@ def throughput(settings: Settings, seconds: float = 2.0) -> dict[str, Any]:
     first = counts()
     time.sleep(seconds)
     second = counts()
-    rates: dict[str, Any] = {k: round((second[k] - first[k]) / seconds, 1) for k in first}
-    rates["extract_outcomes"] = dict(sorted(full_text.items()))
-    return rates
+    return {k: round((second[k] - first[k]) / seconds, 1) for k in first}
+
+
+def quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
+    """``histogram_quantile`` over cumulative ``(upper bound, count)`` buckets: linear
+    interpolation inside the bucket; in the +Inf bucket, the highest finite bound."""
+    buckets = sorted(buckets)
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    rank = q * buckets[-1][1]
+    lower, below = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if math.isinf(bound):
+                return lower
+            if count == below:
+                return bound
+            return lower + (bound - lower) * (rank - below) / (count - below)
+        lower, below = bound, count
+    return lower
+
+
+def latency(samples: Samples, name: str) -> dict[str, Any]:
+    """Count, mean and p50/p95 (seconds) of histogram ``name``, all its label sets merged."""
+    by_bound: dict[float, float] = {}
+    count = total_s = 0.0
+    for (n, labels), value in samples.items():
+        if n == f"{name}_bucket":
+            bound = float(dict(labels)["le"])
+            by_bound[bound] = by_bound.get(bound, 0.0) + value
+        elif n == f"{name}_count":
+            count += value
+        elif n == f"{name}_sum":
+            total_s += value
+    buckets = list(by_bound.items())
+    p50, p95 = quantile(0.5, buckets), quantile(0.95, buckets)
+    return {
+        "count": int(count),
+        "mean_s": round(total_s / count, 4) if count else None,
+        "p50_s": None if p50 is None else round(p50, 4),
+        "p95_s": None if p95 is None else round(p95, 4),
+    }
+
+
+def extract_view(samples: Samples, worst_feeds: int = 10) -> dict[str, Any]:
+    """The extract worker's full-text figures from one scrape of its /metrics (see above)."""
+    from streams.commands.run import by_label
+
+    pages = "newsflow_extract_pages_total"
+    per_feed: dict[str, dict[str, float]] = {}
+    for (n, labels), value in samples.items():
+        if n == "newsflow_extract_feed_pages_total" and value:
+            lbl = dict(labels)
+            per_feed.setdefault(lbl["feed"], {})[lbl["result"]] = value
+    feeds: list[dict[str, Any]] = []
+    for feed, results in per_feed.items():
+        ok, failed = results.get("ok", 0.0), results.get("failed", 0.0)
+        if failed:
+            wanted = ok + failed
+            feeds.append(
+                {
+                    "feed": feed,
+                    "ok": int(ok),
+                    "failed": int(failed),
+                    "failure_ratio": round(failed / wanted, 3),
+                }
+            )
+    feeds.sort(key=lambda f: (-f["failure_ratio"], -f["failed"], f["feed"]))
+    return {
+        "outcomes": {k: int(v) for k, v in by_label(samples, pages, "outcome").items()},
+        "host_classes": {k: int(v) for k, v in by_label(samples, pages, "host_class").items()},
+        "fetch": latency(samples, "newsflow_extract_fetch_seconds"),
+        "extract": latency(samples, "newsflow_extract_text_seconds"),
+        "hosts_in_backoff": int(samples.get(("newsflow_extract_hosts_in_backoff", ()), 0)),
+        "failing_feeds": feeds[:worst_feeds],
+    }
 
 
 def feeds_view(settings: Settings) -> list[dict[str, Any]]:
@@ -161,8 +231,45 @@ def collect(settings: Settings, sample_s: float = 2.0) -> dict[str, Any]:
     out["elasticsearch"] = elastic_view(settings)
     running = any(p["up"] for p in out["processes"])
     out["throughput_per_s"] = throughput(settings, sample_s) if running else {}
+    extract_up = any(p["up"] for p in out["processes"] if p["process"] == "extract")
+    if extract_up:
+        from streams.commands.run import scrape
+
+        out["extract"] = extract_view(scrape(settings.faust.web_port + 2))
+    else:
+        out["extract"] = {}
     out["feeds"] = feeds_view(settings)
     return out
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else (f"{value * 1000:.0f}ms" if value < 1 else f"{value:.1f}s")
+
+
+def render_extract(x: dict[str, Any]) -> list[str]:
+    """The FULL TEXT lines (nothing when the extract worker is down)."""
+    if not x:
+        return []
+    lines = ["FULL TEXT  (extract worker, since it started)"]
+    outcomes = x["outcomes"]
+    lines.append(
+        "  outcomes    " + ("  ".join(f"{o} {n}" for o, n in outcomes.items()) or "none yet")
+    )
+    if x["host_classes"]:
+        lines.append("  host class  " + "  ".join(f"{c} {n}" for c, n in x["host_classes"].items()))
+    for label, key in (("fetch", "fetch"), ("extract", "extract")):
+        lat = x[key]
+        lines.append(
+            f"  {label:<10}  {lat['count']} pages  mean {_seconds(lat['mean_s'])}  "
+            f"p50 {_seconds(lat['p50_s'])}  p95 {_seconds(lat['p95_s'])}"
+        )
+    lines.append(f"  hosts in backoff  {x['hosts_in_backoff']}")
+    for f in x["failing_feeds"][:5]:
+        lines.append(
+            f"  failing   {f['feed']:<30} {f['failed']}/{f['ok'] + f['failed']} pages failed "
+            f"({f['failure_ratio']:.0%})"
+        )
+    return lines
 
 
 def render(status: dict[str, Any], worst_feeds: int = 15) -> list[str]:
@@ -190,11 +297,9 @@ def render(status: dict[str, Any], worst_feeds: int = 15) -> list[str]:
             lines.append(
                 f"  {s['stage']:<10} {rate.get(s['stage'], '-'):>8} articles/s   lag {s['lag']}"
             )
-        outcomes = rate.get("extract_outcomes") or {}
-        if outcomes:
-            lines.append("  full text  " + "  ".join(f"{o} {n:.0f}" for o, n in outcomes.items()))
         dlq = [t for t in k["topics"] if t["dead_letter"]]
         lines.append("DEAD LETTERS  " + "  ".join(f"{t['topic']}: {t['records']}" for t in dlq))
+    lines.extend(render_extract(status.get("extract") or {}))
     e = status["elasticsearch"]
     lines.append(
         f"ELASTICSEARCH  {e['alias']}: {e['documents']} documents"

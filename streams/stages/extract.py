@@ -28,22 +28,35 @@ Time: every page has ``extract.page_deadline_s`` (queueing for its host included
 finishes within about that deadline plus extraction. A host that makes the pages of one
 batch wait longer than that (a burst of items from one site at 1 page/s, a hang, a long
 Retry-After) sees those pages pass on as ``timeout``/``backoff`` with their summaries.
+
+Metrics (``streams/metrics.py``): every forwarded article counts once in
+``newsflow_extract_pages_total{outcome=extraction.status, host_class}`` and once in
+``newsflow_extract_feed_pages_total{feed, result=ok|failed|skipped}`` (the per-feed failure
+ratio alert); fetch and extraction latency are histograms; the hosts in backoff are a gauge
+refreshed every ``BACKOFF_REFRESH_S`` (so it falls back to 0 when an idle worker's backoffs
+end). ``host_class`` (``same_site``, ``cross_site``, ``none``) keeps cardinality bounded: the
+page's site against the feed's, never a host name.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
+from urllib.parse import urlsplit
 
 from streams import topics
 from streams.errors import PoisonArticle
 from streams.extract import EXTRACTOR_VERSION, Extraction, extract
 from streams.metrics import (
+    EXTRACT_FEED_PAGES,
     EXTRACT_FETCH_SECONDS,
     EXTRACT_HOSTS_BACKOFF,
     EXTRACT_PAGES,
@@ -73,6 +86,17 @@ MAX_ENCODED = topics.MAX_RECORD_BYTES - 64 * 1024
 TRANSIENT: frozenset[str] = frozenset(
     {"timeout", "backoff", "http_5xx", "network_error", "internal", "extract_failed"}
 )
+# Statuses of articles whose page was not wanted (policy, no link): neither ok nor a failure.
+NOT_WANTED: frozenset[str] = frozenset({"skipped", "no_url", "not_attempted"})
+BACKOFF_REFRESH_S = 5.0
+
+HostClass = Literal["same_site", "cross_site", "none"]
+FeedResult = Literal["ok", "failed", "skipped"]
+# Second-level labels under a two-letter country code that are suffixes of their own (co.uk,
+# com.au, ac.jp, gob.mx, ...): enough to tell sites apart without the public suffix list.
+_SECOND_LEVEL: frozenset[str] = frozenset(
+    {"ac", "co", "com", "edu", "go", "gob", "gov", "gv", "ltd", "mil", "ne", "net", "or", "org"}
+)
 
 
 def decode_raw(record: Record) -> RawArticle:
@@ -99,6 +123,39 @@ def decide(
         if own >= auto_min_chars:
             return "skipped", f"feed text has {own} characters (auto: >= {auto_min_chars})"
     return None
+
+
+def site_of(url: str) -> str | None:
+    """The site of an http(s) URL: its registrable domain, approximated (``news.bbc.co.uk`` ->
+    ``bbc.co.uk``, ``www.example.org`` -> ``example.org``); an IP address stands for itself."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        return None
+    host = host.rstrip(".")
+    with contextlib.suppress(ValueError):
+        return str(ipaddress.ip_address(host))
+    labels = host.split(".")
+    keep = 3 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL else 2
+    return ".".join(labels[-keep:])
+
+
+def host_class(page_url: str, feed_url: str) -> HostClass:
+    """The metrics' bounded stand-in for the page's host: on the feed's own site or not."""
+    page = site_of(page_url)
+    if page is None:
+        return "none"
+    return "same_site" if page == site_of(feed_url) else "cross_site"
+
+
+def feed_result(status: str) -> FeedResult:
+    """An extraction status as the per-feed counter's result (see the module doc)."""
+    if status == "ok":
+        return "ok"
+    return "skipped" if status in NOT_WANTED else "failed"
 
 
 def host_policy(policy: PagePolicy | None, defaults: PageFetchSettings) -> HostPolicy | None:
@@ -231,13 +288,31 @@ class Extractor:
         self.cache = SeenCache(self.cfg.seen_cache_size)
         self.pages: PageFetcher | None = None
         self.pool: ThreadPoolExecutor | None = None
+        self.watch: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.pool = ThreadPoolExecutor(self.cfg.extract_threads, thread_name_prefix="extract")
         self.pages = PageFetcher(self.settings.page_fetch)
         await self.pages.__aenter__()
+        if self.watch is None or self.watch.done():
+            self.watch = asyncio.ensure_future(self._watch_backoff())
+
+    def note_backoff(self) -> None:
+        if self.pages is not None:
+            EXTRACT_HOSTS_BACKOFF.set(len(self.pages.hosts_in_backoff()))
+
+    async def _watch_backoff(self) -> None:
+        """Keeps the gauge current while the worker idles (a backoff ends without a batch)."""
+        while True:
+            self.note_backoff()
+            await asyncio.sleep(BACKOFF_REFRESH_S)
 
     async def stop(self) -> None:
+        if self.watch is not None:
+            self.watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.watch
+            self.watch = None
         if self.pages is not None:
             await self.pages.close()
             self.pages = None
@@ -257,7 +332,7 @@ class Extractor:
             host_policy=host_policy(src.feed.page_policy, self.settings.page_fetch),
             deadline_s=self.cfg.page_deadline_s,
         )
-        EXTRACT_FETCH_SECONDS.observe(page.elapsed_s)
+        EXTRACT_FETCH_SECONDS.labels(host_class(src.url, src.feed.url)).observe(page.elapsed_s)
         ext: Extraction | None = None
         if page.ok and page.body is not None:
             started = time.monotonic()
@@ -290,8 +365,7 @@ class Extractor:
                 found = job.result()
                 if found.info.status not in TRANSIENT:
                     self.cache.put(*key, found)
-        if self.pages is not None:
-            EXTRACT_HOSTS_BACKOFF.set(len(self.pages.hosts_in_backoff()))
+        self.note_backoff()
         stamp = StageStamp(stage=STAGE, at=datetime.now(UTC), version=VERSION)
         outcomes: list[Outcome] = []
         for raw, plan in zip(raws, plans, strict=True):
@@ -301,7 +375,9 @@ class Extractor:
             except (PoisonArticle, ValueError) as exc:
                 outcomes.append(Poison(exc))
                 continue
-            EXTRACT_PAGES.labels(found.info.status).inc()
+            status, src = found.info.status, raw.source
+            EXTRACT_PAGES.labels(status, host_class(src.url, src.feed.url)).inc()
+            EXTRACT_FEED_PAGES.labels(src.feed.feed_id, feed_result(status)).inc()
             outcomes.append(Forward(article, article.article_id.encode()))
         return outcomes
 
