@@ -37,12 +37,12 @@ import re
 import socket
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Final
+from typing import Final, Self
 
 from aiohttp import web
 
@@ -139,15 +139,49 @@ class _Entry:
         return self._gz
 
     def matches(self, if_none_match: str) -> bool:
-        if if_none_match.strip() == "*":
-            return True
-        for tag in if_none_match.split(","):
-            tag = tag.strip()
-            if tag.startswith("W/"):
-                tag = tag[2:]
-            if tag == self.etag or tag == self.etag_gz:
-                return True
+        return etag_matches(if_none_match, self.etag, self.etag_gz)
+
+
+def etag_matches(if_none_match: str, *etags: str) -> bool:
+    """Whether an If-None-Match value names one of ``etags``: weak comparison (RFC 9110
+    13.1.2, ``W/`` prefixes do not matter for GET), ``*`` matches anything."""
+
+    def bare(tag: str) -> str:
+        tag = tag.strip()
+        return tag[2:] if tag.startswith("W/") else tag
+
+    ours = {bare(e) for e in etags}
+    return any(t.strip() == "*" or bare(t) in ours for t in if_none_match.split(",") if t.strip())
+
+
+def not_modified(headers: Mapping[str, str], etags: Sequence[str], mtime: float | None) -> bool:
+    """Conditional GET: whether a request with ``headers`` gets a 304 for a resource with
+    ``etags`` last modified at ``mtime`` (epoch seconds, None: unknown)."""
+    inm = headers.get("If-None-Match")
+    if inm is not None:
+        # RFC 9110 13.2.2: when If-None-Match is present, If-Modified-Since is ignored.
+        return etag_matches(inm, *etags)
+    ims = headers.get("If-Modified-Since")
+    if ims is None or mtime is None:
         return False
+    try:
+        since = parsedate_to_datetime(ims)
+    except (TypeError, ValueError, IndexError):
+        return False
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return mtime <= since.timestamp()
+
+
+def http_date_to_epoch(value: str) -> float | None:
+    """An HTTP date as epoch seconds, None when it is not one."""
+    try:
+        stamp = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return stamp.timestamp()
 
 
 def clean_path(path: str) -> str | None:
@@ -285,7 +319,7 @@ class _Handler:
             "Cache-Control": self.cache_control,
             "Vary": "Accept-Encoding",
         }
-        if self._not_modified(request, entry):
+        if not_modified(request.headers, (entry.etag, entry.etag_gz), entry.mtime):
             return web.Response(status=304, headers=headers)
         body = entry.body
         if accepts_gzip(request.headers.get("Accept-Encoding", "")):
@@ -297,23 +331,6 @@ class _Handler:
         headers["Content-Type"] = entry.content_type
         # aiohttp sends the headers (Content-Length included) but no body for HEAD.
         return web.Response(body=body, headers=headers)
-
-    @staticmethod
-    def _not_modified(request: web.Request, entry: _Entry) -> bool:
-        inm = request.headers.get("If-None-Match")
-        if inm is not None:
-            # RFC 9110 13.2.2: when If-None-Match is present, If-Modified-Since is ignored.
-            return entry.matches(inm)
-        ims = request.headers.get("If-Modified-Since")
-        if ims is None:
-            return False
-        try:
-            since = parsedate_to_datetime(ims)
-        except (TypeError, ValueError, IndexError):
-            return False
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
-        return entry.mtime <= since.timestamp()
 
 
 def _make_app(handler: _Handler) -> web.Application:
@@ -329,7 +346,138 @@ def _listen(host: str, port: int) -> socket.socket:
     return socket.create_server((host, port), family=family, backlog=1024)
 
 
-class FeedDirServer:
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class BackgroundServer:
+    """An aiohttp handler served on a background thread with its own event loop.
+
+    The lifecycle both feed servers share (this module's ``FeedDirServer`` and the hostile
+    test server in tests/integration/feed_server.py): the socket is bound here (``port=0``
+    gives a free port, read from ``port``), the loop runs on a daemon thread, ``stop`` runs
+    ``_before_stop`` (release handlers that wait) and cleans up within ``shutdown_timeout_s``.
+    Every request of every method and path goes to ``_handle``.
+    """
+
+    shutdown_timeout_s: float = 1.0
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, access_log: bool = False):
+        self.host = host
+        self._requested_port = port
+        self._access_log = access_log
+        self._sock: socket.socket | None = None
+        self._port: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raise NotImplementedError
+
+    def _make_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{path:.*}", self._handle)
+        return app
+
+    async def _before_stop(self) -> None:
+        """Runs on the server's loop first thing in ``stop``."""
+
+    # ---- what callers use ----
+
+    @property
+    def port(self) -> int:
+        """The bound port; still known after ``stop`` (tests build expected URLs then)."""
+        if self._port is None:
+            raise RuntimeError("the server was never started")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port`` (no trailing slash)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    # ---- lifecycle ----
+
+    def start(self, timeout: float = 10.0) -> Self:
+        if self._thread is not None:
+            raise RuntimeError("already started")
+        self._sock = _listen(self.host, self._requested_port)
+        self._port = int(self._sock.getsockname()[1])
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._thread = threading.Thread(
+            target=self._run_loop, args=(loop,), name="feed-server", daemon=True
+        )
+        self._thread.start()
+        try:
+            # Started from this thread so that a failure is raised here, to the caller.
+            asyncio.run_coroutine_threadsafe(self._serve(), loop).result(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    async def _serve(self) -> None:
+        app = self._make_app()
+        # access_log=None turns aiohttp's per-request log line off entirely; a short
+        # shutdown_timeout because handlers that hang are released by _before_stop.
+        timeout = self.shutdown_timeout_s
+        runner = (
+            web.AppRunner(app, shutdown_timeout=timeout)
+            if self._access_log
+            else web.AppRunner(app, shutdown_timeout=timeout, access_log=None)
+        )
+        await runner.setup()
+        self._runner = runner
+        assert self._sock is not None
+        await web.SockSite(runner, self._sock, backlog=1024).start()
+
+    def _run_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    async def _shutdown(self) -> None:
+        await self._before_stop()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        thread, loop = self._thread, self._loop
+        if thread is not None and loop is not None:
+            if loop.is_running():
+                asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout)
+        self._thread = None
+        self._loop = None
+        self._close_socket()
+
+    def _close_socket(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class FeedDirServer(BackgroundServer):
     """The feed server on a background thread with its own event loop.
 
     ``with FeedDirServer(directory) as srv: fetch(srv.url("ar.xml"))``; ``port=0`` picks a
@@ -349,16 +497,13 @@ class FeedDirServer:
     ) -> None:
         if (directory is None) == (_store is None):
             raise ValueError("give a directory, or use FeedDirServer.from_mapping")
+        super().__init__(host=host, port=port, access_log=access_log)
         self.store: _DirStore | _MemStore = _store or _DirStore(Path(directory or "."))
-        self.host = host
-        self._requested_port = port
-        self._access_log = access_log
         cache_control = "no-cache" if max_age is None else f"max-age={int(max_age)}"
         self._handler = _Handler(self.store, cache_control)
-        self._sock: socket.socket | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
+
+    def _make_app(self) -> web.Application:
+        return _make_app(self._handler)
 
     @classmethod
     def from_mapping(
@@ -376,24 +521,6 @@ class FeedDirServer:
         store = _MemStore(files, last_modified)
         return cls(host=host, port=port, max_age=max_age, access_log=access_log, _store=store)
 
-    # ---- what callers use ----
-
-    @property
-    def port(self) -> int:
-        if self._sock is None:
-            raise RuntimeError("the server is not running")
-        port: int = self._sock.getsockname()[1]
-        return port
-
-    @property
-    def base_url(self) -> str:
-        """``http://host:port`` (no trailing slash)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    def url(self, path: str) -> str:
-        return f"{self.base_url}/{path.lstrip('/')}"
-
     @property
     def counts(self) -> Counter[int]:
         """Responses so far by status code (200, 304, 404, ...)."""
@@ -409,70 +536,6 @@ class FeedDirServer:
         if not isinstance(self.store, _MemStore):
             raise TypeError("remove() is for in-memory servers; delete the file instead")
         self.store.remove(path)
-
-    # ---- lifecycle ----
-
-    def start(self, timeout: float = 10.0) -> FeedDirServer:
-        if self._thread is not None:
-            raise RuntimeError("already started")
-        self._sock = _listen(self.host, self._requested_port)
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._thread = threading.Thread(
-            target=self._run_loop, args=(loop,), name="feed-server", daemon=True
-        )
-        self._thread.start()
-        try:
-            # Started from this thread so that a failure is raised here, to the caller.
-            asyncio.run_coroutine_threadsafe(self._serve(), loop).result(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    async def _serve(self) -> None:
-        app = _make_app(self._handler)
-        # access_log=None turns aiohttp's per-request log line off entirely.
-        runner = web.AppRunner(app) if self._access_log else web.AppRunner(app, access_log=None)
-        await runner.setup()
-        self._runner = runner
-        assert self._sock is not None
-        await web.SockSite(runner, self._sock, backlog=1024).start()
-
-    def _run_loop(self, loop: asyncio.AbstractEventLoop) -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_forever()
-        finally:
-            if self._runner is not None:
-                loop.run_until_complete(self._runner.cleanup())
-                self._runner = None
-            loop.close()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        thread, loop = self._thread, self._loop
-        if thread is not None and loop is not None:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout)
-        self._thread = None
-        self._loop = None
-        self._close_socket()
-
-    def _close_socket(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-
-    def __enter__(self) -> FeedDirServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def run(

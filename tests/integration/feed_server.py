@@ -26,19 +26,17 @@ import functools
 import gzip
 import hashlib
 import struct
-import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import formatdate, parsedate_to_datetime
-from types import TracebackType
+from email.utils import formatdate
 
 import brotli  # type: ignore[import-untyped]
 from aiohttp import web
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from streams.commands.feedserver import BackgroundServer, Handler, http_date_to_epoch, not_modified
 
 GIB = 1 << 30
 _MIB = 1 << 20
@@ -127,12 +125,16 @@ class SeenRequest:
     headers: dict[str, str]
 
 
-class FeedServer:
-    """See the module docstring. Thread-safe enough for tests: routes are replaced whole."""
+class FeedServer(BackgroundServer):
+    """See the module docstring. Thread-safe enough for tests: routes are replaced whole.
+
+    The lifecycle (socket, thread, loop, stop) and the conditional-GET rules are the product
+    feed server's (``streams.commands.feedserver``); what is added here is routing by path,
+    counting, and the hostile behaviours.
+    """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.hits: Counter[str] = Counter()
         self.requests: list[SeenRequest] = []
         self.in_flight = 0
@@ -141,82 +143,19 @@ class FeedServer:
         self._routes: dict[str, Handler] = {}
         self._throttles: dict[str, list[tuple[int, str | None]]] = {}
         self._last_modified = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
         self._stopping: asyncio.Event | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
-    def __enter__(self) -> FeedServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        loop = asyncio.new_event_loop()
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._start())
-            except BaseException as exc:
-                failure.append(exc)
-                ready.set()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.close()
-
-        self._loop = loop
-        self._thread = threading.Thread(target=run, name="feed-server", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        if failure:
-            raise failure[0]
-
-    async def _start(self) -> None:
+    async def _serve(self) -> None:
         self._stopping = asyncio.Event()
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        # shutdown_timeout: hanging handlers are released by _stopping; do not wait a minute.
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        await super()._serve()
 
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        self._loop = self._thread = None
-
-    async def _shutdown(self) -> None:
-        assert self._stopping is not None and self._runner is not None
-        self._stopping.set()
-        await self._runner.cleanup()
+    async def _before_stop(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()  # hanging and dripping handlers return now
 
     # ------------------------------------------------------------------ addresses and state
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def url(self, path: str) -> str:
-        return self.base_url + path
 
     def reset_counts(self) -> None:
         self.hits.clear()
@@ -424,7 +363,7 @@ class FeedServer:
             return False
         return True
 
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         self.hits[path] += 1
         self.requests.append(SeenRequest(path, request.method, dict(request.headers)))
@@ -446,16 +385,6 @@ class FeedServer:
             self.in_flight -= 1
 
 
-def _etag_matches(if_none_match: str, etag: str) -> bool:
-    # Weak comparison (RFC 9110 §13.1.2): W/ prefixes do not matter for If-None-Match.
-    def bare(tag: str) -> str:
-        tag = tag.strip()
-        return tag[2:] if tag.startswith("W/") else tag
-
-    tags = [t for t in if_none_match.split(",") if t.strip()]
-    return any(t.strip() == "*" or bare(t) == bare(etag) for t in tags)
-
-
 def _serve_feed(request: web.Request, feed: Feed) -> web.StreamResponse:
     validators = {}
     if feed.etag:
@@ -464,20 +393,13 @@ def _serve_feed(request: web.Request, feed: Feed) -> web.StreamResponse:
         validators["Last-Modified"] = feed.last_modified
     if feed.cache_control:
         validators["Cache-Control"] = feed.cache_control
-    inm = request.headers.get("If-None-Match")
-    ims = request.headers.get("If-Modified-Since")
-    if feed.lying_304 and (inm or ims):
+    conditional = "If-None-Match" in request.headers or "If-Modified-Since" in request.headers
+    if feed.lying_304 and conditional:
         return web.Response(status=304, headers=validators)
-    if inm is not None:  # If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2)
-        if feed.etag and _etag_matches(inm, feed.etag):
-            return web.Response(status=304, headers=validators)
-    elif ims is not None and feed.last_modified:
-        try:
-            unchanged = parsedate_to_datetime(feed.last_modified) <= parsedate_to_datetime(ims)
-        except (TypeError, ValueError):
-            unchanged = False
-        if unchanged:
-            return web.Response(status=304, headers=validators)
+    etags = (feed.etag,) if feed.etag else ()
+    mtime = http_date_to_epoch(feed.last_modified) if feed.last_modified else None
+    if not_modified(request.headers, etags, mtime):  # the product server's rules
+        return web.Response(status=304, headers=validators)
     headers = {"Content-Type": feed.content_type, **validators, **feed.headers}
     if feed.encoding:
         headers["Content-Encoding"] = feed.encoding
