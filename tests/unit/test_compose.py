@@ -18,10 +18,14 @@ import pytest
 import yaml
 
 from streams.settings import InfraSettings, Settings
+from streams.stages import registry
 
 ROOT = Path(__file__).resolve().parents[2]
-OURS = {"bootstrap", "connector", "enrich-worker", "index-worker"}
-WORKERS = {"enrich-worker", "index-worker"}
+# One compose service per stage that runs in a worker process of its own (the registry's
+# companions, e.g. the dead-letter indexer, ride along with another worker).
+_COMPANIONS = {c for entry in registry.STAGES.values() for c in entry.with_stages}
+WORKERS = {f"{name}-worker" for name in registry.STAGES if name not in _COMPANIONS}
+OURS = {"bootstrap", "connector"} | WORKERS
 THIRD_PARTY = {"kafka", "elasticsearch", "kibana", "prometheus", "grafana"}
 # service -> port published on the host (same number inside the container)
 PUBLISHED = {"elasticsearch": 9200, "kibana": 5601, "prometheus": 9090, "grafana": 3000}
