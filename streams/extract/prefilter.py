@@ -24,8 +24,13 @@ both done in C (XPath, ``strip_elements``) apart from a short loop over a few ca
    the page's language, so the link-density rules above and trafilatura's own miss them, and
    when the article is short trafilatura takes a grid of ``<article>`` cards for the article.
    Paragraphs are never cards, nor are blocks with more than ``MAX_DEK`` characters of prose
-   (a live-blog post, a comment); links to the page itself (``#...``) are not headlines.
-4. ``drop_inserts``: what a CMS puts *inside* the article body that is not its text: pull
+   (a live-blog post, a comment); links to the page itself (``#...``) are not headlines; items
+   that stand among two or more paragraphs of prose are the article's (a listicle, a roundup).
+4. ``demote_minor_articles``: trafilatura reads the page's ``<article>`` elements as the
+   article; a teaser or two in ``<article>`` before a short story (too few for a grid) end up
+   in the text. When one ``<article>`` holds far more prose than the others, those of the others
+   that are cards become plain ``<div>`` (kept, only no longer a candidate for "the article").
+5. ``drop_inserts``: what a CMS puts *inside* the article body that is not its text: pull
    quotes (a pull-quote class, or a quote repeating a sentence found elsewhere on the page) and
    "read also" lines (a short paragraph that is one link behind a label, and a label paragraph
    alone before such links).
@@ -38,6 +43,7 @@ from typing import Any, Final
 from lxml import etree
 
 __all__ = [
+    "demote_minor_articles",
     "drop_card_groups",
     "drop_comment_threads",
     "drop_inserts",
@@ -59,13 +65,9 @@ MAX_LINK_CHARS: Final = 100  # mean link text at or over this: a listing of card
 MAX_PROSE: Final = 120  # characters (not counting spaces) outside links: a block that says more
 MIN_LEFT: Final = 200  # a page left with fewer characters of text than this is kept whole
 
-# Blocks with many links; the article's own containers are never candidates.
-_CANDIDATES: Final = etree.XPath(
-    f".//*[self::div or self::section or self::ul or self::ol or self::dl or self::table"
-    f" or self::header or self::footer or self::p or self::span or self::td or self::li]"
-    f"[count(.//a) >= {MIN_LINKS}]"
-)
-_LINK_TEXT: Final = etree.XPath(".//a//text()")
+# Blocks that may be link farms; the article's own containers are never candidates.
+_FARM_TAGS: Final = ("div", "section", "ul", "ol", "dl", "table", "header", "footer", "p", "span",
+                     "td", "li")  # fmt: skip
 _LINKS: Final = etree.XPath(".//a")
 
 
@@ -100,12 +102,11 @@ def _one_link_per_paragraph(block: Any) -> bool:
     return True
 
 
-def _is_farm(block: Any) -> bool:
+def _is_farm(block: Any, linked: int, links: int) -> bool:
     total = _chars(block.text_content())
-    linked = _chars("".join(_LINK_TEXT(block)))
     if linked <= LINK_SHARE * total or total - linked > MAX_PROSE:
         return False
-    if linked >= MAX_LINK_CHARS * len(_LINKS(block)):
+    if linked >= MAX_LINK_CHARS * links:
         return False
     return not _one_link_per_paragraph(block)
 
@@ -130,13 +131,31 @@ def drop_link_farms(tree: Any) -> int:
     body = tree.find("body")
     if body is None:
         return 0
+    # Links and their text counted up their ancestors once: an XPath ``count(.//a)`` per
+    # element is quadratic in the page's depth, and a page's wrappers each held all its links.
+    links: dict[Any, list[int]] = {}
+    for a in body.iter("a"):
+        # most links hold bare text: read it without text_content's XPath call
+        chars = _chars(a.text or "") if len(a) == 0 else _chars(a.text_content())
+        for up in a.iterancestors():
+            seen = links.get(up)
+            if seen is None:
+                links[up] = [1, chars]
+            else:
+                seen[0] += 1
+                seen[1] += chars
+            if up is body:
+                break
     farms: list[Any] = []
     inside: set[Any] = set()
-    for block in _CANDIDATES(body):
+    for block in body.iter(*_FARM_TAGS):
+        counted = links.get(block)
+        if counted is None or counted[0] < MIN_LINKS:
+            continue
         # Document order: a block inside a farm already chosen needs no test of its own.
         if any(up in inside for up in block.iterancestors()):
             continue
-        if _is_farm(block):
+        if _is_farm(block, counted[1], counted[0]):
             farms.append(block)
             inside.add(block)
     if not farms:
@@ -210,6 +229,20 @@ def _is_card(el: Any) -> bool:
     return in_heading or prose >= 20
 
 
+PROSE_PARAGRAPH: Final = 100  # characters of a paragraph that is the article's own text
+
+
+def _holds_prose(parent: Any) -> bool:
+    """Whether ``parent`` has two paragraphs of prose of its own (a grid is a block apart)."""
+    found = 0
+    for child in parent.iterchildren("p"):
+        if _chars(child.text_content()) >= PROSE_PARAGRAPH and not _LINKS(child):
+            found += 1
+            if found >= 2:
+                return True
+    return False
+
+
 def _prune_empty(node: Any) -> None:
     """Remove containers a grid leaves behind empty or holding only its heading."""
     while node is not None and node.tag != "body":
@@ -241,6 +274,8 @@ def drop_card_groups(tree: Any) -> int:
             sig = _signature(child)
             if sig is not None:
                 kinds.setdefault(sig, []).append(child)
+        if _holds_prose(parent):
+            continue  # items among the article's own paragraphs: a listicle, a roundup
         for members in kinds.values():
             if len(members) >= MIN_CARDS and all(_is_card(m) for m in members):
                 groups.append(members)
@@ -257,6 +292,41 @@ def drop_card_groups(tree: Any) -> int:
             _remove(m)
         _prune_empty(parent)
     return sum(len(g) for g in groups)
+
+
+# ------------------------------------------------------------------------- minor <article>s
+
+MINOR_SHARE: Final = 0.34  # an <article> with less prose than a third of the biggest one's
+MIN_MAJOR: Final = 200  # ... and only when that one is an article's worth of prose (no spaces)
+
+
+def _prose(el: Any) -> int:
+    linked = sum(_chars(a.text_content()) for a in _LINKS(el))
+    return _chars(el.text_content()) - linked
+
+
+def demote_minor_articles(tree: Any) -> int:
+    """Rename minor ``<article>`` elements to ``<div>``; returns how many."""
+    body = tree.find("body")
+    if body is None:
+        return 0
+    outer = [
+        a for a in body.iter("article") if not any(u.tag == "article" for u in a.iterancestors())
+    ]
+    if len(outer) < 2:
+        return 0
+    prose = [_prose(a) for a in outer]
+    most = max(prose)
+    if most < MIN_MAJOR:
+        return 0
+    demoted = 0
+    for el, size in zip(outer, prose, strict=True):
+        # Only teasers: a short first story followed by a long one (infinite scroll appends
+        # the next story) is the page's article and stays one.
+        if size < MINOR_SHARE * most and _is_card(el):
+            el.tag = "div"
+            demoted += 1
+    return demoted
 
 
 # ------------------------------------------------------------------ inserts inside the body

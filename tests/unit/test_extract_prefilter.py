@@ -8,6 +8,7 @@ from lxml.html import document_fromstring
 
 from streams.extract import extract
 from streams.extract.prefilter import (
+    demote_minor_articles,
     drop_card_groups,
     drop_comment_threads,
     drop_inserts,
@@ -159,3 +160,27 @@ def test_quote_that_is_not_repeated_stays() -> None:
     t = tree(PROSE + "<blockquote><p>We will rebuild the quay stone by stone, whatever it costs."
              "</p></blockquote>")  # fmt: skip
     assert drop_inserts(t) == 0
+
+
+def test_listicle_items_among_the_articles_paragraphs_stay() -> None:
+    t = tree(f"<div class='entry'>{PROSE}{''.join(card(i, 'div') for i in range(5))}</div>")
+    assert drop_card_groups(t) == 0
+
+
+def test_teaser_articles_before_a_short_story_are_demoted() -> None:
+    html = (
+        f"<html lang='en'><body><div class='top'>{card(1)}</div>"
+        f"<article class='story'><h1>Quay</h1>{PROSE}</article></body></html>"
+    )
+    t = tree(html.split("<body>")[1].split("</body>")[0])
+    assert demote_minor_articles(t) == 1
+    assert [a.get("class") for a in t.iter("article")] == ["story"]
+    result = extract(html.encode(), "https://example.org/quay")
+    assert "timber piles" in result.text and "vacancy" not in result.text
+
+
+def test_a_short_story_before_a_long_appended_one_stays_an_article() -> None:
+    story = f"<article><h1>Quay</h1><p>{'The quay will be rebuilt next summer. ' * 3}</p></article>"
+    appended = f"<article><h2>Next story</h2>{PROSE * 3}</article>"
+    t = tree(story + appended)
+    assert demote_minor_articles(t) == 0
