@@ -332,11 +332,9 @@ def _extract(
     if published is None and meta.page_language:
         published, date_method = find_page_date(tree, meta.page_language)
     strip_never_content(tree)
-    # Link farms and card grids first: they are most of a big page's nodes, and the comment
-    # expression (trafilatura's, long) then runs over a few hundred elements, not thousands.
+    drop_comment_threads(tree)
     drop_link_farms(tree)
     drop_card_groups(tree)
-    drop_comment_threads(tree)
     drop_inserts(tree)
     demote_minor_articles(tree)
 

@@ -38,6 +38,7 @@ both done in C (XPath, ``strip_elements``) apart from a short loop over a few ca
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final
 
 from lxml import etree
@@ -75,17 +76,44 @@ def strip_never_content(tree: Any) -> None:
     etree.strip_elements(tree, *_NEVER_CONTENT, with_tail=False)
 
 
-def drop_comment_threads(tree: Any) -> None:
-    """Reader comment threads, found by trafilatura's own expression for them.
+def drop_comment_threads(tree: Any) -> int:
+    """Reader comment threads, found by trafilatura's own rule for them; returns how many.
 
     We never extract comments; trafilatura prunes these same containers first thing when
     comments are off. Done here once, the page measure that gates a recall pass no longer
     counts a long comment thread as article text the first pass missed.
-    """
-    from trafilatura.htmlprocessing import prune_unwanted_nodes
-    from trafilatura.xpaths import REMOVE_COMMENTS_AND_LISTS_XPATH
 
-    prune_unwanted_nodes(tree, REMOVE_COMMENTS_AND_LISTS_XPATH)
+    The rule is trafilatura's ``REMOVE_COMMENTS_AND_LISTS_XPATH`` (its patterns imported, so
+    they follow the library), tested here in Python: that XPath calls back into Python for
+    each ``re:test`` on every block of the page, several milliseconds on a big page.
+    """
+    from trafilatura.xpaths import _COMMENTS_CLASS, _COMMENTS_ID
+
+    global _COMMENT_RES
+    if _COMMENT_RES is None:
+        _COMMENT_RES = (
+            re.compile(f"^(?:{_COMMENTS_ID}|disqus_thread|dsq-comments)"),
+            re.compile(f"^(?:{_COMMENTS_ID})"),
+            re.compile(_COMMENTS_CLASS),
+        )
+    block_id, list_id, cls_re = _COMMENT_RES
+    found = []
+    for el in tree.iter("div", "section", "details", "ol", "ul"):
+        cls = el.get("class")
+        if cls is not None and cls_re.search(cls):
+            found.append(el)
+            continue
+        ident = el.get("id")
+        if ident is not None:
+            id_re = list_id if el.tag in ("ol", "ul") else block_id
+            if id_re.search(ident):
+                found.append(el)
+    for el in found:
+        _remove(el)
+    return len(found)
+
+
+_COMMENT_RES: tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]] | None = None
 
 
 def _chars(text: str) -> int:
@@ -195,12 +223,20 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
+_KINDS: dict[str, frozenset[str]] = {}  # class attribute -> its words that name a kind
+
+
 def _signature(el: Any) -> tuple[str, frozenset[str]] | None:
     if el.tag not in _CARD_TAGS:
         return None
-    words = (el.get("class") or "").split()
-    # "post-123", "item-4": per-item numbers are not a difference of kind
-    return el.tag, frozenset(w for w in words if not any(c.isdigit() for c in w))
+    cls = el.get("class") or ""
+    kind = _KINDS.get(cls)
+    if kind is None:
+        if len(_KINDS) > 50_000:  # a bound on what a long-lived worker keeps
+            _KINDS.clear()
+        # "post-123", "item-4": per-item numbers are not a difference of kind
+        kind = _KINDS[cls] = frozenset(w for w in cls.split() if not any(c.isdigit() for c in w))
+    return el.tag, kind
 
 
 def _is_card(el: Any) -> bool:
@@ -265,10 +301,9 @@ def drop_card_groups(tree: Any) -> int:
     if body is None:
         return 0
     groups: list[list[Any]] = []
-    taken: set[Any] = set()
+    # Groups nested in a group found earlier are tested too (cheaper than testing every
+    # parent's ancestors); removing them with it is harmless.
     for parent in _PARENTS(body):
-        if any(up in taken for up in parent.iterancestors()) or parent in taken:
-            continue
         kinds: dict[tuple[str, frozenset[str]], list[Any]] = {}
         for child in parent:
             sig = _signature(child)
@@ -279,7 +314,6 @@ def drop_card_groups(tree: Any) -> int:
         for members in kinds.values():
             if len(members) >= MIN_CARDS and all(_is_card(m) for m in members):
                 groups.append(members)
-                taken.update(members)
     if not groups:
         return 0
     total = _chars(body.text_content())

@@ -184,3 +184,27 @@ def test_a_short_story_before_a_long_appended_one_stays_an_article() -> None:
     appended = f"<article><h2>Next story</h2>{PROSE * 3}</article>"
     t = tree(story + appended)
     assert demote_minor_articles(t) == 0
+
+
+def test_comment_rule_matches_trafilaturas_expression() -> None:
+    from trafilatura.xpaths import REMOVE_COMMENTS_AND_LISTS_XPATH
+
+    blocks = (
+        '<div id="comments"><p>a</p></div><ol id="comment-list"><li>b</li></ol>'
+        '<ul id="disqus_thread"><li>c</li></ul><section class="article-comments">d</section>'
+        '<div class="commentary">e</div><div id="Comments-2">f</div><details class="comment">g'
+        '</details><div id="comol">h</div><div id="dsq-comments">i</div><ul class="comments-x">'
+        '<li>j</li></ul><div class="post-comments">k</div><ol id="dsq-comments">l</ol>'
+        '<div class="no-comment">m</div><div id="x-comments">n</div>'
+    )
+    expected = tree(blocks)
+    want = sorted(
+        " ".join(e.text_content().split()) for e in REMOVE_COMMENTS_AND_LISTS_XPATH[0](expected)
+    )
+    t = tree(blocks)
+    before = {" ".join(e.text_content().split()) for e in t.iter("div", "ol", "ul", "section")}
+    before |= {" ".join(e.text_content().split()) for e in t.iter("details")}
+    assert drop_comment_threads(t) == len(want)
+    after = {" ".join(e.text_content().split()) for e in t.iter("div", "ol", "ul", "section")}
+    after |= {" ".join(e.text_content().split()) for e in t.iter("details")}
+    assert sorted(before - after) == want
