@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
+from lxml import etree
 from lxml.html import HtmlElement
 
 from streams.extract.dates import parse_machine_date
@@ -163,6 +164,9 @@ def _split_title(raw: str | None, site: str | None) -> str | None:
     return max(parts, key=len).strip() if len(parts) > 1 else title
 
 
+_AUTHOR_ELEMENTS: Final = etree.XPath("//*[@itemprop='author' or @rel='author']")
+
+
 def read_metadata(tree: HtmlElement, url: str | None) -> PageMeta:
     meta = PageMeta()
     root = tree.getroottree().getroot()
@@ -276,14 +280,11 @@ def read_metadata(tree: HtmlElement, url: str | None) -> PageMeta:
                 authors = [a.strip() for a in re.split(r"\s*[,;]\s*|\s+(?:and|&)\s+", named)]
                 break
     if not authors:
-        for el in root.iter():
-            if not isinstance(el.tag, str):
-                continue
-            if el.get("itemprop") == "author" or el.get("rel") == "author":
-                name_el = el.find(".//*[@itemprop='name']")
-                name = _clean((name_el if name_el is not None else el).text_content())
-                if name and len(name) < 80:
-                    authors.append(name)
+        for el in _AUTHOR_ELEMENTS(root):  # in C: a Python loop over every element cost ~0.5 ms
+            name_el = el.find(".//*[@itemprop='name']")
+            name = _clean((name_el if name_el is not None else el).text_content())
+            if name and len(name) < 80:
+                authors.append(name)
     meta.authors = list(dict.fromkeys(a for a in authors if a and len(a) < 120))
 
     # --- image
