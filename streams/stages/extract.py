@@ -289,6 +289,7 @@ class Extractor:
         self.pages: PageFetcher | None = None
         self.pool: ThreadPoolExecutor | None = None
         self.watch: asyncio.Task[None] | None = None
+        self.feeds_seen: set[str] = set()  # bounded by the feed list
 
     async def start(self) -> None:
         self.pool = ThreadPoolExecutor(self.cfg.extract_threads, thread_name_prefix="extract")
@@ -319,6 +320,15 @@ class Extractor:
         if self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None
+
+    def count_feed(self, feed: str, result: FeedResult) -> None:
+        if feed not in self.feeds_seen:
+            # Every result of a feed exists from its first article on (at 0), so a ratio of
+            # failures over a window has a numerator before the first failure.
+            self.feeds_seen.add(feed)
+            for each in ("ok", "failed", "skipped"):
+                EXTRACT_FEED_PAGES.labels(feed, each)
+        EXTRACT_FEED_PAGES.labels(feed, result).inc()
 
     async def page(self, raw: RawArticle) -> Found:
         """Fetch and extract one article's page; never raises (but ``CancelledError``)."""
@@ -377,7 +387,7 @@ class Extractor:
                 continue
             status, src = found.info.status, raw.source
             EXTRACT_PAGES.labels(status, host_class(src.url, src.feed.url)).inc()
-            EXTRACT_FEED_PAGES.labels(src.feed.feed_id, feed_result(status)).inc()
+            self.count_feed(src.feed.feed_id, feed_result(status))
             outcomes.append(Forward(article, article.article_id.encode()))
         return outcomes
 

@@ -10,6 +10,7 @@ with their labels and known label values; and the panels asked for are there.
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -217,3 +218,39 @@ def test_every_catalogue_metric_is_on_some_dashboard() -> None:
             if entry is not None:
                 shown.add(entry[0])
     assert set(CATALOGUE) - shown == set()
+
+
+def test_full_text_panels() -> None:
+    """Issue 15: extraction outcomes, fetch and extraction latency, hosts in backoff, and the
+    feeds whose pages fail, on the pipeline dashboard."""
+    text = _text("newsflow-pipeline")
+    assert "sum by (outcome) (rate(newsflow_extract_pages_total" in text
+    assert "sum by (le, host_class) (rate(newsflow_extract_fetch_seconds_bucket" in text
+    assert "sum by (le) (rate(newsflow_extract_text_seconds_bucket" in text
+    assert "sum(newsflow_extract_hosts_in_backoff)" in text
+    assert 'newsflow_extract_feed_pages_total{result="failed"}' in text
+    assert "newsflow-extract" in text  # its scrape target is watched with the others
+
+
+def test_every_query_is_valid_promql(tmp_path: Path) -> None:
+    """promtool parses every dashboard query (as a recording rule, Grafana's interval
+    variables replaced by durations)."""
+    from tests.conftest import require_tool
+    from tests.unit.test_monitoring_rules import with_grafana_defaults
+
+    promtool = require_tool("promtool")
+    rules = [
+        {"record": f"dashboard:query_{n}", "expr": with_grafana_defaults(expr)}
+        for n, (_where, expr) in enumerate(ALL_EXPRS)
+    ]
+    path = tmp_path / "queries.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
+    result = subprocess.run(
+        [promtool, "check", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(rules)} rules found" in result.stdout

@@ -19,11 +19,13 @@ import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import yaml
 
+from streams.schema import ExtractionStatus
+from streams.stages.extract import FeedResult, HostClass
 from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +34,13 @@ RULES = MONITORING / "alerts.yml"
 RULE_TESTS = MONITORING / "alerts.test.yml"
 PROMETHEUS_CONFIG = MONITORING / "prometheus.yml"
 SEVERITIES = {"critical", "warning", "info"}
-SCRAPE_JOBS = {"prometheus", "newsflow-enrich", "newsflow-index", "newsflow-connector"}
+SCRAPE_JOBS = {
+    "prometheus",
+    "newsflow-extract",
+    "newsflow-enrich",
+    "newsflow-index",
+    "newsflow-connector",
+}
 
 
 # --- the metric catalogue --------------------------------------------------------------------
@@ -69,12 +77,17 @@ CATALOGUE: dict[str, Metric] = {
     "newsflow_bulk_seconds": _m("histogram"),
     "newsflow_bulk_items_total": _m("counter", "outcome"),
     "newsflow_ready": _m("gauge", "process"),
+    "newsflow_extract_pages_total": _m("counter", "outcome", "host_class"),
+    "newsflow_extract_feed_pages_total": _m("counter", "feed", "result"),
+    "newsflow_extract_fetch_seconds": _m("histogram", "host_class"),
+    "newsflow_extract_text_seconds": _m("histogram"),
+    "newsflow_extract_hosts_in_backoff": _m("gauge"),
 }
 # Labels Prometheus adds to every scraped series: the target's, and `exported_stage` where a
 # metric's own `stage` label collides with the jobs' target label `stage`.
 TARGET_LABELS = frozenset({"job", "instance", "stage", "exported_stage"})
 UP = Metric("gauge", frozenset())
-STAGES = {"connector", "enrich", "index"}
+STAGES = {"connector", "extract", "enrich", "index"}
 # Known values of enumerated labels: (metric or None for every metric, label) -> values.
 LABEL_VALUES: dict[tuple[str | None, str], set[str]] = {
     (None, "stage"): STAGES,
@@ -87,10 +100,15 @@ LABEL_VALUES: dict[tuple[str | None, str], set[str]] = {
     ("newsflow_articles_total", "outcome"): {
         "new",
         "updated",
+        "extracted",
         "enriched",
         "indexed",
         "dead_lettered",
     },
+    # The extract stage's label values come from the code's own Literal types.
+    ("newsflow_extract_pages_total", "outcome"): set(get_args(ExtractionStatus)),
+    (None, "host_class"): set(get_args(HostClass)),
+    ("newsflow_extract_feed_pages_total", "result"): set(get_args(FeedResult)),
     ("newsflow_bulk_items_total", "outcome"): {"indexed", "retried", "rejected"},
 }
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
@@ -392,6 +410,8 @@ def test_the_alerts_asked_for_exist() -> None:
         "NewsflowConnectorDown",
         "NewsflowWorkerDown",
         "NewsflowFeedDead",
+        "NewsflowExtractFeedFailing",
+        "NewsflowExtractHostsThrottling",
     }
     exprs = {rule["alert"]: rule["expr"] for rule in alert_rules()}
     assert 'up{job="newsflow-connector"} == 0' in exprs["NewsflowConnectorDown"]
@@ -401,6 +421,8 @@ def test_the_alerts_asked_for_exist() -> None:
         and "4 * newsflow_feed_mean_new_gap_seconds" in (exprs["NewsflowFeedStale"])
     )
     assert "[1h]" in exprs["NewsflowFeedErrorRatio"]
+    jump = exprs["NewsflowExtractFeedFailing"]
+    assert "[30m]" in jump and "[1d] offset 30m" in jump and "> 0.5" in jump and "< 0.1" in jump
 
 
 @pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])
@@ -496,10 +518,21 @@ MUTATIONS = [
         ),
         "dead-letter ratio",
     ),
+    # Without the stand-in, a feed that never failed before has no baseline and never alerts.
+    (
+        "NewsflowExtractFeedFailing",
+        ("0 * sum by (feed)", "sum by (feed)"),
+        "feed extraction failure ratio jumps",
+    ),
+    # The minimum volume keeps a quiet feed's three failures from alerting.
+    ("NewsflowExtractFeedFailing", (">= 5", ">= 1"), "feed extraction failure ratio jumps"),
+    ("NewsflowExtractHostsThrottling", (">= 3", ">= 2"), "hosts in backoff now and then"),
 ]
 
 
-@pytest.mark.parametrize(("alert", "change", "case"), MUTATIONS, ids=[m[0] for m in MUTATIONS])
+@pytest.mark.parametrize(
+    ("alert", "change", "case"), MUTATIONS, ids=[f"{m[0]}-{m[1][1]}" for m in MUTATIONS]
+)
 def test_promtool_unit_tests_catch_a_broken_rule(
     promtool: str, tmp_path: Path, alert: str, change: tuple[str, str], case: str
 ) -> None:
