@@ -29,7 +29,7 @@ from streams.commands.kibana import (
     load_objects,
     queries,
 )
-from streams.schema import Article, Entity, EntityMention, LanguageInfo
+from streams.schema import Article, Entity, EntityMention, ExtractionInfo, LanguageInfo
 from streams.settings import Settings
 from streams.sinks.elastic import index_template, make_client, to_document
 from tests.conftest import make_raw
@@ -60,16 +60,25 @@ def _entity(text: str, kind: str, normalized: str) -> Entity:
 
 
 def _article(
-    n: int, code: str, title: str, feed_id: str, day: int, entities: tuple[Entity, ...]
+    n: int,
+    code: str,
+    title: str,
+    feed_id: str,
+    day: int,
+    entities: tuple[Entity, ...],
+    extraction: ExtractionInfo | None = None,
 ) -> Article:
     when = datetime(2026, 3, day, 12, tzinfo=UTC)
     raw = make_raw(n, title=title, hint=code, now=when)
     feed = raw.source.feed.model_copy(update={"feed_id": feed_id, "name": feed_id.upper()})
+    body = f"{title}. " * 20 if extraction is not None and extraction.status == "ok" else None
     return Article(
         article_id=raw.article_id,
         source=raw.source.model_copy(update={"feed": feed, "content": title, "published_at": when}),
         language=LanguageInfo(code=code, confidence=0.99, method="both", script=None),
         entities=entities,
+        body=body,
+        extraction=extraction,
     )
 
 
@@ -81,6 +90,7 @@ ARTICLES = [
         "feed-ar",
         15,
         (_entity("الأسد", "PER", "بشار الأسد"), _entity("دمشق", "LOC", "دمشق")),
+        ExtractionInfo(status="ok", method="trafilatura", chars=600, http_status=200),
     ),
     _article(
         2,
@@ -93,8 +103,9 @@ ARTICLES = [
             _entity("UN", "ORG", "united nations"),
             _entity("Paris", "LOC", "paris"),
         ),
+        ExtractionInfo(status="robots_denied", reason="robots.txt disallows the page"),
     ),
-    _article(3, "fr", "Météo calme", "feed-fr", 17, ()),
+    _article(3, "fr", "Météo calme", "feed-fr", 17, ()),  # from before the extract stage
 ]
 
 
@@ -189,6 +200,14 @@ def test_kql_hits_spot_checks(indexed: Indexed) -> None:
     assert count("entities.person : *") == 2
     assert count("entities.org : *") == 1
     assert count('not entities.person : * or language.code : "ar"') == 2
+    assert count("extraction.status : *") == 2
+
+
+def test_full_text_problems_finds_the_article_without_its_page(indexed: Indexed) -> None:
+    (search,) = [o for o in OBJECTS if o["id"] == "newsflow-search-full-text-problems"]
+    (kql,) = [q["query"] for q in queries(search)]
+    hits = indexed.client.search(index=indexed.index, query=kql_to_query(kql))["hits"]["hits"]
+    assert [h["_source"]["extraction"]["status"] for h in hits] == ["robots_denied"]
 
 
 # --- Lens aggregations -----------------------------------------------------------------------

@@ -293,6 +293,16 @@ def test_expected_content() -> None:
         == ["entities.person", "entities.location"]
         for t in tables
     ), "no person x location co-occurrence table"
+    # Full text (issue 15): the status as a column, a view of the articles without their
+    # page, and the statuses on the dashboard.
+    assert "extraction.status" in BY_KEY[("search", "newsflow-search-all")]["attributes"]["columns"]
+    problems = BY_KEY[("search", "newsflow-search-full-text-problems")]
+    assert {"feed.id", "extraction.status", "extraction.reason"} <= set(
+        problems["attributes"]["columns"]
+    )
+    (kql,) = [q["query"] for q in queries(problems)]
+    assert kql_fields(kql) == {"extraction.status"} and 'extraction.status : "ok"' in kql
+    assert ("terms", "extraction.status") in ops
 
 
 # --- fields against the template -------------------------------------------------------------
