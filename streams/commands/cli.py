@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from streams import topics
 from streams.commands.feeds import connect_cmd, feeds_app
 from streams.infra.errors import InfraError
 from streams.settings import Settings
@@ -468,9 +469,18 @@ def reindex_cmd() -> None:
         _failed("reindex", exc)
 
 
+# The stages that have dead letters to replay, from the stage wiring (topics.STAGES).
+REPLAYABLE = [name for name, wiring in topics.STAGES.items() if "dead_letter" in wiring]
+
+
 @app.command("replay")
 def replay_cmd(
-    stage: Annotated[str, typer.Option("--stage", help="enrich or index")],
+    stage: Annotated[
+        str,
+        typer.Option(
+            "--stage", help=f"The stage whose dead letters to re-feed: {', '.join(REPLAYABLE)}."
+        ),
+    ],
     limit: Annotated[int | None, typer.Option(help="Replay at most this many.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, change nothing.")] = False,
 ) -> None:
