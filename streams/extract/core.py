@@ -31,6 +31,7 @@ from streams.extract.blocked import blocked_reason
 from streams.extract.decode import decode_html
 from streams.extract.prefilter import (
     demote_minor_articles,
+    drop_ad_slots,
     drop_card_groups,
     drop_comment_threads,
     drop_inserts,
@@ -353,6 +354,7 @@ def _extract(
     drop_comment_threads(tree)
     drop_link_farms(tree)
     drop_card_groups(tree)
+    drop_ad_slots(tree)
     drop_inserts(tree)
     demote_minor_articles(tree)
 

@@ -30,7 +30,11 @@ both done in C (XPath, ``strip_elements``) apart from a short loop over a few ca
    article; a teaser or two in ``<article>`` before a short story (too few for a grid) end up
    in the text. When one ``<article>`` holds far more prose than the others, those of the others
    that are cards become plain ``<div>`` (kept, only no longer a candidate for "the article").
-5. ``drop_inserts``: what a CMS puts *inside* the article body that is not its text: pull
+5. ``drop_ad_slots``: advertising slots (a class or id naming an ad: ``ad-slot``, ``gpt-ad``,
+   ``advertisement``, ``adsbygoogle``...) holding at most a label ("Advertisement"). A news page
+   carries ten or twenty; trafilatura deletes them too, but only after running its expressions
+   over them.
+6. ``drop_inserts``: what a CMS puts *inside* the article body that is not its text: pull
    quotes (a pull-quote class, or a quote repeating a sentence found elsewhere on the page) and
    "read also" lines (a short paragraph that is one link behind a label, and a label paragraph
    alone before such links).
@@ -45,6 +49,7 @@ from lxml import etree
 
 __all__ = [
     "demote_minor_articles",
+    "drop_ad_slots",
     "drop_card_groups",
     "drop_comment_threads",
     "drop_inserts",
@@ -326,6 +331,34 @@ def drop_card_groups(tree: Any) -> int:
             _remove(m)
         _prune_empty(parent)
     return sum(len(g) for g in groups)
+
+
+# ------------------------------------------------------------------------------- ad slots
+
+MAX_AD_LABEL: Final = 30  # characters an ad slot may show ("Advertisement", "Anzeige", "إعلان")
+_AD_NAME: Final = re.compile(
+    r"(?:^|[\s_-])(?:ads?|advert\w*|adsbygoogle|adslot|adunit|dfp|gpt)(?:$|[\s_-])",
+    re.I,
+)
+
+
+def drop_ad_slots(tree: Any) -> int:
+    """Remove advertising slots that show no more than a label; returns how many."""
+    body = tree.find("body")
+    if body is None:
+        return 0
+    found = []
+    for el in body.iter("div", "section", "span", "ins", "figure", "amp-ad"):
+        name = f"{el.get('class') or ''} {el.get('id') or ''}"
+        if el.tag != "amp-ad" and not _AD_NAME.search(name):
+            continue
+        if _chars(el.text_content()) <= MAX_AD_LABEL and el.find(".//p") is None:
+            found.append(el)
+    chosen = set(found)
+    outer = [el for el in found if not any(up in chosen for up in el.iterancestors())]
+    for el in outer:
+        _remove(el)
+    return len(outer)
 
 
 # ------------------------------------------------------------------------- minor <article>s

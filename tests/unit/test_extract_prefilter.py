@@ -9,6 +9,7 @@ from lxml.html import document_fromstring
 from streams.extract import extract
 from streams.extract.prefilter import (
     demote_minor_articles,
+    drop_ad_slots,
     drop_card_groups,
     drop_comment_threads,
     drop_inserts,
@@ -208,3 +209,16 @@ def test_comment_rule_matches_trafilaturas_expression() -> None:
     after = {" ".join(e.text_content().split()) for e in t.iter("div", "ol", "ul", "section")}
     after |= {" ".join(e.text_content().split()) for e in t.iter("details")}
     assert sorted(before - after) == want
+
+
+def test_ad_slots_go_and_ad_free_text_stays() -> None:
+    slots = (
+        '<div class="ad-slot"><div class="gpt" id="div-gpt-ad-1"></div>'
+        '<span class="ad-label">Advertisement</span></div><ins class="adsbygoogle"></ins>'
+        "<amp-ad width='300' height='250'></amp-ad>"
+    )
+    kept = f"<div class='ad-free story'>{PROSE}</div><div class='header'>Head</div>"
+    t = tree(slots + kept)
+    assert drop_ad_slots(t) == 3
+    text = t.text_content()
+    assert "Advertisement" not in text and "timber piles" in text and "Head" in text
