@@ -70,13 +70,35 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, private_env, save_result
+from bench.common import (
+    MIN_ROUNDS,
+    ROOT,
+    Side,
+    alternate,
+    fmt_spread,
+    machine_load,
+    private_env,
+    ratio_report,
+    save_result,
+    spread,
+)
 from streams import topics
 from streams.commands.bootstrap import ensure_elastic, ensure_topics
-from streams.commands.run import Child, scrape, total
+from streams.commands.run import Child, enrich_workers, scrape, total
 from streams.settings import Settings
 from streams.sinks.elastic import make_client
 
+
+@dataclass
+class PageOptions:
+    """Politeness towards the local page server and the index refresh (set by ``main``)."""
+
+    per_host: int = 16
+    spacing_s: float = 0.0
+    refresh_interval: str | None = None  # e.g. "200ms": the private indices' refresh_interval
+
+
+PAGES = PageOptions()
 ITEMS = 20  # items per synthetic feed (typical of news feeds)
 WARM_FEEDS, WARM_ITEMS = 5, 4  # polled first, so that start-up costs stay out of the figures
 SEED = 7
@@ -88,26 +110,31 @@ E2E = "newsflow_end_to_end_seconds"
 # ---- the load generator (child process) ------------------------------------------------------
 
 
-def _generator(
-    conn: Connection, feeds: int, last_items: int, full_text: bool, cpu: int | None
-) -> None:
+def _generator(conn: Connection, feeds: int, last_items: int, pages: bool, cpu: int | None) -> None:
+    from bench.pages import PageStore, localise
     from streams.commands.feedserver import FeedDirServer
     from streams.tooling.samplefeeds import synthetic_feed
 
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
+    store = PageStore({}, None)
+    with FeedDirServer(_store=store) as srv:
+        store.serve_at(srv.base_url)
 
-    def body(i: int, generation: int) -> bytes:
-        items = last_items if i == feeds - 1 else ITEMS
-        return synthetic_feed(i, items, full_text=full_text, seed=SEED, generation=generation)
+        def feed(i: int, items: int, generation: int = 0) -> bytes:
+            xml = synthetic_feed(i, items, full_text=False, seed=SEED, generation=generation)
+            return localise(xml, srv.base_url) if pages else xml
 
-    files = {f"f{i}.xml": body(i, 0) for i in range(feeds)}
-    for j in range(WARM_FEEDS):  # warm-up feeds: other feed numbers, so other languages
-        files[f"w{j}.xml"] = synthetic_feed(feeds + j, WARM_ITEMS, full_text=full_text, seed=SEED)
-    with FeedDirServer.from_mapping(files) as srv:
-        for name in files:  # compress now: the first request would, on the publisher's CPU
+        def body(i: int, generation: int) -> bytes:
+            return feed(i, last_items if i == feeds - 1 else ITEMS, generation)
+
+        files = {f"f{i}.xml": body(i, 0) for i in range(feeds)}
+        for j in range(WARM_FEEDS):  # warm-up feeds: other feed numbers, so other languages
+            files[f"w{j}.xml"] = feed(feeds + j, WARM_ITEMS)
+        for name, data in files.items():
+            srv.put(name, data)
             entry = srv.store.get(name)
-            if entry is not None:
+            if entry is not None:  # compress now, not on the first request
                 entry.gzipped()
         conn.send(srv.base_url)
         while True:
@@ -133,13 +160,13 @@ def _generator(
 class Generator:
     """Parent-side handle of the load generator process."""
 
-    def __init__(self, feeds: int, last_items: int, full_text: bool) -> None:
+    def __init__(self, feeds: int, last_items: int, pages: bool) -> None:
         ctx = mp.get_context("spawn")  # nothing of this process (clients, threads) is inherited
         self.conn, child = ctx.Pipe()
         cpus = sorted(os.sched_getaffinity(0))
         self.proc = ctx.Process(
             target=_generator,
-            args=(child, feeds, last_items, full_text, cpus[-1] if len(cpus) > 1 else None),
+            args=(child, feeds, last_items, pages, cpus[-1] if len(cpus) > 1 else None),
             daemon=True,
         )
         self.proc.start()
@@ -220,13 +247,13 @@ class ProcGroup:
     """A process and its descendants (the connector's parse workers, Elasticsearch's JVM)."""
 
     name: str
-    root: int
+    roots: tuple[int, ...]
     cpu: dict[int, float] = field(default_factory=dict)  # last CPU seen per pid
     hwm: dict[int, float] = field(default_factory=dict)  # VmHWM per pid
     base_cpu: float = 0.0  # CPU before this phase (the shared stack runs already)
 
     def sample(self, kids: dict[int, list[int]]) -> None:
-        for pid in _tree(self.root, kids):
+        for pid in (p for root in self.roots for p in _tree(root, kids)):
             cpu = _cpu_s(pid)
             if cpu is None:
                 continue
@@ -269,6 +296,7 @@ def _free_port() -> int:
 class Sample:
     t: float
     produced: float
+    extracted: float
     enriched: float
     indexed: float
 
@@ -281,8 +309,7 @@ class Phase:
         self.unique = "p" + uuid.uuid4().hex[:8]
         self.dir = tmp / self.unique
         self.dir.mkdir(parents=True)
-        ports = [_free_port() for _ in range(3)]
-        env = private_env(self.unique, self.dir, web_port=ports[0])
+        env = private_env(self.unique, self.dir, web_port=_free_port())
         extra = {
             "NEWSFLOW_ELASTIC__DEAD_LETTER_INDEX": f"bench-dead-letters-{self.unique}",
             "NEWSFLOW_CONNECTOR__STATE_PATH": str(self.dir / "feed-state.sqlite"),
@@ -292,32 +319,42 @@ class Phase:
             "NEWSFLOW_CONNECTOR__PER_HOST": os.environ.get("NEWSFLOW_CONNECTOR__CONCURRENCY", "64"),
             "NEWSFLOW_CONNECTOR__MIN_INTERVAL_S": str(interval_s),
             "NEWSFLOW_CONNECTOR__MAX_INTERVAL_S": str(interval_s),
+            # The article pages are on the local load generator (as `newsflow run` sets it
+            # for a feed list with allow_private_addresses).
+            "NEWSFLOW_PAGE_FETCH__ALLOW_PRIVATE": "true",
         }
         env.update(extra)
         os.environ.update(extra)
         self.settings = Settings()
         self.env = env
         self.children: dict[str, Child] = {}
-        for stage, port in (("enrich", ports[0]), ("index", ports[1])):
+        # The workers `newsflow run` starts: extract, one enrich worker per core (or
+        # NEWSFLOW_ENRICH__WORKERS), one index worker.
+        self.workers = ["extract"]
+        self.workers += [f"enrich-{i + 1}" for i in range(enrich_workers(self.settings))]
+        self.workers += ["index"]
+        for name in self.workers:
+            port = _free_port()
             child_env = {
                 **env,
                 "NEWSFLOW_FAUST__WEB_PORT": str(port),
-                "NEWSFLOW_FAUST__DATADIR": str(self.dir / f"faust-{stage}"),
+                "NEWSFLOW_FAUST__DATADIR": str(self.dir / f"faust-{name}"),
                 "NEWSFLOW_CONNECTOR__METRICS_PORT": "0",
             }
-            self.children[stage] = Child(
-                stage,
-                ["worker", stage, "-l", "warning"],
+            self.children[name] = Child(
+                name,
+                ["worker", name.split("-")[0], "-l", "warning"],
                 child_env,
-                self.dir / f"{stage}.log",
+                self.dir / f"{name}.log",
                 port,
             )
+        port = _free_port()
         self.children["connector"] = Child(
             "connector",
             ["connect", "--feeds", str(feeds_yaml)],
-            {**env, "NEWSFLOW_CONNECTOR__METRICS_PORT": str(ports[2])},
+            {**env, "NEWSFLOW_CONNECTOR__METRICS_PORT": str(port)},
             self.dir / "connector.log",
-            ports[2],
+            port,
         )
         self.es = make_client(self.settings.elastic)
         self.groups: dict[str, ProcGroup] = {}
@@ -334,25 +371,33 @@ class Phase:
     def bootstrap(self) -> None:
         ensure_topics(self.settings, lambda _m: None)
         ensure_elastic(self.settings, lambda _m: None, self.es)
+        if PAGES.refresh_interval:  # measuring another refresh interval than the template's
+            self.es.indices.put_settings(
+                index=f"{self.settings.elastic.index_prefix}-*",
+                settings={"index": {"refresh_interval": PAGES.refresh_interval}},
+            )
         for name, pid in _stack_pids(self.settings).items():
-            group = ProcGroup(name, pid)
+            group = ProcGroup(name, (pid,))
             group.sample(_children_map())
             group.base_cpu = sum(group.cpu.values())
             self.groups[name] = group
         self.machine0 = _machine_busy_s()
         self.bench_cpu0 = time.process_time()
 
-    def start_generator(self, feeds: int, last_items: int, full_text: bool) -> str:
-        self.generator = Generator(feeds, last_items, full_text)
-        self.groups["generator"] = ProcGroup("generator", self.generator.proc.pid or 0)
+    def start_generator(self, feeds: int, last_items: int, pages: bool) -> str:
+        self.generator = Generator(feeds, last_items, pages)
+        self.groups["generator"] = ProcGroup("generator", (self.generator.proc.pid or 0,))
         return self.generator.base_url
 
     def start_workers(self, timeout_s: float = 180.0) -> None:
-        for name in ("enrich", "index"):
-            self.children[name].start()
-            proc = self.children[name].proc
-            assert proc is not None
-            self.groups[name] = ProcGroup(name, proc.pid)
+        pids: dict[str, list[int]] = {}
+        for name in self.workers:
+            child = self.children[name]
+            child.start()
+            assert child.proc is not None
+            pids.setdefault(name.split("-")[0], []).append(child.proc.pid)
+        for stage, roots in pids.items():  # one CPU/RSS group per stage
+            self.groups[stage] = ProcGroup(stage, tuple(roots))
         self._wait_groups_stable(timeout_s)
 
     def _wait_groups_stable(self, timeout_s: float) -> None:
@@ -362,12 +407,12 @@ class Phase:
         from streams.worker import group_id
 
         admin = KafkaAdminClient(bootstrap_servers=self.settings.kafka.bootstrap_servers)
-        want = {group_id(self.settings, s) for s in ("enrich", "index")}
+        want = {group_id(self.settings, s) for s in ("extract", "enrich", "index")}
         deadline = time.monotonic() + timeout_s
         try:
             while time.monotonic() < deadline:
                 self.tick()
-                for name in ("enrich", "index"):
+                for name in self.workers:
                     if not self.children[name].alive():
                         raise RuntimeError(f"{name} worker died:\n{self.children[name].tail()}")
                 states = {g["group_id"]: g.get("group_state") for g in admin.list_groups()}
@@ -382,11 +427,11 @@ class Phase:
         child = self.children["connector"]
         child.start()
         assert child.proc is not None
-        self.groups["connector"] = ProcGroup("connector", child.proc.pid)
+        self.groups["connector"] = ProcGroup("connector", (child.proc.pid,))
 
     def stop(self) -> None:
         self.tick()  # last CPU and RSS figures before the processes go
-        for name in ("connector", "enrich", "index"):  # upstream first, as `newsflow run` does
+        for name in ("connector", *self.workers):  # upstream first, as `newsflow run` does
             self.children[name].stop()
         if self.generator is not None:
             self.generator.stop()
@@ -429,12 +474,14 @@ class Phase:
         if metrics:
             merged: dict[Any, float] = {}
             for child in self.children.values():
-                if child.alive():
-                    merged.update(scrape(child.metrics_port))
+                if child.alive():  # several enrich workers: their counters add up
+                    for key, value in scrape(child.metrics_port).items():
+                        merged[key] = merged.get(key, 0.0) + value
             self.samples.append(
                 Sample(
                     time.time(),
                     total(merged, ARTICLES, stage="connector"),
+                    total(merged, ARTICLES, stage="extract", outcome="extracted"),
                     total(merged, ARTICLES, stage="enrich", outcome="enriched"),
                     total(merged, ARTICLES, stage="index", outcome="indexed"),
                 )
@@ -444,7 +491,7 @@ class Phase:
             self.counts.append((time.time(), n))
 
     def check_alive(self) -> None:
-        for name in ("connector", "enrich", "index"):
+        for name in ("connector", *self.workers):
             child = self.children[name]
             if child.proc is not None and not child.alive():
                 raise RuntimeError(f"{name} exited:\n{child.tail()}")
@@ -465,7 +512,7 @@ class Phase:
         out: dict[str, Any] = {"wall_s": round(wall, 2)}
         ours = 0.0
         per_article: dict[str, float] = {}
-        for name in ("connector", "enrich", "index", "generator", "elasticsearch", "kafka"):
+        for name in PROCS:
             if name in m1:
                 used = m1[name] - m0.get(name, 0.0)
                 out[name] = round(used, 2)
@@ -481,7 +528,7 @@ class Phase:
         # rate the cores could sustain at that cost if nothing else ran.
         pipeline_ms = sum(
             per_article.get(k, 0.0)
-            for k in ("connector", "enrich", "index", "elasticsearch", "kafka")
+            for k in ("connector", "extract", "enrich", "index", "elasticsearch", "kafka")
         )
         per_article["pipeline"] = round(pipeline_ms, 2)
         out["ms_per_article"] = per_article
@@ -502,6 +549,11 @@ class Phase:
         s = self.settings
         return {
             "partitions": s.topics.partitions,
+            "workers": self.workers,
+            "extract": s.extract.model_dump(),
+            "page_fetch": s.page_fetch.model_dump(
+                include={"concurrency", "per_host", "min_spacing_s", "hosts"}
+            ),
             "enrich": s.enrich.model_dump(),
             "index": s.index.model_dump(),
             "connector": {
@@ -516,16 +568,26 @@ class Phase:
 # ---- measurements -------------------------------------------------------------------------------
 
 
-def _feed_list(base: str, feeds: int, path: Path, warm: bool = False) -> None:
+def _feed_list(base: str, feeds: int, path: Path, kind: str, warm: bool = False) -> None:
+    """The feed list: ``summary`` feeds say ``full_text: never`` (the extract stage forwards
+    them unfetched); ``full`` feeds say ``full_text: always`` with the page pacing of
+    ``--page-per-host``/``--page-spacing-s`` for their (local) site."""
     from connectors.feeds import FeedList, FeedSpec, save_feed_list
 
     names = [f"w{j}" for j in range(WARM_FEEDS)] if warm else []
     names += [f"f{i}" for i in range(feeds)]
+    extra: dict[str, Any] = {"full_text": "never"}
+    if kind == "full":
+        extra = {
+            "full_text": "always",
+            "page_per_host": PAGES.per_host,
+            "page_min_spacing_s": PAGES.spacing_s,
+        }
     save_feed_list(
         path,
         FeedList(
             allow_private_addresses=True,
-            feeds=tuple(FeedSpec(id=name, url=f"{base}/{name}.xml") for name in names),
+            feeds=tuple(FeedSpec(id=name, url=f"{base}/{name}.xml", **extra) for name in names),
         ),
     )
 
@@ -706,7 +768,7 @@ def throughput(kind: str, n: int, tmp: Path, timeout_s: float) -> dict[str, Any]
     try:
         phase.bootstrap()
         base = phase.start_generator(feeds, last, full)
-        _feed_list(base, 0, feeds_yaml, warm=True)
+        _feed_list(base, 0, feeds_yaml, kind, warm=True)
         phase.start_workers()
         phase.start_connector()
         # A few warm-up articles first: connector (parse workers start on first need), enrich
@@ -721,7 +783,7 @@ def throughput(kind: str, n: int, tmp: Path, timeout_s: float) -> dict[str, Any]
             time.sleep(0.25)
         phase.counts.clear()
         listed_at = time.time()
-        _feed_list(base, feeds, feeds_yaml, warm=True)  # the connector re-reads the list
+        _feed_list(base, feeds, feeds_yaml, kind, warm=True)  # the connector re-reads the list
         last_progress, last_n = time.monotonic(), -1
         next_metrics = 0.0
         target = warm + n
@@ -769,6 +831,7 @@ def throughput(kind: str, n: int, tmp: Path, timeout_s: float) -> dict[str, Any]
             "last_indexed_to_all_searchable_s": round(t_end - agg["last"]["value"] / 1000, 2),
             "stages": {
                 "connector": _stage_rate(phase.samples, "produced"),
+                "extract": _stage_rate(phase.samples, "extracted"),
                 "enrich": _stage_rate(phase.samples, "enriched"),
                 "index": _stage_rate(phase.samples, "indexed"),
             },
@@ -824,7 +887,7 @@ def continuous(
     try:
         phase.bootstrap()
         base = phase.start_generator(feeds, ITEMS, full)
-        _feed_list(base, feeds, feeds_yaml)
+        _feed_list(base, feeds, feeds_yaml, kind)
         phase.start_workers()
         phase.start_connector()
         warm = feeds * ITEMS
@@ -899,6 +962,7 @@ def continuous(
                 "watch_poll_s": round(sum(watcher.gaps) / max(len(watcher.gaps), 1), 3),
                 "stages": {
                     "connector": _stage_rate(phase.samples, "produced"),
+                    "extract": _stage_rate(phase.samples, "extracted"),
                     "enrich": _stage_rate(phase.samples, "enriched"),
                     "index": _stage_rate(phase.samples, "indexed"),
                 },
@@ -934,6 +998,7 @@ def _latencies(
         phase.es, phase.settings.elastic.alias, ["url", "fetched_at", "first_seen_at", "indexed_at"]
     )
     raw_ts = _record_times(phase.settings, topics.RAW)
+    extracted_ts = _record_times(phase.settings, topics.EXTRACTED)
     enriched_ts = _record_times(phase.settings, topics.ENRICHED)
     puts: dict[int, list[tuple[int, float]]] = {}
     for feed_no, gen, t in log:
@@ -943,6 +1008,8 @@ def _latencies(
         for k in (
             "published_to_fetched",
             "fetched_to_raw",
+            "raw_to_extracted",
+            "extracted_to_enriched",
             "raw_to_enriched",
             "enriched_to_indexed_at",
             "indexed_at_to_searchable",
@@ -959,12 +1026,15 @@ def _latencies(
         if fetched < started:
             continue  # the warm-up articles
         seen = watcher.seen.get(d["_id"])
-        raw, enr = raw_ts.get(d["_id"]), enriched_ts.get(d["_id"])
-        if seen is None or raw is None or enr is None:
+        raw, ext = raw_ts.get(d["_id"]), extracted_ts.get(d["_id"])
+        enr = enriched_ts.get(d["_id"])
+        if seen is None or raw is None or ext is None or enr is None:
             missing += 1
             continue
         indexed = _ts(d["indexed_at"])
         seg["fetched_to_raw"].append(raw - fetched)
+        seg["raw_to_extracted"].append(ext - raw)
+        seg["extracted_to_enriched"].append(enr - ext)
         seg["raw_to_enriched"].append(enr - raw)
         seg["enriched_to_indexed_at"].append(indexed - enr)
         seg["indexed_at_to_searchable"].append(seen - indexed)
@@ -999,7 +1069,7 @@ def _ladder(max_articles: int) -> list[int]:
     return [*sizes, max_articles] if max_articles >= 1000 else [max_articles]
 
 
-PROCS = ("connector", "enrich", "index", "generator", "elasticsearch", "kafka")
+PROCS = ("connector", "extract", "enrich", "index", "generator", "elasticsearch", "kafka")
 
 
 def _resources_line(label: str, c: dict[str, Any], res: dict[str, Any]) -> str:
@@ -1018,7 +1088,9 @@ def _resources_line(label: str, c: dict[str, Any], res: dict[str, Any]) -> str:
 SEGMENTS = {
     "published_to_fetched": "published -> polled (fetched_at)",
     "fetched_to_raw": "fetched -> raw record (connector)",
-    "raw_to_enriched": "raw -> enriched record (enrich)",
+    "raw_to_extracted": "raw -> extracted record (extract)",
+    "extracted_to_enriched": "extracted -> enriched (enrich)",
+    "raw_to_enriched": "raw -> enriched record",
     "enriched_to_indexed_at": "enriched -> indexed_at (index wait)",
     "indexed_at_to_searchable": "indexed_at -> searchable",
     "fetched_to_indexed_at": "fetched -> indexed_at",
@@ -1036,15 +1108,17 @@ def _print_tables(result: dict[str, Any]) -> None:
         print("\nthroughput, everything on the feeds at once (first poll -> all searchable)")
         print(
             f"{'run':<18}{'seconds':>8}{'e2e/s':>8}{'sust/s':>8}"
-            f"{'produced/s':>11}{'enriched/s':>11}{'indexed/s':>10}"
+            f"{'produced/s':>11}{'extracted/s':>11}{'enriched/s':>11}{'indexed/s':>10}"
+            f"{'load after':>18}"
         )
         for r in runs:
             st = r["stages"]
             print(
                 f"{r['kind'] + ' ' + str(r['articles']):<18}{r['seconds']:>8.1f}"
                 f"{r['e2e_per_s']:>8.1f}{r['sustained_per_s']:>8.1f}"
-                f"{st['connector']['per_s']:>11.0f}{st['enrich']['per_s']:>11.1f}"
-                f"{st['index']['per_s']:>10.1f}"
+                f"{st['connector']['per_s']:>11.0f}{st['extract']['per_s']:>11.1f}"
+                f"{st['enrich']['per_s']:>11.1f}{st['index']['per_s']:>10.1f}"
+                f"{' '.join(r['load_avg']):>18}"
             )
     for r in result["throughput"]:
         if "error" in r:
@@ -1104,126 +1178,208 @@ def _print_tables(result: dict[str, Any]) -> None:
             )
 
 
-def _peak(result: dict[str, Any], kind: str) -> tuple[float, str] | None:
-    """The peak sustained rate: under continuous publishing when measured, else all at once."""
-    steady = [r for r in result["steady"] if r.get("kind") == kind and "error" not in r]
-    if steady:
-        r = steady[-1]
-        return r["searchable_per_s_while_publishing"], (
-            f"continuous publishing at {r['rate_published_per_s']}/s, "
-            f"{r['behind_at_publish_end']} not yet searchable at its end"
+TARGETS = {  # (sustained articles/s at least, p95 first seen -> searchable at most, issue)
+    "summary": (390.0, 2.0, "issue 12"),
+    "full": (60.0, 5.0, "issue 15"),
+}
+FIGURES = ("sustained_per_s", "e2e_per_s", "latency_rate_per_s", "p50_s", "p95_s")
+
+
+def _figures(tp: dict[str, Any] | None, lat: dict[str, Any] | None, load0: float) -> dict[str, Any]:
+    """One round of one mode as flat numbers (NaN where a phase failed or did not run)."""
+    nan = float("nan")
+    ok_tp = tp is not None and "error" not in tp
+    ok_lat = lat is not None and "error" not in lat
+    seg = lat["segments"]["fetched_to_searchable"] if ok_lat and lat else {}
+    return {
+        "sustained_per_s": float(tp["sustained_per_s"]) if ok_tp and tp else nan,
+        "e2e_per_s": float(tp["e2e_per_s"]) if ok_tp and tp else nan,
+        "latency_rate_per_s": float(lat["rate_published_per_s"]) if ok_lat and lat else nan,
+        "p50_s": float(seg.get("p50", nan)),
+        "p95_s": float(seg.get("p95", nan)),
+        "load1_before": round(load0, 2),
+        "load1_after": round(os.getloadavg()[0], 2),
+    }
+
+
+def _summary(rounds: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Median and min-max of every figure per mode over its rounds, and the targets."""
+    out: dict[str, Any] = {}
+    for kind, rows in rounds.items():
+        figs: dict[str, Any] = {}
+        for key in (*FIGURES, "load1_before", "load1_after"):
+            values = [float(r[key]) for r in rows if not math.isnan(float(r[key]))]
+            if values:
+                figs[key] = spread(values)
+        want_rate, want_p95, issue = TARGETS[kind]
+        checks = {}
+        if "sustained_per_s" in figs:
+            got = figs["sustained_per_s"]["median"]
+            checks["throughput"] = {"median": got, "target_min": want_rate, "met": got >= want_rate}
+        if "p95_s" in figs:
+            got = figs["p95_s"]["median"]
+            checks["p95"] = {"median": got, "target_max": want_p95, "met": got <= want_p95}
+        out[kind] = {"figures": figs, "targets": checks, "issue": issue}
+    return out
+
+
+def _print_summary(summary: dict[str, Any], pacing: str) -> None:
+    print("\nmedian (min-max) over the rounds; load = 1-min load average before/after a round")
+    print(
+        f"{'mode':<9}{'rounds':>7}{'sustained/s':>22}{'latency at/s':>20}{'p50 s':>20}"
+        f"{'p95 s':>20}{'load':>14}"
+    )
+    for kind, entry in summary.items():
+        f = entry["figures"]
+
+        def show(key: str, digits: int = 1, f: dict[str, Any] = f) -> str:
+            return fmt_spread(f[key], digits) if key in f else "-"
+
+        n = max((int(v["n"]) for v in f.values()), default=0)
+        load = (
+            f"{f['load1_before']['median']:.1f}/{f['load1_after']['median']:.1f}"
+            if "load1_before" in f
+            else "-"
         )
-    runs = [r for r in result["throughput"] if r.get("kind") == kind and "error" not in r]
-    if runs:
-        r = max(runs, key=lambda r: r["articles"])
-        return r["sustained_per_s"], f"all at once, {r['articles']} articles"
-    return None
-
-
-def _targets(result: dict[str, Any]) -> list[str]:
-    lines = []
-    for kind, want in (("summary", 150), ("full", 30)):
-        peak = _peak(result, kind)
-        if peak is not None:
-            lines.append(
-                f"{kind}: sustained {peak[0]}/s ({peak[1]}) vs >= {want}/s: "
-                f"{'met' if peak[0] >= want else 'MISSED'}"
+        print(
+            f"{kind:<9}{n:>7}{show('sustained_per_s'):>22}{show('latency_rate_per_s'):>20}"
+            f"{show('p50_s', 2):>20}{show('p95_s', 2):>20}{load:>14}"
+        )
+    print(f"\ntargets (2 cores, the whole stack on this machine; {pacing}):")
+    for kind, entry in summary.items():
+        t = entry["targets"]
+        if "throughput" in t:
+            c = t["throughput"]
+            print(
+                f"  {kind}: sustained {c['median']:.1f}/s vs >= {c['target_min']:.0f}/s "
+                f"({entry['issue']}): {'met' if c['met'] else 'MISSED'}"
             )
-    for r in result["latency"]:
-        if "error" in r:
-            continue
-        p95 = r["segments"]["fetched_to_searchable"].get("p95", float("inf"))
-        lines.append(
-            f"{r['kind']}: p95 fetched -> searchable {p95}s at {r['rate_published_per_s']}/s vs "
-            f"<= 2 s: {'met' if p95 <= 2.0 else 'MISSED'}"
-        )
-    rss = [
-        (f"{r.get('phase', 'throughput')} {r.get('kind')}", name, g["peak_rss_mb"])
-        for r in result["throughput"] + result["steady"] + result["latency"]
-        if "resources" in r
-        for name, g in r["resources"].items()
-        if name in ("connector", "enrich", "index")
-    ]
-    if rss:
-        worst = max(rss, key=lambda x: x[2])
-        lines.append(
-            f"peak RSS per process: max {worst[2]} MB ({worst[1]}, {worst[0]}) vs <= 1024 MB: "
-            f"{'met' if worst[2] <= 1024 else 'MISSED'}"
-        )
-    return lines
+        if "p95" in t:
+            c = t["p95"]
+            print(
+                f"  {kind}: p95 first seen -> searchable {c['median']:.2f}s at half capacity vs "
+                f"<= {c['target_max']:.0f} s ({entry['issue']}): {'met' if c['met'] else 'MISSED'}"
+            )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", help="summary run sizes, e.g. 1000,5000 (default: ladder)")
-    parser.add_argument("--max-articles", type=int, default=5000, help="ladder 1k, 10k, ... M")
-    parser.add_argument("--full-text-sizes", default="1000", help="~600-word runs ('' = none)")
-    parser.add_argument("--steady-kinds", default="summary,full", help="'' = no steady phase")
-    parser.add_argument("--steady-fraction", type=float, default=1.0)
-    parser.add_argument("--latency-kinds", default="summary,full", help="'' = no latency phase")
-    parser.add_argument("--latency-fraction", type=float, default=0.5)
-    parser.add_argument("--seconds", type=float, default=30.0, help="publishing per phase")
-    parser.add_argument("--peak", type=float, help="summaries/s to take the fractions of")
-    parser.add_argument("--peak-full", type=float, help="full-text articles/s, likewise")
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=MIN_ROUNDS, help="alternating rounds")
+    parser.add_argument("--modes", default="summary,full", help="summary, full or both")
+    parser.add_argument("--summary-articles", type=int, default=5000, help="throughput run size")
+    parser.add_argument("--full-articles", type=int, default=2000, help="full-text run size")
+    parser.add_argument("--latency-fraction", type=float, default=0.5, help="of the capacity")
+    parser.add_argument("--seconds", type=float, default=30.0, help="publishing per latency run")
+    parser.add_argument("--peak", type=float, help="summary capacity (/s) for the latency run")
+    parser.add_argument("--peak-full", type=float, help="full-text capacity, likewise")
+    parser.add_argument("--no-throughput", action="store_true", help="latency runs only")
+    parser.add_argument("--no-latency", action="store_true", help="throughput runs only")
     parser.add_argument("--burst", type=int, default=5, help="new items per feed change")
     parser.add_argument("--stall-s", type=float, default=120.0, help="give up without progress")
-    args = parser.parse_args()
-
-    def split(text: str) -> list[str]:
-        return [x.strip() for x in text.split(",") if x.strip()]
-
-    summary_sizes = (
-        [int(float(x)) for x in split(args.sizes)]
-        if args.sizes is not None
-        else _ladder(args.max_articles)
+    parser.add_argument(
+        "--page-per-host", type=int, default=16, help="page fetches in flight to the page server"
     )
-    full_sizes = [int(float(x)) for x in split(args.full_text_sizes)]
+    parser.add_argument(
+        "--page-spacing-s", type=float, default=0.0, help="least seconds between page fetches"
+    )
+    parser.add_argument(
+        "--refresh-interval", help="index.refresh_interval of the private indices (e.g. 200ms)"
+    )
+    args = parser.parse_args()
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    for mode in modes:
+        if mode not in TARGETS:
+            parser.error(f"unknown mode {mode!r} (summary, full)")
+    if args.no_throughput and (
+        ("summary" in modes and args.peak is None) or ("full" in modes and args.peak_full is None)
+    ):
+        parser.error("--no-throughput needs --peak/--peak-full for the latency rate")
+    PAGES.per_host, PAGES.spacing_s = args.page_per_host, args.page_spacing_s
+    PAGES.refresh_interval = args.refresh_interval
+    pacing = (
+        f"full-text pages from the local page server at up to {PAGES.per_host} in flight, "
+        f"{PAGES.spacing_s:g} s apart (per-feed page_per_host/page_min_spacing_s; a real "
+        "deployment paces each site at 2 in flight, >= 1 s apart)"
+    )
+    load_before = machine_load(busy=True)
     result: dict[str, Any] = {
         "at": datetime.now(UTC).isoformat(),
         "cpus": len(os.sched_getaffinity(0)),
         "args": vars(args),
-        "load_avg_before": Path("/proc/loadavg").read_text().split()[:3],
+        "page_pacing": pacing,
+        "refresh_interval": args.refresh_interval or "template (1s)",
         "throughput": [],
         "steady": [],
         "latency": [],
     }
-    print(f"{result['cpus']} cores, load average {' '.join(result['load_avg_before'])}", flush=True)
+    print(
+        f"{result['cpus']} cores, load average {load_before['loadavg']}; modes {modes}, "
+        f"{args.rounds} alternating rounds; {pacing}; refresh {result['refresh_interval']}",
+        flush=True,
+    )
+    if load_before.get("busy_processes"):
+        print("busy at the start: " + "; ".join(
+            f"{p['name'][:60]} {p['cpu']:.0%}" for p in load_before["busy_processes"]
+        ))  # fmt: skip
     # SIGTERM (e.g. a timeout) runs the finally blocks: children stopped, private data deleted.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    def rate_for(kind: str, fraction: float, peak: tuple[float, str] | None) -> float | None:
-        fixed = args.peak if kind == "summary" else args.peak_full
-        if fixed is not None:
-            return float(fixed * fraction)
-        if peak is None:
-            print(f"\n{kind}: no throughput figure to take a fraction of; skipped")
-            return None
-        return fraction * peak[0]
+    rounds: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
 
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmpdir:
         tmp = Path(tmpdir)
-        for kind, run_sizes in (("summary", summary_sizes), ("full", full_sizes)):
-            for n in run_sizes:
-                result["throughput"].append(throughput(kind, n, tmp, args.stall_s))
-        for kind in split(args.steady_kinds):
-            rate = rate_for(kind, args.steady_fraction, _peak(result, kind))
-            if rate:
-                result["steady"].append(
-                    continuous("steady", kind, rate, args.seconds, args.burst, tmp, args.stall_s)
-                )
-        for kind in split(args.latency_kinds):
-            rate = rate_for(kind, args.latency_fraction, _peak(result, kind))
-            if rate:
-                result["latency"].append(
-                    continuous("latency", kind, rate, args.seconds, args.burst, tmp, args.stall_s)
-                )
+
+        def side(kind: str) -> Side:
+            n = args.summary_articles if kind == "summary" else args.full_articles
+            fixed = args.peak if kind == "summary" else args.peak_full
+
+            def run(rnd: int) -> dict[str, Any]:
+                load0 = os.getloadavg()[0]
+                tp = None
+                if not args.no_throughput:
+                    tp = throughput(kind, n, tmp, args.stall_s)
+                    tp["round"] = rnd
+                    result["throughput"].append(tp)
+                capacity = fixed
+                if capacity is None and tp is not None and "error" not in tp:
+                    capacity = float(tp["sustained_per_s"])
+                lat = None
+                if not args.no_latency and capacity:
+                    rate = args.latency_fraction * capacity
+                    lat = continuous(
+                        "latency", kind, rate, args.seconds, args.burst, tmp, args.stall_s
+                    )
+                    lat["round"] = rnd
+                    result["latency"].append(lat)
+                figures = _figures(tp, lat, load0)
+                rounds[kind].append(figures)
+                return figures
+
+            return run
+
+        try:
+            alternate({m: side(m) for m in modes}, args.rounds)
+        except KeyboardInterrupt:
+            print("\ninterrupted: reporting the rounds that finished", flush=True)
     result["load_avg_after"] = Path("/proc/loadavg").read_text().split()[:3]
+    result["rounds"] = rounds
     _print_tables(result)
-    result["targets"] = _targets(result)
-    print(f"\ntargets ({result['cpus']} cores, the whole stack on this machine):")
-    for line in result["targets"]:
-        print("  " + line)
-    path = save_result(f"pipeline-{time.strftime('%Y%m%d-%H%M%S')}.json", result)
+    summary = _summary(rounds)
+    result["summary"] = summary
+    if len(modes) == 2 and all(
+        len(rows) >= MIN_ROUNDS and not any(math.isnan(r["sustained_per_s"]) for r in rows)
+        for rows in rounds.values()
+    ):
+        print()
+        result["ratio"] = ratio_report(
+            {m: rounds[m] for m in ("full", "summary")},
+            "sustained_per_s",
+            [("full", "summary", None)],
+        )
+    _print_summary(summary, pacing)
+    path = save_result(f"pipeline-{time.strftime('%Y%m%d-%H%M%S')}.json", result, load_before)
     print(f"written {path.relative_to(ROOT)}")
 
 
