@@ -219,6 +219,7 @@ MIN_HEADLINE: Final = 12  # characters of a headline link (CJK headlines are sho
 MAX_DEK: Final = 350  # characters outside links: a standfirst, a kicker, a time; not a post
 MIN_LINKED_SHARE: Final = 0.2  # of a card's text that is its links
 MAX_LEAD: Final = 40  # characters before the headline (a kicker, a rank, a reading time)
+MAX_CARD_LINKS: Final = 8  # image, headline, section, author, comments...: a card has a few
 _HEADINGS: Final = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
 _CARD_TAGS: Final = frozenset(("div", "li", "article", "section", "figure", "dd", "td"))
 _PARENTS: Final = etree.XPath(f".//*[count(*) >= {MIN_CARDS}][.//a]")
@@ -245,14 +246,21 @@ def _signature(el: Any) -> tuple[str, frozenset[str]] | None:
 
 
 def _is_card(el: Any) -> bool:
+    links = []
+    for a in el.iter("a"):  # stops early on a block of many links (a wrapper, a menu)
+        links.append(a)
+        if len(links) > MAX_CARD_LINKS:
+            return False
+    if not links:
+        return False
     text = _norm(el.text_content())
     if not text:
         return False
     headline, in_heading, linked = "", False, 0
-    for a in _LINKS(el):
+    for a in links:
         if (a.get("href") or "").startswith("#"):
             continue
-        words = _norm(a.text_content())
+        words = _norm(a.text if len(a) == 0 and a.text else a.text_content())
         linked += len(words)
         if len(words) > len(headline):
             headline = words
@@ -288,9 +296,10 @@ def _prune_empty(node: Any) -> None:
     """Remove containers a grid leaves behind empty or holding only its heading."""
     while node is not None and node.tag != "body":
         up = node.getparent()
-        chars = _chars(node.text_content())
-        only_heads = all(c.tag in _HEADINGS or not _chars(c.text_content()) for c in node)
-        if chars == 0 or (only_heads and chars < 80):
+        # children first: a container still holding text stops here without reading all of it
+        if not all(c.tag in _HEADINGS or not _chars(c.text_content()) for c in node):
+            break
+        if _chars(node.text_content()) < 80:
             prev = node.getprevious()
             _remove(node)
             if prev is not None and prev.tag in _HEADINGS and _chars(prev.text_content()) < 80:
