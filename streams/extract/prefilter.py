@@ -70,6 +70,11 @@ LINK_SHARE: Final = 0.9  # trafilatura's LINK_FARM_RATIO
 MAX_LINK_CHARS: Final = 100  # mean link text at or over this: a listing of cards, not a farm
 MAX_PROSE: Final = 120  # characters (not counting spaces) outside links: a block that says more
 MIN_LEFT: Final = 200  # a page left with fewer characters of text than this is kept whole
+# Links are counted for their six nearest ancestors (ul > li > a, footer > div > div > ul > li > a):
+# the page's outer wrappers, which hold the article too, are never farms; counting them cost
+# half of this pass. An ancestor further up sees part of its links, so it is judged by less
+# link text than it holds: never cut wrongly, at worst not cut.
+FARM_DEPTH: Final = 6
 
 # Blocks that may be link farms; the article's own containers are never candidates.
 _FARM_TAGS: Final = ("div", "section", "ul", "ol", "dl", "table", "header", "footer", "p", "span",
@@ -170,15 +175,15 @@ def drop_link_farms(tree: Any) -> int:
     for a in body.iter("a"):
         # most links hold bare text: read it without text_content's XPath call
         chars = _chars(a.text or "") if len(a) == 0 else _chars(a.text_content())
-        for up in a.iterancestors():
+        for depth, up in enumerate(a.iterancestors()):
+            if up is body or depth == FARM_DEPTH:
+                break
             seen = links.get(up)
             if seen is None:
                 links[up] = [1, chars]
             else:
                 seen[0] += 1
                 seen[1] += chars
-            if up is body:
-                break
     farms: list[Any] = []
     inside: set[Any] = set()
     for block in body.iter(*_FARM_TAGS):
