@@ -44,6 +44,7 @@ from streams.enrich import pipeline
 from streams.enrich.training.data import read_corpus
 from streams.schema import FeedRef, RawArticle, Source, encode
 from streams.schema.ids import article_id
+from streams.schema.models import ExtractedArticle
 from streams.settings import Settings
 
 LANGS = {
@@ -145,10 +146,14 @@ def main() -> None:
         env = private_env(unique, tmp / unique, web_port=16067)
         settings = Settings()
         ensure_topics(settings, lambda _m: None)
+        # The enrich stage's input as wired now (the extract stage's output since it exists):
+        # the raw records as the extract stage forwards them when no page body was found.
+        spec = topics.STAGES["enrich"]["input"]
+        records = [ExtractedArticle(article_id=raw.article_id, source=raw.source) for raw in raws]
         produce_all(
             settings,
-            topics.RAW.topic_name(settings.topics),
-            [(raw.article_id.encode(), encode(raw)) for raw in raws],
+            spec.topic_name(settings.topics),
+            [(rec.article_id.encode(), encode(rec)) for rec in records],
         )
         out_topic = topics.ENRICHED.topic_name(settings.topics)
         consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None)
