@@ -139,6 +139,19 @@ _CJK_RE: Final = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 _TABLE_LINE: Final = re.compile(r"^\|.*\|$", re.M)
 
 
+def _is_cjk(tree: Any, page: str) -> bool:
+    """Whether the page is written in Chinese, Japanese or Korean (a word per character).
+
+    A sample of the whole page's source finds big pages; a short article's few hundred
+    characters drown in its markup, so the text left after the prefilter is read too.
+    """
+    if len(_CJK_RE.findall(page[:200_000:7])) > 200:
+        return True
+    body = tree.find("body")
+    text = "".join((body if body is not None else tree).text_content().split())[:20_000]
+    return len(_CJK_RE.findall(text)) > 0.3 * len(text) > 0
+
+
 def _config(cjk: bool) -> Any:
     """trafilatura's settings; CJK text carries a word per character, so its size floors shrink."""
     from trafilatura.settings import use_config
@@ -358,7 +371,7 @@ def _extract(
     drop_inserts(tree)
     demote_minor_articles(tree)
 
-    cjk = len(_CJK_RE.findall(text_in[:200_000:7])) > 200
+    cjk = _is_cjk(tree, text_in)
     text, method = _main_text(tree, url, cjk)
     if len(text) < 250 and meta.ld_body and len(meta.ld_body) > len(text):
         text, method = meta.ld_body, "json-ld"

@@ -207,6 +207,23 @@ def test_chinese_date_in_page_text() -> None:
     assert result.published_at.date().isoformat() == "2025-12-26"
 
 
+def test_short_chinese_article_in_heavy_markup_is_read_as_cjk() -> None:
+    paras = [
+        "今年暑期，省博物馆首次在每周五和周六延长开放至晚上九点，夜场门票开售后很快被预约一空。",
+        "馆方统计显示，夜场观众中十八岁至三十五岁的年轻人占七成以上。许多人下班后结伴而来。",
+        "负责人表示，将根据观众反馈，考虑在节假日期间继续保留夜间开放。",
+    ]
+    styles = "".join(f".c{i}{{margin:{i}px}}" for i in range(400))  # markup outweighs the text
+    html = (
+        f"<html lang='zh'><head><style>{styles}</style></head><body><article><h1>博物馆夜场</h1>"
+        f"<p class='byline'>记者 刘洋 · 2025年07月19日</p><div class='article-body'>"
+        + "".join(f"<p>{p}</p>" for p in paras)
+        + "</div></article></body></html>"
+    )
+    result = extract(html.encode(), None)
+    assert result.text.splitlines() == paras  # one line per paragraph, no byline
+
+
 def test_live_blog_and_multi_page_flags() -> None:
     ld = '<script type="application/ld+json">{"@type":"LiveBlogPosting","headline":"x"}</script>'
     assert "live_blog" in extract(page(head=ld), None).flags
