@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from streams.extract.blocked import blocked_reason
+from streams.extract.container import mark_article_body
 from streams.extract.decode import decode_html
 from streams.extract.prefilter import (
     demote_minor_articles,
@@ -370,6 +371,7 @@ def _extract(
     drop_ad_slots(tree)
     drop_inserts(tree)
     demote_minor_articles(tree)
+    mark_article_body(tree)
 
     cjk = _is_cjk(tree, text_in)
     text, method = _main_text(tree, url, cjk)
