@@ -129,7 +129,19 @@ def _tidy(text: str, title: str | None) -> str:
     # The headline is metadata, not body: drop it when the extractor kept it as first line.
     if lines and title and lines[0].casefold() == title.casefold():
         lines = lines[1:]
+    # Credit lines closing the body (Chinese portals sign every story "（责任编辑：X）",
+    # "来源：X", "记者：X"; most sites end with a copyright line) are not the story.
+    while len(lines) > 1 and len(lines[-1]) <= _MAX_CREDIT and _CREDIT_LINE.match(lines[-1]):
+        lines.pop()
     return "\n".join(lines)
+
+
+_MAX_CREDIT: Final = 60
+_CREDIT_LINE: Final = re.compile(
+    r"[（(\[]?\s*(?:责任编辑|责编|编辑|来源|本文来源|记者|作者|通讯员|校对|审核)\s*[：:]"
+    r"|(?:copyright\b|©|\(c\)\s*\d{4})",
+    re.I,
+)
 
 
 # trafilatura drops characters that are not "printable" (Unicode Cf), and with them the

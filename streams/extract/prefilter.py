@@ -35,7 +35,8 @@ both done in C (XPath, ``strip_elements``) apart from a short loop over a few ca
    carries ten or twenty; trafilatura deletes them too, but only after running its expressions
    over them.
 6. ``drop_inserts``: what a CMS puts *inside* the article body that is not its text: pull
-   quotes (a pull-quote class, or a quote repeating a sentence found elsewhere on the page) and
+   quotes (a pull-quote class, or a quote repeating a sentence found elsewhere on the page),
+   pictures with their caption inside a paragraph (``<p><img><br>caption</p>``) and
    "read also" lines (a short paragraph that is one link behind a label, and a label paragraph
    alone before such links).
 """
@@ -420,6 +421,8 @@ _PULL_CLASS: Final = etree.XPath(
 )
 _QUOTES: Final = etree.XPath(".//blockquote")
 _LEAF_BLOCKS: Final = etree.XPath(".//p[a] | .//div[a][not(.//p or .//div)]")
+_PICTURE_PARAGRAPHS: Final = etree.XPath(".//p[*[1][self::img]]")
+MAX_CAPTION: Final = 120  # characters (no spaces) of a caption under a picture
 _LABEL_END: Final = (":", "：", "..", "…", "»")
 
 
@@ -453,6 +456,12 @@ def drop_inserts(tree: Any) -> int:
             page = _norm(body.text_content())
         if page.count(said) >= 2:  # the quote, and the paragraph it repeats
             _remove(quote)
+            removed += 1
+    for el in _PICTURE_PARAGRAPHS(body):
+        # A paragraph that opens with a picture is a figure: what follows is its caption
+        # (portals write "<p class=f_center><img><br>caption</p>"); inline icons sit mid-text.
+        if not (el.text or "").strip() and _chars(el.text_content()) <= MAX_CAPTION:
+            _remove(el)
             removed += 1
     for el in _LEAF_BLOCKS(body):
         if el.getparent() is None or not _read_also(el):

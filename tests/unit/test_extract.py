@@ -224,6 +224,14 @@ def test_short_chinese_article_in_heavy_markup_is_read_as_cjk() -> None:
     assert result.text.splitlines() == paras  # one line per paragraph, no byline
 
 
+def test_credit_lines_closing_the_body_are_cut() -> None:
+    body = ARTICLE + "<p>（责任编辑：周晓）</p><p>Copyright © 2025 Example Courier</p>"
+    result = extract(page(body), None)
+    assert result.text.splitlines()[-1].startswith("The project is expected")
+    kept = ARTICLE + "<p>Editor: this line is not a credit pattern and stays in the body.</p>"
+    assert extract(page(kept), None).text.endswith("stays in the body.")
+
+
 def test_live_blog_and_multi_page_flags() -> None:
     ld = '<script type="application/ld+json">{"@type":"LiveBlogPosting","headline":"x"}</script>'
     assert "live_blog" in extract(page(head=ld), None).flags

@@ -222,3 +222,14 @@ def test_ad_slots_go_and_ad_free_text_stays() -> None:
     assert drop_ad_slots(t) == 3
     text = t.text_content()
     assert "Advertisement" not in text and "timber piles" in text and "Head" in text
+
+
+def test_picture_paragraph_with_caption_is_cut_inline_icons_stay() -> None:
+    body = (
+        f"<div>{PROSE}<p class='f_center'><img src='/p.jpg'><br>Divers at the north quay.</p>"
+        "<p>Traders were told on Monday <img src='/i.png' alt=''> that the market stays.</p></div>"
+    )
+    t = tree(body)
+    assert drop_inserts(t) == 1
+    text = t.text_content()
+    assert "Divers at the north quay" not in text and "market stays" in text
