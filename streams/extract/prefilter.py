@@ -364,9 +364,14 @@ def drop_ad_slots(tree: Any) -> int:
         return 0
     found = []
     for el in body.iter("div", "section", "span", "ins", "figure", "amp-ad"):
-        name = f"{el.get('class') or ''} {el.get('id') or ''}"
-        if el.tag != "amp-ad" and not _AD_NAME.search(name):
-            continue
+        if el.tag != "amp-ad":
+            name = f"{el.get('class') or ''} {el.get('id') or ''}"
+            low = name.lower()
+            # every name the pattern knows holds "ad", "gpt" or "dfp": substring tests first
+            if ("ad" not in low and "gpt" not in low and "dfp" not in low) or not _AD_NAME.search(
+                name
+            ):
+                continue
         if _chars(el.text_content()) <= MAX_AD_LABEL and el.find(".//p") is None:
             found.append(el)
     chosen = set(found)
