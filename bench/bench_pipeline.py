@@ -1080,7 +1080,7 @@ def _resources_line(label: str, c: dict[str, Any], res: dict[str, Any]) -> str:
     )
     bound = c["cpu_bound_per_s"]
     return (
-        f"{label:<18}{cpu:>34}{ms['pipeline']:>7.1f}{bound or 0:>7.0f}"
+        f"{label:<32}{cpu:>40}{ms['pipeline']:>7.1f}{bound or 0:>7.0f}"
         f"{c['machine_busy_pct']:>6.0f}%{c['other']:>7.1f}{rss:>16}"
     )
 
@@ -1101,20 +1101,26 @@ SEGMENTS = {
 }
 
 
+def _label(r: dict[str, Any]) -> str:
+    """A run's name in the tables: side (mode, refresh), round, size or phase."""
+    what = str(r["articles"]) if "articles" in r else r.get("phase", "")
+    return f"{r.get('side', r['kind'])} r{r.get('round', 0)} {what}"
+
+
 def _print_tables(result: dict[str, Any]) -> None:
     runs = [r for r in result["throughput"] if "error" not in r]
     continuous_runs = [r for r in result["steady"] + result["latency"] if "error" not in r]
     if runs:
         print("\nthroughput, everything on the feeds at once (first poll -> all searchable)")
         print(
-            f"{'run':<18}{'seconds':>8}{'e2e/s':>8}{'sust/s':>8}"
+            f"{'run':<32}{'seconds':>8}{'e2e/s':>8}{'sust/s':>8}"
             f"{'produced/s':>11}{'extracted/s':>11}{'enriched/s':>11}{'indexed/s':>10}"
             f"{'load after':>18}"
         )
         for r in runs:
             st = r["stages"]
             print(
-                f"{r['kind'] + ' ' + str(r['articles']):<18}{r['seconds']:>8.1f}"
+                f"{_label(r):<32}{r['seconds']:>8.1f}"
                 f"{r['e2e_per_s']:>8.1f}{r['sustained_per_s']:>8.1f}"
                 f"{st['connector']['per_s']:>11.0f}{st['extract']['per_s']:>11.1f}"
                 f"{st['enrich']['per_s']:>11.1f}{st['index']['per_s']:>10.1f}"
@@ -1126,13 +1132,13 @@ def _print_tables(result: dict[str, Any]) -> None:
     if continuous_runs:
         print("\ncontinuous publishing (feeds polled every second)")
         print(
-            f"{'run':<18}{'published/s':>12}{'searchable/s':>13}{'behind':>8}{'drain s':>8}"
+            f"{'run':<32}{'published/s':>12}{'searchable/s':>13}{'behind':>8}{'drain s':>8}"
             f"{'p50 s':>7}{'p95 s':>7}{'p99 s':>7}{'unpolled/lost':>14}"
         )
         for r in continuous_runs:
             seg = r["segments"]["fetched_to_searchable"]
             print(
-                f"{r['phase'] + ' ' + r['kind']:<18}{r['rate_published_per_s']:>12.1f}"
+                f"{_label(r):<32}{r['rate_published_per_s']:>12.1f}"
                 f"{r['searchable_per_s_while_publishing']:>13.1f}"
                 f"{r['behind_at_publish_end']:>8}{r['drain_after_publish_end_s']:>8.1f}"
                 f"{seg.get('p50', 0):>7.2f}{seg.get('p95', 0):>7.2f}{seg.get('p99', 0):>7.2f}"
@@ -1147,20 +1153,20 @@ def _print_tables(result: dict[str, Any]) -> None:
             "rate 2 cores could carry at that cost, machine busy, CPU s of other work, peak RSS MB"
         )
         print(
-            f"{'run':<18}{'ms/article':>34}{'total':>7}{'bound':>7}{'busy':>7}{'other':>7}"
+            f"{'run':<32}{'ms/article':>40}{'total':>7}{'bound':>7}{'busy':>7}{'other':>7}"
             f"{'RSS c/e/i':>16}"
         )
         for r in runs:
-            label = f"{r['kind']} {r['articles']}"
+            label = _label(r)
             print(_resources_line(label, r["cpu_window"], r["resources"]))
         for r in continuous_runs:
-            label = f"{r['phase']} {r['kind']}"
+            label = _label(r)
             print(_resources_line(label, r["cpu_window"], r["resources"]))
     for r in continuous_runs:
         if r["phase"] != "latency":
             continue
         print(
-            f"\nlatency, {r['kind']}: {r['published']} articles at "
+            f"\nlatency, {_label(r)}: {r['published']} articles at "
             f"{r['rate_published_per_s']}/s, {r['measured']} measured (seconds)"
         )
         print(f"{'segment':<38}{'p50':>7}{'p95':>7}{'p99':>7}{'max':>7}")
@@ -1211,7 +1217,7 @@ def _summary(rounds: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             values = [float(r[key]) for r in rows if not math.isnan(float(r[key]))]
             if values:
                 figs[key] = spread(values)
-        want_rate, want_p95, issue = TARGETS[kind]
+        want_rate, want_p95, issue = TARGETS[kind.split(" ")[0]]
         checks = {}
         if "sustained_per_s" in figs:
             got = figs["sustained_per_s"]["median"]
@@ -1285,7 +1291,9 @@ def main() -> None:
         "--page-spacing-s", type=float, default=0.0, help="least seconds between page fetches"
     )
     parser.add_argument(
-        "--refresh-interval", help="index.refresh_interval of the private indices (e.g. 200ms)"
+        "--refresh-interval",
+        help="index.refresh_interval of the private indices (e.g. 200ms); a list (1s,250ms) "
+        "adds a side per interval and mode, alternated like the modes",
     )
     args = parser.parse_args()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -1297,7 +1305,9 @@ def main() -> None:
     ):
         parser.error("--no-throughput needs --peak/--peak-full for the latency rate")
     PAGES.per_host, PAGES.spacing_s = args.page_per_host, args.page_spacing_s
-    PAGES.refresh_interval = args.refresh_interval
+    refreshes: list[str | None] = [
+        r.strip() for r in (args.refresh_interval or "").split(",") if r.strip()
+    ] or [None]
     pacing = (
         f"full-text pages from the local page server at up to {PAGES.per_host} in flight, "
         f"{PAGES.spacing_s:g} s apart (per-feed page_per_host/page_min_spacing_s; a real "
@@ -1326,21 +1336,25 @@ def main() -> None:
     # SIGTERM (e.g. a timeout) runs the finally blocks: children stopped, private data deleted.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    rounds: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
+    sides = {
+        (m if len(refreshes) == 1 else f"{m} refresh={r}"): (m, r) for m in modes for r in refreshes
+    }
+    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
 
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmpdir:
         tmp = Path(tmpdir)
 
-        def side(kind: str) -> Side:
+        def side(name: str, kind: str, refresh: str | None) -> Side:
             n = args.summary_articles if kind == "summary" else args.full_articles
             fixed = args.peak if kind == "summary" else args.peak_full
 
             def run(rnd: int) -> dict[str, Any]:
                 load0 = os.getloadavg()[0]
+                PAGES.refresh_interval = refresh
                 tp = None
                 if not args.no_throughput:
                     tp = throughput(kind, n, tmp, args.stall_s)
-                    tp["round"] = rnd
+                    tp.update(round=rnd, side=name)
                     result["throughput"].append(tp)
                 capacity = fixed
                 if capacity is None and tp is not None and "error" not in tp:
@@ -1351,16 +1365,16 @@ def main() -> None:
                     lat = continuous(
                         "latency", kind, rate, args.seconds, args.burst, tmp, args.stall_s
                     )
-                    lat["round"] = rnd
+                    lat.update(round=rnd, side=name)
                     result["latency"].append(lat)
                 figures = _figures(tp, lat, load0)
-                rounds[kind].append(figures)
+                rounds[name].append(figures)
                 return figures
 
             return run
 
         try:
-            alternate({m: side(m) for m in modes}, args.rounds)
+            alternate({name: side(name, *how) for name, how in sides.items()}, args.rounds)
         except KeyboardInterrupt:
             print("\ninterrupted: reporting the rounds that finished", flush=True)
     result["load_avg_after"] = Path("/proc/loadavg").read_text().split()[:3]
@@ -1368,7 +1382,7 @@ def main() -> None:
     _print_tables(result)
     summary = _summary(rounds)
     result["summary"] = summary
-    if len(modes) == 2 and all(
+    if set(rounds) == {"full", "summary"} and all(
         len(rows) >= MIN_ROUNDS and not any(math.isnan(r["sustained_per_s"]) for r in rows)
         for rows in rounds.values()
     ):
