@@ -56,9 +56,19 @@ def bootstrap_isolated(settings: Settings) -> None:
 
 @contextmanager
 def worker(stage: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    command = [sys.executable, "-m", "streams.commands.cli", "worker", stage, "-l", "info"]
+    with process(command, env, log) as proc:
+        yield proc
+
+
+@contextmanager
+def process(
+    command: list[str], env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``command`` as a subprocess of the checkout (output in ``log``), terminated on exit."""
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.commands.cli", "worker", stage, "-l", "info"],
+            command,
             cwd=ROOT,
             env=env,
             stdout=out,
