@@ -1,53 +1,63 @@
-"""End-to-end benchmark: synthetic feeds -> connector -> Kafka -> enrich -> index -> searchable.
+"""Whole-pipeline benchmark: feeds -> connector -> extract -> enrich -> index -> searchable.
 
-The real processes, as ``newsflow run`` starts them: ``newsflow connect`` (feed list pointing at a
-local load generator, ``allow_private_addresses: true``), ``newsflow worker enrich`` and
-``newsflow worker index``, each phase in its own private namespace (topics, consumer groups,
-alias, index prefix, dead-letter index, feed state, faust data dirs) on the shared local Kafka
-and Elasticsearch, with its own metrics ports. Everything private is deleted after each phase.
+The real processes, as ``newsflow run`` starts them: ``newsflow connect`` (a feed list pointing
+at a local load generator, ``allow_private_addresses: true``), ``newsflow worker extract``, one
+``newsflow worker enrich`` per core (``enrich_workers``: ``NEWSFLOW_ENRICH__WORKERS`` or the CPU
+count, capped by the partitions) and ``newsflow worker index``, each run in its own private
+namespace (topics, consumer groups, alias, index prefix, dead-letter index, feed state, faust
+data dirs) on the shared local Kafka and Elasticsearch, with its own metrics ports. Everything
+private is deleted after each run.
 
-The load generator is a child process (pinned to the last core; on 2 cores it still shares it)
-serving synthetic multilingual feeds (``streams.tooling.samplefeeds.synthetic_feed``, 20 items per
-feed) from memory (``FeedDirServer``), either all at once or publishing new items over time
-(the next ``generation`` of a feed, ``--burst`` new items per change) at a controlled rate.
+Two modes, measured side by side in alternating rounds (``bench.common.alternate``: summary,
+full, summary, full, ...; ``--rounds``, at least 3), each round with fresh processes:
 
-Phases, each with fresh processes (so peak RSS and CPU belong to that phase):
+- ``summary``: synthetic feeds (``streams.tooling.samplefeeds.synthetic_feed``, 20 items per
+  feed, ~100-word summaries) whose feed list says ``full_text: never``: the extract stage
+  forwards every article unfetched (status ``skipped``).
+- ``full``: the same feeds with ``full_text: always``; every item links to a page on the
+  generator's own HTTP server (``bench.pages``: realistic 30-120 KB news pages with menus,
+  teasers, comments, scripts and footers around a 5-9 KB article, made on request from the
+  same synthetic stories). Pacing towards that one local host is relaxed through the feeds'
+  ``page_per_host`` (``--page-per-host``, 16) and ``page_min_spacing_s``
+  (``--page-spacing-s``, 0); a real deployment paces every site at 2 in flight, >= 1 s apart.
 
-1. throughput, per size (``--sizes`` / ``--max-articles``, ``--full-text-sizes``): a few warm-up
+Per round and mode:
+
+1. throughput (``--summary-articles`` 5,000 / ``--full-articles`` 2,000): a few warm-up
    articles first (start-up costs stay out), then every article is on the feeds before the
-   connector sees them (the feed list grows; the connector re-reads it). ``e2e/s`` is articles /
-   (last searchable - first ``fetched_at``); ``sust/s`` the rate between 10 % and 90 % of them
-   searchable (without ramp-up and tail). Per stage, from each process's ``/metrics`` sampled
-   every 0.5 s: produced/s (connector), enriched/s, indexed/s, first to last increment.
-2. steady (``--steady-kinds``): the generator publishes at ``--steady-fraction`` (100 %) of the
-   rate of phase 1 for ``--seconds``, feeds polled every second (``CONNECTOR__MIN_INTERVAL_S`` =
-   ``MAX_INTERVAL_S`` = 1), so the connector pays what continuous polling costs (it parses a
-   whole feed for ``--burst`` new items). ``searchable/s`` over the last 70 % of the window is
-   the peak sustained rate when the pipeline falls behind (``behind`` grows, ``drain`` is long).
-3. latency (``--latency-kinds``): the same at ``--latency-fraction`` (50 %) of that peak. Per new
-   article, exactly: ``fetched_at`` (the poll that saw it; ``first_seen_at`` is the same moment
-   cut to whole seconds) -> raw record timestamp -> enriched record timestamp -> ``indexed_at``
-   -> *searchable*, the moment a search first returned it (the alias is polled every 0.2 s; the
-   midpoint of the polls before and at the first sighting is taken, +-0.1 s, so the refresh
-   interval is included). Also publish -> searchable (adds the poll interval) and the index
-   worker's ``newsflow_end_to_end_seconds`` histogram (first_seen_at -> indexed,
-   bucket-interpolated) over the same window.
+   connector sees them (the feed list grows; the connector re-reads it). ``e2e/s`` is articles
+   / (last searchable - first ``fetched_at``); ``sust/s`` (the capacity) the rate between
+   10 % and 90 % of them searchable. Per stage, from each process's ``/metrics`` sampled every
+   0.5 s: produced/s, extracted/s, enriched/s, indexed/s.
+2. latency: the generator publishes new items at ``--latency-fraction`` (50 %) of that round's
+   capacity (or of ``--peak``/``--peak-full``) for ``--seconds``, feeds polled every second.
+   Per new article, exactly: ``fetched_at`` (the poll that saw it; ``first_seen_at`` is the
+   same moment) -> raw record -> extracted record -> enriched record -> ``indexed_at`` ->
+   *searchable*, the moment a search first returned it (the alias is polled every 0.2 s; the
+   midpoint of the polls before and at the first sighting, so the refresh interval is
+   included). Also publish -> searchable and the index worker's ``newsflow_end_to_end_seconds``.
 
-CPU seconds and peak RSS (VmHWM) of every process (the connector with its parse workers), the
-generator, Elasticsearch and Kafka come from /proc; the machine's busy CPU from /proc/stat, so the
-CPU taken by other work on the machine is shown as ``other``. CPU per article and process gives
-the rate the cores could carry if nothing else ran (``bound``) and names the costly stage.
+CPU seconds and peak RSS (VmHWM) of every process (the connector with its parse workers, the
+extract worker, the enrich workers together), the generator, Elasticsearch and Kafka come from
+/proc; the machine's busy CPU from /proc/stat, so CPU taken by other work on the machine is
+shown as ``other``. CPU per article gives the rate the 2 cores could carry if nothing else ran
+(``bound``) and names the costly stage. The 1-minute load average is recorded before and after
+every round (the machine is shared).
 
-    python -m bench.bench_pipeline                       # quick: 1k + 5k summaries, 1k full text
-    python -m bench.bench_pipeline --max-articles 20000 --full-text-sizes 1000,3000
-    python -m bench.bench_pipeline --max-articles 100000 # 1k, 10k, 100k summaries
-    python -m bench.bench_pipeline --sizes '' --full-text-sizes '' --steady-kinds '' --peak 300
-        # latency only, summaries at 50 % of a given peak (150/s); --peak-full for full text
+``--refresh-interval 1s,250ms`` sets the private indices' ``index.refresh_interval`` and makes
+one side per interval and mode (alternated like the modes): how to measure a refresh change
+before making it in the template.
 
-``--max-articles M`` runs 1k, 10k, 100k ... up to M, plus M itself; ``--sizes`` lists them
-explicitly. Settings of the stages come from the environment as usual (e.g.
-``NEWSFLOW_INDEX__FLUSH_INTERVAL_S=0.25``); the effective ones are recorded in the results.
-Results: a printed table and JSON in bench/results/pipeline-<timestamp>.json.
+    python -m bench.bench_pipeline                               # 3 rounds, both modes
+    python -m bench.bench_pipeline --modes summary --summary-articles 10000
+    python -m bench.bench_pipeline --modes summary --peak 300 --no-throughput \\
+        --refresh-interval 1s,250ms                              # latency at 150/s, 2 refreshes
+
+Settings of the stages come from the environment as usual (e.g.
+``NEWSFLOW_INDEX__BATCH_SIZE=1000``); the effective ones are recorded in the results.
+Results: tables, median and min-max per mode, the targets (summary >= 390/s and p95 <= 2 s,
+issue 12; full text >= 60/s and p95 <= 5 s, issue 15) and JSON in
+``bench/results/pipeline-<timestamp>.json`` (with the machine's load before and after).
 """
 
 from __future__ import annotations
