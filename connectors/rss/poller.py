@@ -15,11 +15,8 @@ import contextlib
 import heapq
 import logging
 import math
-import multiprocessing
-import multiprocessing.connection
 import os
 import random
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -32,19 +29,19 @@ from typing import Any
 from connectors import metrics
 from connectors.feed_state import FeedState, FeedStateStore
 from connectors.feeds import FeedList, FeedListError, FeedSpec, load_feed_list
-from connectors.producer import ArticleProducer, WireRecord, wire_record
+from connectors.producer import ArticleProducer
 from connectors.recovery import read_tail
 from connectors.rss.digest import (
     Digest,
     body_hash,
-    digest_fetch,
     policy_for,
     reconcile,
     request_validators,
 )
+from connectors.rss.parse_job import digest_job, exit_with_parent, parser_context
 from connectors.rss.schedule import HEALTH_ORDER, SchedulePolicy, health
 from streams.net.fetch import Fetcher
-from streams.net.types import FetchLimits, FetchResult, Validators
+from streams.net.types import FetchLimits, FetchResult
 from streams.ops import Health
 from streams.schema.models import RawArticle
 from streams.settings import ConnectorSettings, Settings
@@ -87,54 +84,6 @@ Progress = Callable[[int, int, Summary], None]
 
 def needs_parse(state: FeedState, fetched: FetchResult) -> bool:
     return fetched.status == "ok" and body_hash(fetched.body or b"") != state.body_hash
-
-
-def _digest_job(
-    feed: FeedSpec,
-    state: FeedState,
-    fetched: FetchResult,
-    sent: Validators | None,
-    now: float,
-    policy: SchedulePolicy,
-    limit: int,
-    seed: int,
-) -> tuple[Digest, list[WireRecord]]:
-    """``digest_fetch`` with a picklable signature (it runs in parser processes too).
-
-    The articles come back encoded for Kafka, and the digest without them: bytes cost next to
-    nothing to pickle, while unpickling pydantic articles in the polling process cost ~100 us
-    per article there, on the one core that also fetches and produces.
-    """
-    digest = digest_fetch(
-        feed, state, fetched, sent=sent, now=now, policy=policy, rng=random.Random(seed)
-    )
-    records = [wire_record(article, limit) for article in digest.articles]
-    digest.articles = []
-    return digest, records
-
-
-def _exit_with_parent() -> None:
-    """Pool initializer: end this parser process when the connector is gone.
-
-    Nothing else would after a SIGKILL or an OOM kill of the connector: the worker waits on
-    its task queue forever (it holds both ends of that pipe) and keeps the fork server alive.
-    Seen after the killed-mid-run test; spawned workers leaked the same way.
-    """
-    parent = multiprocessing.parent_process()
-    if parent is None or parent.sentinel is None:
-        return
-
-    def watch(sentinel: int) -> None:
-        multiprocessing.connection.wait([sentinel])
-        os._exit(0)
-
-    threading.Thread(target=watch, args=(parent.sentinel,), daemon=True).start()
-
-
-def _parser_context() -> multiprocessing.context.BaseContext:
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["connectors.rss.digest", "connectors.producer"])
-    return ctx
 
 
 def schedule_policy(conf: ConnectorSettings) -> SchedulePolicy:
@@ -221,9 +170,9 @@ class Connector:
                 # on a busy machine let fetches that were waiting on it hit their connect
                 # timeout (dozens of 200 feeds failed in the benchmark).
                 loop = asyncio.get_running_loop()
-                digest, records = await loop.run_in_executor(executor, _digest_job, *args)
+                digest, records = await loop.run_in_executor(executor, digest_job, *args)
             else:
-                digest, records = _digest_job(*args)
+                digest, records = digest_job(*args)
             for record in records:
                 futures.append(self.producer.send_record(record))
                 if record.trimmed:
@@ -283,7 +232,7 @@ class Connector:
         # once, single-threaded, and forks every worker from there.
         # Workers start on the first submit, so runs that parse nothing never pay for them.
         return ProcessPoolExecutor(
-            self._workers, mp_context=_parser_context(), initializer=_exit_with_parent
+            self._workers, mp_context=parser_context(), initializer=exit_with_parent
         )
 
     # ---- commit: Kafka acks first, then state -----------------------------------------------
