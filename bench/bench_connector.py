@@ -226,9 +226,18 @@ def throughput(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     }
 
 
+_CHILD_CODE = (
+    "import sys; from pathlib import Path; from bench.bench_connector import pass_only; "
+    "pass_only(Path(sys.argv[1]), Path(sys.argv[2]))"
+)
+
+
 def _pass(state: Path, feeds_yaml: Path, env: dict[str, str], tree: Path = ROOT) -> dict[str, Any]:
+    # Started with -c, not -m: multiprocessing makes every parser process import the parent's
+    # main module, and this one (Kafka admin, the feed server, sample feeds) cost ~0.7 s CPU per
+    # parser process, which `newsflow connect` (whose main imports the CLI lazily) never pays.
     out = subprocess.run(
-        [sys.executable, "-m", "bench.bench_connector", "--pass-only", str(state), str(feeds_yaml)],
+        [sys.executable, "-c", _CHILD_CODE, str(state), str(feeds_yaml)],
         cwd=tree,
         env=env,
         capture_output=True,
