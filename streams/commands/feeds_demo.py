@@ -81,6 +81,7 @@ def searches(settings: Settings, queries: tuple[str, ...] = QUERIES) -> list[dic
 
 # The demo's own page server is ours: no need for 1 page/s there (the default for real sites).
 DEMO_PAGE_HOSTS = {f"{HOST}:{PORT}": {"per_host": 8, "min_spacing_s": 0}}
+DEMO_PAGE_DEADLINE_S = 90.0
 
 
 def body_only_entities(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -132,6 +133,10 @@ def run_demo(settings: Settings, say: Say, state_dir: Path) -> dict[str, Any]:
             extra = {}
             if "NEWSFLOW_PAGE_FETCH__HOSTS" not in os.environ:
                 extra["NEWSFLOW_PAGE_FETCH__HOSTS"] = json.dumps(DEMO_PAGE_HOSTS)
+            if "NEWSFLOW_EXTRACT__PAGE_DEADLINE_S" not in os.environ:
+                # The pages are local: on a busy machine a page waits for CPU, not for the
+                # server, and the demo should show full text rather than queueing timeouts.
+                extra["NEWSFLOW_EXTRACT__PAGE_DEADLINE_S"] = str(DEMO_PAGE_DEADLINE_S)
             result = run.run_once(settings, feed_list, state_dir, say, extra_env=extra)
         finally:
             if server is not None:

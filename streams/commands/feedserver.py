@@ -392,6 +392,11 @@ class BackgroundServer:
         return self._port
 
     @property
+    def running(self) -> bool:
+        """Serving now (started and not stopped)."""
+        return self._thread is not None
+
+    @property
     def base_url(self) -> str:
         """``http://host:port`` (no trailing slash)."""
         host = f"[{self.host}]" if ":" in self.host else self.host

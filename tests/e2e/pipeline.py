@@ -333,7 +333,7 @@ class Pipeline:
 
     def serve(self) -> FeedServer:
         """The feed server, started (its port is known from here on)."""
-        if self.server.port == 0:
+        if not self.server.running:
             self.server.start()
         return self.server
 

@@ -69,7 +69,7 @@ def test_demo_runs_the_bundled_feeds_through_the_pipeline(
         assert client.count(index=alias)["count"] == produced
         seed = client.search(index=alias, query={"ids": {"values": [SEED_ID]}})["hits"]["hits"]
         with_body = client.count(index=alias, query={"term": {"extraction.status": "ok"}})
-        assert with_body["count"] >= produced * 0.9, with_body
+        assert with_body["count"] >= produced * 0.9, (with_body, extract_line)
     finally:
         client.close()
     assert len(seed) == 1
