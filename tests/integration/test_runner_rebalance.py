@@ -9,6 +9,11 @@ wrong assignment, or never acked, leaves a gap that stops faust's commits for go
 The worker runs a test-only stage (``python -m tests.integration.test_runner_rebalance``): the
 real runner and real faust, a plain ``process`` that sleeps per batch in the worker thread (as
 enrichment does) so that rebalances land while batches are in flight and queued.
+
+Test-only knobs (environment of the pytest run): NEWSFLOW_TEST_DELAY_S (0.5 s per batch),
+NEWSFLOW_TEST_BATCH (16), and NEWSFLOW_TEST_REBALANCE_TIMEOUT_S / NEWSFLOW_TEST_SESSION_TIMEOUT_S
+to make a worker's revocation outlast the broker's rebalance timeout (it is evicted while it
+still drains its batches, as a slow enrich batch on a loaded machine can be), e.g. 3 / 16 / 4 / 10.
 """
 
 from __future__ import annotations
@@ -67,7 +72,14 @@ def _relay_worker() -> None:
         process=process,
         done="relayed",
     )
-    app = create_app(settings, app_id=f"{settings.faust.app_id}-relay")
+    # A rebalance timeout shorter than draining the batches in hand: the broker completes the
+    # rebalance without this worker while it still finishes them (as a slow enrich batch can).
+    timeouts = {
+        f"broker_{name}_timeout": float(os.environ[f"NEWSFLOW_TEST_{name.upper()}_TIMEOUT_S"])
+        for name in ("rebalance", "session")
+        if f"NEWSFLOW_TEST_{name.upper()}_TIMEOUT_S" in os.environ
+    }
+    app = create_app(settings, app_id=f"{settings.faust.app_id}-relay", **timeouts)
     codecs.register(codec_name(OUT), ContractCodec(model=RawArticle))  # not a product topic
     runner.register(app, stage, settings)
     faust.Worker(app, loglevel="info", redirect_stdouts=False).execute_from_commandline()
@@ -190,10 +202,21 @@ def test_rebalances_mid_batch_leave_no_gap(
         gone[0].terminate()
         gone[0].wait(60)
 
-        def drained() -> bool:
-            return not any(_lags(settings, group, source).values())
+        # Slow batches drain slowly: fail on a stall (no commit progress for a minute), not on
+        # a deadline.
+        progress = {"lag": sum(_lags(settings, group, source).values()), "at": time.monotonic()}
 
-        settled = h.wait_for(drained, 120, alive)
+        def drained() -> bool:
+            lag = sum(_lags(settings, group, source).values())
+            if lag < progress["lag"]:
+                progress.update(lag=lag, at=time.monotonic())
+            assert time.monotonic() - progress["at"] < 60, "stalled"
+            return lag == 0
+
+        try:
+            settled = h.wait_for(drained, 600, alive)
+        except AssertionError:
+            settled = False
         lags = _lags(settings, group, source)
         ids = _output_ids(settings, sink)
         tails = "\n".join(f"== {log.name}\n{log.read_text()[-3000:]}" for log in logs)
