@@ -48,6 +48,11 @@ _SUBSCRIBE_WORDS: Final = re.compile(
 )
 
 
+_ARTICLE_TYPES: Final = frozenset(
+    {"newsarticle", "article", "reportagenewsarticle", "analysisnewsarticle", "blogposting"}
+)
+
+
 def _has_attr(tree: Any, pattern: re.Pattern[str]) -> bool:
     for el in tree.iter():
         if not isinstance(el.tag, str):
@@ -96,7 +101,11 @@ def blocked_reason(tree: Any, text: str, meta: PageMeta, title: str | None) -> s
     if short < SHORT_CONSENT:
         if text and _consent_heavy(text):
             return "cookie consent"
-        if short < 300:
+        # The page's visible text decides only when the extractor found next to nothing:
+        # a short story the page itself declares an article (JSON-LD) is the article, even
+        # when a cookie banner outweighs it (short CJK items are often under 300 characters).
+        declared = bool(meta.ld_types & _ARTICLE_TYPES) and short >= 80
+        if short < 300 and not declared:
             visible = _visible_text(tree)
             if _consent_heavy(f"{title or ''} {visible}") and (
                 _has_attr(tree, _CMP_ATTR) or len(visible) < 3000

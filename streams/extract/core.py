@@ -43,7 +43,7 @@ from streams.extract.prefilter import (
 __all__ = ["EXTRACTOR_VERSION", "ExtractLimits", "Extraction", "Status", "extract"]
 
 Status = Literal["ok", "empty", "blocked", "too_large", "extract_failed", "not_html"]
-EXTRACTOR_VERSION: Final = "trafilatura-2.3.1+nf4"
+EXTRACTOR_VERSION: Final = "trafilatura-2.3.1+nf5"
 
 _HTML_TYPES: Final = ("text/html", "application/xhtml", "text/plain", "application/xml", "text/xml")
 _BINARY_MAGIC: Final = (b"%PDF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"PK\x03\x04", b"\x1f\x8b")

@@ -141,6 +141,28 @@ def test_full_article_with_cookie_banner_is_not_blocked() -> None:
     assert extract(page(ARTICLE + banner), None).status == "ok"
 
 
+def test_short_cjk_news_article_with_cookie_banner_is_not_blocked() -> None:
+    ld = {"@context": "https://schema.org", "@type": "NewsArticle", "headline": "新大桥合龙"}
+    story = (
+        "<article><h1>新大桥合龙</h1><p>江城一座新的跨江大桥主桥今天成功合龙，预计明年春季通车。</p>"
+        "<p>总工程师说，大桥将连接两岸的新城区，通车后去机场的时间将缩短二十分钟。</p>"
+        "<p>省交通厅表示，施工期间没有发生安全事故，桥面铺装和照明工程将在年底前完成。</p></article>"
+    )
+    banner = (
+        '<div id="cookie-consent" class="consent"><p>我们使用Cookie来改善您的浏览体验，'
+        "并与合作伙伴共享数据用于个性化广告。</p><button>全部接受</button><button>拒绝</button></div>"
+        '<footer><a href="/privacy">隐私政策</a> <a href="/cookies">Cookie设置</a></footer>'
+    )
+    html = (
+        "<html lang='zh'><head><title>新大桥合龙</title>"
+        f"<script type='application/ld+json'>{json.dumps(ld, ensure_ascii=False)}</script>"
+        f"</head><body>{banner}{story}</body></html>"
+    )
+    result = extract(html.encode(), None)
+    assert result.status == "ok", result.reason
+    assert "总工程师" in result.text
+
+
 def test_cookie_wall_is_blocked() -> None:
     wall = (
         "<html lang='en'><head><title>Privacy settings</title></head><body>"
