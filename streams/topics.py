@@ -7,14 +7,28 @@ Keys are always ``article_id`` (UTF-8), so one article stays in one partition, i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
-from streams.schema import Article, ContractModel, ExtractedArticle, RawArticle
+from streams.errors import PoisonArticle
+from streams.schema import Article, ContractModel, ExtractedArticle, RawArticle, encode
 from streams.settings import TopicSettings
 
 DAY_MS = 24 * 3600 * 1000
 # Largest record a topic accepts; producers are configured to match, and a stage dead-letters
 # an output that would not fit instead of retrying it forever.
 MAX_RECORD_BYTES = 8 * 1024 * 1024
+# Room for a record's headers and framing inside that limit.
+MAX_ENCODED_VALUE = MAX_RECORD_BYTES - 64 * 1024
+
+
+M = TypeVar("M", bound=ContractModel)
+
+
+def fits(record: M, what: str) -> M:
+    """``record`` if its encoded value fits in a topic; ``PoisonArticle`` otherwise."""
+    if len(encode(record)) > MAX_ENCODED_VALUE:
+        raise PoisonArticle(f"{what} record exceeds {MAX_RECORD_BYTES} bytes")
+    return record
 
 
 @dataclass(frozen=True)

@@ -18,26 +18,17 @@ from streams.enrich import pipeline
 from streams.errors import PoisonArticle
 from streams.metrics import ENRICH_SECONDS
 from streams.ops import Health
-from streams.schema import Article, ExtractedArticle, decode, encode
+from streams.schema import ExtractedArticle, decode
 from streams.settings import Settings
 from streams.stages.runner import BatchPolicy, Forward, Outcome, Poison, Record, Stage
 from streams.version import VERSION
 
 STAGE = "enrich"
-# Room for the record's headers and framing inside the topic's record size limit.
-MAX_ENCODED = topics.MAX_RECORD_BYTES - 64 * 1024
 
 
 def decode_raw(record: Record) -> ExtractedArticle:
     # A RawArticle's JSON reads as an ExtractedArticle without body/extraction.
     return decode(ExtractedArticle, record.value)
-
-
-def checked(article: Article) -> Article:
-    """The article, if its record fits in the output topic; ``PoisonArticle`` otherwise."""
-    if len(encode(article)) > MAX_ENCODED:
-        raise PoisonArticle(f"enriched record exceeds {topics.MAX_RECORD_BYTES} bytes")
-    return article
 
 
 def enrich(raws: Sequence[ExtractedArticle], max_chars: int) -> list[Outcome]:
@@ -57,7 +48,7 @@ def enrich(raws: Sequence[ExtractedArticle], max_chars: int) -> list[Outcome]:
             continue
         try:
             # Keyed by the record's own id: one article, one partition, whatever the input key.
-            outcomes.append(Forward(checked(result), result.article_id.encode()))
+            outcomes.append(Forward(topics.fits(result, "enriched"), result.article_id.encode()))
         except PoisonArticle as exc:
             outcomes.append(Poison(exc))
     return outcomes

@@ -73,15 +73,12 @@ from streams.schema import (
     RawArticle,
     StageStamp,
     decode,
-    encode,
 )
 from streams.settings import HostPolicy, PageFetchSettings, Settings
 from streams.stages.runner import BatchPolicy, Forward, Outcome, Poison, Record, Stage
 from streams.version import VERSION
 
 STAGE = "extract"
-# Room for the record's headers and framing inside the topic's record size limit.
-MAX_ENCODED = topics.MAX_RECORD_BYTES - 64 * 1024
 # Not remembered: the next sighting of the article may well succeed.
 TRANSIENT: frozenset[str] = frozenset(
     {"timeout", "backoff", "http_5xx", "network_error", "internal", "extract_failed"}
@@ -244,12 +241,6 @@ def extracted(raw: RawArticle, found: Found, stamp: StageStamp) -> ExtractedArti
     )
 
 
-def checked(article: ExtractedArticle) -> ExtractedArticle:
-    if len(encode(article)) > MAX_ENCODED:
-        raise PoisonArticle(f"extracted record exceeds {topics.MAX_RECORD_BYTES} bytes")
-    return article
-
-
 class SeenCache:
     """Bounded LRU: (article_id, content_hash) -> what the page gave (see the module doc)."""
 
@@ -381,7 +372,7 @@ class Extractor:
         for raw, plan in zip(raws, plans, strict=True):
             found = jobs[plan].result() if isinstance(plan, tuple) else plan
             try:
-                article = checked(extracted(raw, found, stamp))
+                article = topics.fits(extracted(raw, found, stamp), "extracted")
             except (PoisonArticle, ValueError) as exc:
                 outcomes.append(Poison(exc))
                 continue
