@@ -11,6 +11,14 @@ both onto ``Article``; entity mentions in the body say ``field="body"`` (offsets
 ``Article.body``). The feed list's per-feed full-text policy travels on ``source.feed``
 (``full_text``, ``page_policy``) because the extract stage does not read the feed list.
 
+Entity resolution (1.3, additive): an entity carries its display ``name`` as written in the
+text (clitics removed, spelling kept), the ``key`` it is grouped and matched by (what
+``normalized`` always was; ``normalized`` stays equal to it), an optional cross-language link
+``id`` (``country:SY``) with its ``link_confidence``, and ``facet`` (whether it passed the
+confidence threshold for the summary facets). Each mention carries its own surface ``text``.
+Records written before 1.3 lack these fields; the models fill ``name`` from ``text`` and
+``key`` from ``normalized`` when they read one, so a reader always has both.
+
 Rules: every model is frozen and forbids unknown fields; every datetime is timezone-aware;
 every field has a description (it flows into the committed JSON Schema). Within v1 only
 additive, optional changes are allowed; a breaking change is a new major and a new topic.
@@ -18,12 +26,13 @@ additive, optional changes are allowed; a breaking change is a new major and a n
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-SCHEMA_VERSION = "1.2"  # 1.1: source.enclosures, source.truncated; 1.2: body, extraction,
-# source.feed.full_text/page_policy, mention field "body" (all additive)
+SCHEMA_VERSION = "1.3"  # 1.1: source.enclosures, source.truncated; 1.2: body, extraction,
+# source.feed.full_text/page_policy, mention field "body"; 1.3: entity name, key, id,
+# link_confidence, facet and mention text (all additive)
 
 ArticleId = Annotated[
     str,
@@ -206,15 +215,65 @@ class EntityMention(ContractModel):
     )
     start: int = Field(ge=0, description="Start character offset in that field.")
     end: int = Field(ge=0, description="End character offset (exclusive).")
+    text: str | None = Field(
+        None,
+        description="This mention's own surface form: the field's text[start:end] (1.3; null "
+        "in older records).",
+    )
+
+
+LINK_ID_PATTERN = r"^[a-z][a-z0-9_-]*:\S+$"
 
 
 class Entity(ContractModel):
     text: str = Field(min_length=1, description="Surface form of the first mention.")
     type: Literal["PER", "ORG", "LOC", "MISC"] = Field(description="Entity type.")
-    normalized: str = Field(min_length=1, description="Normalised form used for aggregation.")
+    normalized: str = Field(
+        min_length=1, description="Normalised form used for aggregation; equal to key (1.3)."
+    )
     mentions: tuple[EntityMention, ...] = Field(description="Where it occurs.")
     confidence: float = Field(ge=0.0, le=1.0, description="Model confidence in [0, 1].")
     count: int = Field(ge=1, description="Number of mentions.")
+    name: str | None = Field(
+        None,
+        min_length=1,
+        description="Display name as written in the text: the most frequent full surface form, "
+        "attached clitics removed, spelling kept (1.3). Show this to users. Readers of older "
+        "records get text.",
+    )
+    key: str | None = Field(
+        None,
+        min_length=1,
+        description="Grouping and matching key (1.3; Arabic letters unified, clitics and "
+        "article split off); never shown to users. Readers of older records get normalized.",
+    )
+    id: str | None = Field(
+        None,
+        pattern=LINK_ID_PATTERN,
+        max_length=200,
+        description="Stable cross-language id of the referent, e.g. country:SY, org:un, "
+        "geonames:170654 (1.3); null when not linked or ambiguous.",
+    )
+    link_confidence: float | None = Field(
+        None, ge=0.0, le=1.0, description="Confidence of the id in [0, 1]; null without id."
+    )
+    facet: bool = Field(
+        True,
+        description="True when the entity passed the per-language confidence threshold and is "
+        "shown in the summary facets; false ones are kept as mentions only (1.3).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_name_and_key(cls, data: Any) -> Any:
+        # A record written before 1.3 has neither: read it as name=text, key=normalized.
+        if isinstance(data, dict) and (not data.get("name") or not data.get("key")):
+            data = dict(data)
+            if not data.get("name"):
+                data["name"] = data.get("text")
+            if not data.get("key"):
+                data["key"] = data.get("normalized")
+        return data
 
 
 class RawArticle(ContractModel):

@@ -234,3 +234,78 @@ def test_extraction_status_is_a_closed_set() -> None:
     with pytest.raises(ValidationError):
         ExtractionInfo(status="fetched")  # type: ignore[arg-type]
     assert ExtractionInfo(status="skipped").chars == 0
+
+
+def _resolved() -> Article:
+    """A 1.3 article: name as written, key for matching, a link id, per-mention text."""
+    raw = make_raw(12, title="وسوريا والسعودية")
+    return Article(
+        article_id=raw.article_id,
+        source=raw.source,
+        language=LanguageInfo(code="ar", confidence=0.97, method="both", script="Arab"),
+        entities=(
+            Entity(
+                text="وسوريا",
+                type="LOC",
+                normalized="سوريا",
+                mentions=(EntityMention(field="title", start=0, end=6, text="وسوريا"),),
+                confidence=0.93,
+                count=1,
+                name="سوريا",
+                key="سوريا",
+                id="country:SY",
+                link_confidence=0.98,
+            ),
+            Entity(
+                text="والسعودية",
+                type="LOC",
+                normalized="سعوديه",
+                mentions=(EntityMention(field="title", start=7, end=16, text="والسعودية"),),
+                confidence=0.41,
+                count=1,
+                name="السعودية",
+                key="سعوديه",
+                facet=False,
+            ),
+        ),
+        pipeline=raw.pipeline,
+    )
+
+
+def test_a_1_3_entity_round_trips_and_validates_against_the_published_schema() -> None:
+    art = _resolved()
+    wire = encode(art)
+    assert decode(Article, wire) == art
+    entity = json.loads(wire)["entities"][0]
+    assert (entity["name"], entity["key"], entity["id"]) == ("سوريا", "سوريا", "country:SY")
+    assert entity["mentions"][0]["text"] == "وسوريا"
+    assert _validator("article").is_valid(json.loads(wire))
+
+
+def test_a_1_2_record_without_the_new_fields_still_reads_and_validates() -> None:
+    """Additive within v1: an enriched record written by 1.2 (no name/key/id/facet, mentions
+    without text) validates against the 1.3 schema, and the model fills name and key."""
+    data = json.loads(encode(_enriched()))
+    data["schema_version"] = "1.2"
+    for entity in data["entities"]:
+        for field in ("name", "key", "id", "link_confidence", "facet"):
+            del entity[field]
+        for mention in entity["mentions"]:
+            del mention["text"]
+    assert _validator("article").is_valid(data)
+    back = Article.model_validate(data)
+    entity = back.entities[0]
+    assert (entity.name, entity.key) == (entity.text, entity.normalized)
+    assert entity.id is None and entity.facet is True and entity.mentions[0].text is None
+
+
+def test_link_ids_are_prefixed_and_bounded() -> None:
+    base = _resolved().entities[0].model_dump()
+    for bad in ("SY", "country: SY", "Country:SY", "country:" + "x" * 300):
+        with pytest.raises(ValidationError):
+            Entity.model_validate({**base, "id": bad})
+    for good in ("country:SY", "geonames:170654", "org:un", "region:SA-01"):
+        assert Entity.model_validate({**base, "id": good}).id == good
+    assert not _validator("article").is_valid(
+        {**json.loads(encode(_resolved())), "entities": [{**base, "id": "SY"}]}
+    )
