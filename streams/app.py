@@ -25,6 +25,7 @@ def create_app(settings: Settings, app_id: str | None = None, **overrides: Any) 
     options: dict[str, Any] = {
         "broker": ";".join(f"kafka://{b}" for b in brokers),
         "web_port": settings.faust.web_port,
+        "web_bind": settings.faust.web_host,  # faust's own default is 0.0.0.0
         "datadir": str(settings.faust.datadir),
         "topic_partitions": settings.topics.partitions,
         "topic_replication_factor": settings.topics.replication_factor,

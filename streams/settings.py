@@ -241,6 +241,12 @@ class ConnectorSettings(_Section):
     metrics_port: int = Field(
         9465, ge=0, le=65535, description="Prometheus /metrics port of `newsflow connect` (0=off)."
     )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="Address the connector's /metrics and /health server binds: loopback by "
+        "default; 0.0.0.0 (or an interface address) lets Prometheus on another host scrape it.",
+    )
 
 
 class OpsSettings(_Section):
@@ -256,6 +262,12 @@ class FaustSettings(_Section):
     app_id: str = Field("newsflow", description="faust application id (consumer group prefix).")
     web_port: int = Field(
         6066, ge=1, le=65535, description="Port of the worker's web server (metrics, health)."
+    )
+    web_host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="Address the worker's web server binds: loopback by default; 0.0.0.0 (or "
+        "an interface address) lets Prometheus on another host scrape it.",
     )
     datadir: Path = Field(Path(".newsflow/faust"), description="Worker state directory.")
 

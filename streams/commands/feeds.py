@@ -294,7 +294,14 @@ def connect_cmd(
         if once:
             summary = asyncio.run(connector.run_once(every_feed=every_feed, progress=progress))
         else:
-            summary = asyncio.run(_forever(connector, progress, settings.connector.metrics_port))
+            summary = asyncio.run(
+                _forever(
+                    connector,
+                    progress,
+                    settings.connector.metrics_port,
+                    settings.connector.metrics_host,
+                )
+            )
     finally:
         producer.close()
         store.close()
@@ -317,15 +324,16 @@ def connect_cmd(
         raise typer.Exit(3)
 
 
-async def _forever(connector: Any, progress: Any, port: int) -> Any:
+async def _forever(connector: Any, progress: Any, port: int, host: str = "127.0.0.1") -> Any:
     from streams.ops import start_ops_server
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    # /metrics, /health/live, /health/ready (0.0.0.0: Prometheus scrapes it from another host).
-    runner = await start_ops_server(connector.health, "0.0.0.0", port) if port else None  # noqa: S104
+    # /metrics, /health/live, /health/ready on NEWSFLOW_CONNECTOR__METRICS_HOST (loopback unless
+    # Prometheus scrapes it from another host, as in docker-compose.yml).
+    runner = await start_ops_server(connector.health, host, port) if port else None
     logging.getLogger("newsflow.connector").info(
         "connector started at %s", datetime.now(UTC).isoformat()
     )
