@@ -305,18 +305,18 @@ def enrich_cmd(
     batch_size: Annotated[int, typer.Option(help="Lines per batch.")] = 256,
 ) -> None:
     """Enrich JSON lines offline ({id?, title?, text?, language_hint?} -> language + entities)."""
-    from streams.enrich.offline import dumps, enrich_lines
+    from streams.enrich.offline import dumps, enrich_lines, read_lines
 
     settings = Settings()
     try:
-        stream = sys.stdin if source == "-" else open(source, encoding="utf-8")  # noqa: SIM115
+        stream = sys.stdin.buffer if source == "-" else open(source, "rb")  # noqa: SIM115
     except OSError as exc:
         _fail(exc)
         return
     done = errors = 0
     started = time.monotonic()
     with stream:
-        for record in enrich_lines(stream, batch_size, settings.enrich.max_chars):
+        for record in enrich_lines(read_lines(stream), batch_size, settings.enrich.max_chars):
             sys.stdout.write(dumps(record) + "\n")
             done += 1
             if "error" in record:
