@@ -88,7 +88,11 @@ async def check(
             return report
         body, base, content_type = fetched.body or b"", fetched.url, fetched.content_type
     parsed = parse_feed(
-        body, base_url=base, now=datetime.fromtimestamp(now, UTC), content_type=content_type
+        body,
+        base_url=base,
+        now=datetime.fromtimestamp(now, UTC),
+        content_type=content_type,
+        language=language,
     )
     report.parsed = parsed
     report.warnings = list(parsed.warnings)

@@ -252,6 +252,7 @@ def digest_fetch(
                 now=fetched_at,
                 content_type=fetched.content_type,
                 limits=limits,
+                language=feed.language,
             )
             digest.dropped, digest.warnings = parsed.dropped, digest.warnings + parsed.warnings
             if parsed.error and not parsed.items:

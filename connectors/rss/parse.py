@@ -33,17 +33,16 @@ such an item gets that URL. Only ``isPermaLink="false"`` GUIDs and non-http ids 
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import io
 import re
-import time
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
 
+from connectors.rss.dates import DateReader
 from connectors.rss.text import clean_short, html_to_text, truncate_text
 from connectors.rss.types import FeedMeta, Item, ParsedFeed, ParseLimits
 from connectors.rss.urls import canonical_url, http_url, item_key
@@ -56,9 +55,6 @@ _DEFAULT_LIMITS = ParseLimits()
 # absent, which would count one date twice. The plain dict lookup is exact and several times
 # faster.
 _get = dict.get
-_MIN_DATE = datetime(1990, 1, 1, tzinfo=UTC)
-_FUTURE_SLACK = timedelta(days=1)
-_NOTE_RAW_CHARS = 100
 _WARNING_CHARS = 200
 # Lengths beyond what Elasticsearch's `long` holds are not sizes anyone means.
 _MAX_LENGTH = 2**63 - 1
@@ -309,31 +305,18 @@ def _link_and_guid(
     return "", guid[: limits.max_short_chars], guid
 
 
-def _published(entry: dict[str, Any], now: datetime) -> tuple[datetime | None, str | None]:
+def _published(
+    entry: dict[str, Any], now: datetime, dates: DateReader
+) -> tuple[datetime | None, str | None]:
     problem: str | None = None
-    for raw_key, parsed_key in (("published", "published_parsed"), ("updated", "updated_parsed")):
+    for raw_key in ("published", "updated"):
         raw = _get(entry, raw_key)
-        if not raw:
+        if not raw or not isinstance(raw, str):
             continue
-        raw_note = _short(str(raw), _NOTE_RAW_CHARS)
-        parsed: time.struct_time | None = _get(entry, parsed_key)
-        if parsed is None:
-            problem = problem or f"unparseable: {raw_note}"
-            continue
-        if parsed.tm_year < _MIN_DATE.year:
-            problem = problem or f"before_1990: {raw_note}"
-            continue
-        try:
-            stamp = datetime.fromtimestamp(calendar.timegm(parsed), UTC)
-        except (OverflowError, ValueError, OSError):
-            problem = problem or f"unparseable: {raw_note}"
-            continue
-        if stamp < _MIN_DATE:
-            problem = problem or f"before_1990: {raw_note}"
-        elif stamp > now + _FUTURE_SLACK:
-            problem = problem or f"in_future: {raw_note}"
-        else:
+        stamp, note = dates.read(raw, now)
+        if stamp is not None:
             return stamp, None
+        problem = problem or note
     return None, problem
 
 
@@ -419,6 +402,7 @@ def _item(
     now: datetime,
     feed_language: str | None,
     limits: ParseLimits,
+    dates: DateReader,
 ) -> Item:
     url, guid, key_guid = _link_and_guid(entry, base_url, limits)
     key = item_key(url, key_guid)
@@ -440,7 +424,7 @@ def _item(
             content = html_to_text(raw_content, limits.max_content_chars)
             if not content or content == summary:
                 content = None
-    published_at, note = _published(entry, now)
+    published_at, note = _published(entry, now, dates)
     authors = _get(entry, "authors") or ()
     author_names: list[object] = [_get(a, "name") for a in authors if isinstance(a, dict)]
     if not any(author_names) and _get(entry, "author"):
@@ -480,15 +464,18 @@ def parse_feed(
     now: datetime,
     content_type: str | None = None,
     limits: ParseLimits = _DEFAULT_LIMITS,
+    language: str | None = None,
 ) -> ParsedFeed:
     """Parse one fetched body. Never raises: failures land in ``error``/``warnings``/``dropped``.
 
     ``error`` is "empty_body" or "not_a_feed" when there is nothing to parse, or
     "parse_failed" when the parser itself crashed; a valid feed without items is not an error.
+    ``language`` is the operator's hint from the feed list (it beats the feed's own, which is
+    often a CMS default); it helps read localised dates.
     """
     out = ParsedFeed(meta=FeedMeta(), items=[])
     try:
-        _parse_into(out, body, base_url, now, content_type, limits)
+        _parse_into(out, body, base_url, now, content_type, limits, language)
     except Exception as exc:  # noqa: BLE001 - the contract: whatever happens, the caller gets a result
         out.error = out.error or "parse_failed"
         out.warnings.append(f"parse_failed: {type(exc).__name__}: {_short(str(exc))}")
@@ -502,6 +489,7 @@ def _parse_into(
     now: datetime,
     content_type: str | None,
     limits: ParseLimits,
+    language: str | None = None,
 ) -> None:
     if not body or _NOT_EMPTY.search(body) is None:
         out.error = "empty_body"
@@ -526,12 +514,13 @@ def _parse_into(
     out.meta = _meta(_get(result, "feed") or {}, body, base_url, limits)
     base = base_url or None
     seen: set[str] = set()
+    dates = DateReader(language or out.meta.language)
     if len(entries) > limits.max_items:
         out.dropped["over_max_items"] += len(entries) - limits.max_items
         entries = entries[: limits.max_items]
     for entry in entries:
         try:
-            item = _item(entry, base, now, out.meta.language, limits)
+            item = _item(entry, base, now, out.meta.language, limits, dates)
         except _Drop as drop:
             out.dropped[drop.reason] += 1
             continue
