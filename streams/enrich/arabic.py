@@ -9,6 +9,9 @@ Entity key (``normalize_entity``), decided as follows and relied on by ``entitie
 * letters are normalised (diacritics and tatweel removed, أ إ آ ٱ -> ا, ى -> ي, ة -> ه);
 * the FIRST word loses its proclitics (و ف + ب ك ل) AND its article ال, so "العراق", "والعراق",
   "بالعراق", "للعراق" all give "عراق", and "وسوريا" gives "سوريا";
+* the article is kept when fewer than three letters would remain ("الله" is not ال + له);
+* "عبد الله" and "عبدالله" (also "أبو ظبي" / "أبوظبي") give one key: عبد and ابو are joined to
+  the next word;
 * the other words of a multiword name keep everything (only letters are normalised): the article
   of an inner word is part of the name ("وزارة الدفاع" -> "وزاره الدفاع"), and an inner و is a
   real conjunction ("وزارة الدفاع والأمن").
@@ -169,13 +172,24 @@ def strip_article(word: str) -> str:
     return word
 
 
+# "عبد الله" / "عبدالله", "أبو ظبي" / "أبوظبي": one key (normalised text)
+_JOIN = re.compile(r"(?<!\S)(عبد|ابو)\s+(?=\S)")
+
+
+def join_name_parts(norm: str) -> str:
+    """Normalised text with "عبد" / "ابو" joined to the next word (spacing variants agree)."""
+    return _JOIN.sub(r"\1", norm)
+
+
 def normalize_entity(text: str, known: Mapping[str, int] | None = None) -> str:
     """Aggregation key of an Arabic entity (see the module docstring)."""
     words = _MARKS.sub("", text).split()
     if not words:
         return ""
-    _prefix, stem = split_clitics(words[0], known)
-    return " ".join(normalize(w) for w in [stem, *words[1:]])
+    prefix, stem = split_clitics(words[0], known)
+    if normalize(prefix).endswith("ال") and len(normalize(stem)) < 3:
+        stem = words[0][len(prefix) - 2 :]  # "الله", "والله": the article stays
+    return join_name_parts(" ".join(normalize(w) for w in [stem, *words[1:]]))
 
 
 # Sentence ends: . ! ? ؟ ؛ … ۔ and the CJK full stops; newlines always end a sentence.

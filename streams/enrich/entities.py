@@ -7,11 +7,20 @@ language get locations (and the EU/UN) from the gazetteers only, at a fixed low 
 
 Each field is cut into sentences (``arabic.sentences``: . ! ? ؟ ؛ and newlines, not ،), tokenised
 with offsets (``features.tokenize``), tagged; entity spans are the token spans minus a glued
-Arabic proclitic (و ف ب ك ل; an article that follows stays: "والعراق" -> "العراق"), a French
-elision ("d'Irak" -> "Irak") or a Turkish case suffix ("Ankara'da" -> "Ankara"), so that
-``fields[m.field][m.start:m.end]`` is exactly the mention. Mentions are merged across fields by
-(type, normalised form): Arabic-script names with ``arabic.normalize_entity``, others NFKC +
-casefold + collapsed whitespace. Confidence: mean CRF marginal of the entity's tokens, averaged
+Arabic proclitic (و ف ب ك ل; an article that follows stays: "والعراق" -> "العراق"; cut only where
+the rest is a known or plausible name, so وكيل and كيري stay whole), a French elision ("d'Irak"
+-> "Irak") or a Turkish case suffix ("Ankara'da" -> "Ankara"), so that
+``fields[m.field][m.start:m.end]`` is exactly the mention (``Mention.text``). ``names.clean_span``
+drops what is no name (datelines, formulas, months, currencies, function words, adjectives as
+places, people inside facility names) and trims run-on people; names and tokens are bounded.
+
+Resolution within an article (``_resolve``): mentions are grouped by (type, ``names.key``), then
+one entity per referent - the same key under two types (the type with more summed confidence),
+a link id shared with H3's linker (``streams.enrich.linking``, when present), a person's surname
+or given name after the full name, a state's short form ("السعودية" of "المملكة العربية السعودية"),
+an acronym in brackets after the name. Each entity's ``name`` is its most frequent full surface
+form as written (``key`` is for matching only); ``facet`` says whether its confidence reaches the
+language's ``FACET_THRESHOLDS``. Confidence: mean CRF marginal of the entity's tokens, averaged
 over its mentions; gazetteer-only mentions carry 0.3-0.45.
 
 Models are loaded lazily on first use (or by ``load_models()``), once, under a lock; each tagger
@@ -21,6 +30,7 @@ has its own lock, so the functions can be called from worker threads. Nothing is
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import lzma
 import re
@@ -35,7 +45,7 @@ from typing import Any, NamedTuple
 import pycrfsuite  # type: ignore[import-untyped]
 
 from streams import resources
-from streams.enrich import arabic
+from streams.enrich import arabic, names
 from streams.enrich.features import (
     TOKEN_RE,
     FeatureSettings,
@@ -45,7 +55,6 @@ from streams.enrich.features import (
     arabic_key,
     core_cuts,
     decode,
-    surface_key,
 )
 from streams.enrich.types import FoundEntity, Mention
 
@@ -384,20 +393,14 @@ class _Mention:
     confidence: float
     method: str
     key: str | None = None  # canonical key (gazetteer names), else computed from the surface
-
-
-_key_cache: dict[tuple[str, int], str] = {}
+    elided: bool = False  # an Arabic article elided after ل ("للعراق" -> "عراق")
 
 
 def entity_key(surface: str, lexicon: Mapping[str, int] | None = None) -> str:
-    """Aggregation key of a mention: Arabic ``normalize_entity``, else NFKC+casefold+spaces."""
-    cache_key = (surface, id(lexicon))
-    got = _key_cache.get(cache_key)
-    if got is None:
-        if len(_key_cache) > 100_000:
-            _key_cache.clear()
-        got = _key_cache[cache_key] = surface_key(surface, lexicon)
-    return got
+    """Matching key of a name as written (``names.key``; ``lexicon`` is not used any more: the
+    key never splits clitics, the mention spans have none)."""
+    del lexicon
+    return names.key(surface)
 
 
 def _span(
@@ -428,6 +431,7 @@ def _gazetteer_mentions(
     field: str,
     text: str,
     spans: Sequence[tuple[int, int]],
+    tokens: Sequence[str],
     matches: Sequence[GazMatch],
     cuts: Callable[[str], tuple[int, int]],
     taken: Sequence[tuple[int, int]] = (),
@@ -436,9 +440,12 @@ def _gazetteer_mentions(
     for m in matches:
         if any(m.start < b and a < m.end for a, b in taken):
             continue
+        if names.clean_span(tokens, m.start, m.end, m.type) != (m.start, m.end):
+            continue
         s, e = _span(text, spans, m.start, m.end, cuts)
         conf = GAZETTEER_CONFIDENCE.get(m.kind, GAZETTEER_DEFAULT_CONFIDENCE)
-        out.append(_Mention(field, s, e, m.type, conf, "gazetteer", m.key))
+        key = None if arabic.is_arabic(m.key) else m.key
+        out.append(_Mention(field, s, e, m.type, conf, "gazetteer", key, _elided(text, s)))
     return out
 
 
@@ -452,6 +459,103 @@ def _default_cuts(token: str) -> tuple[int, int]:
             _default_cut_cache.clear()
         got = _default_cut_cache[token] = core_cuts(token, arabic.default_known())
     return got
+
+
+_ELIDED_ARTICLE = frozenset({"لل", "ولل", "فلل"})
+
+
+def _elided(text: str, start: int) -> bool:
+    """Does the mention at ``start`` follow "لل" glued to it (its article elided)?"""
+    if start < 2 or not arabic.is_arabic(text[start : start + 1]):
+        return False
+    k = start
+    while k > 0 and not text[k - 1].isspace() and start - k < 3:
+        k -= 1
+    return text[k:start] in _ELIDED_ARTICLE
+
+
+def _plausible_stem(
+    token: str,
+    cut: int,
+    lexicon: Mapping[str, int],
+    known_names: Mapping[str, str] | None,
+    gazetteer: Gazetteer,
+) -> bool:
+    """Is the rest of ``token`` after a cut proclitic a known or plausible name?
+
+    An article that follows (والعراق, للعراق) always is; otherwise the stem must be a name the
+    model or the gazetteers know, start with a hamzated alef (وأنقرة), or be as unknown as the
+    whole word after و (a new name: ومرهف). So وكيل keeps its و and كيري its ك (a town
+    called "كيل" in the city list is not enough).
+    """
+    stem = token[cut:]
+    if arabic.is_definite(stem) or arabic.normalize(token[:cut]).endswith("لل"):
+        return True
+    if arabic.has_hamza_alef_start(stem.lstrip("\u0640")):
+        return True
+    norm = arabic.normalize(stem)
+    if known_names and norm in known_names:
+        return True
+    # countries, capitals, regions, organisations - not every small town's alternate name
+    entry = gazetteer.entries.get((arabic.strip_article(norm),))
+    if entry is not None and entry[1] != "city":
+        return True
+    whole = arabic.normalize(token)
+    return (
+        token[:1] == "و"
+        and cut == 1
+        and len(norm) >= 3
+        and not lexicon.get(whole, 0)
+        and not lexicon.get(norm, 0)
+    )
+
+
+_checked_cuts: dict[str | None, dict[str, tuple[int, int]]] = {}
+
+
+def _checked(
+    lang: str | None,
+    cuts: Callable[[str], tuple[int, int]],
+    lexicon: Mapping[str, int],
+    known_names: Mapping[str, str] | None,
+) -> Callable[[str], tuple[int, int]]:
+    cache = _checked_cuts.setdefault(lang, {})
+
+    def checked(token: str) -> tuple[int, int]:
+        got = cache.get(token)
+        if got is None:
+            start, end = cuts(token)
+            if start and arabic.is_arabic(token):
+                gaz = _state().gazetteer
+                if not _plausible_stem(token, start, lexicon, known_names, gaz):
+                    start = 0
+            if len(cache) > 200_000:
+                cache.clear()
+            got = cache[token] = (start, end)
+        return got
+
+    return checked
+
+
+_cut_functions: dict[str | None, Callable[[str], tuple[int, int]]] = {}
+
+
+def _cuts_for(model: CrfModel) -> Callable[[str], tuple[int, int]]:
+    """The model's clitic cuts, undone where the stem is no plausible name."""
+    got = _cut_functions.get(model.lang)
+    if got is None:
+        feats = model.featurizer
+        got = _cut_functions[model.lang] = _checked(
+            model.lang, feats.cuts, feats.lexicon, feats.names
+        )
+    return got
+
+
+def _checked_default_cuts(token: str) -> tuple[int, int]:
+    got = _cut_functions.get(None)
+    if got is None:
+        got = _cut_functions[None] = _checked(None, _default_cuts, arabic.default_known(), None)
+    return got(token)
 
 
 # TOKEN_RE as one capturing group: ``split`` then yields the tokens and the gaps between them
@@ -502,38 +606,49 @@ def _field_mentions(
     """Mentions of one field; with ``sentences``, each tagged sentence is appended to it."""
     model = state.models.get(code) if code else None
     lexicon = model.featurizer.lexicon if model is not None else arabic.default_known()
-    cuts = model.featurizer.cuts if model is not None else _default_cuts
+    cuts = _cuts_for(model) if model is not None else _checked_default_cuts
     mentions: list[_Mention] = []
     for spans, tokens in _sentence_tokens(text):
         gaz = state.gazetteer.match(tokens, lexicon)
         if model is None:
-            mentions += _gazetteer_mentions(field, text, spans, gaz, cuts)
+            mentions += _gazetteer_mentions(field, text, spans, tokens, gaz, cuts)
             continue
         found = model.tag(tokens, gaz)
         if sentences is not None:
             sentences.append(_Tagged(field, text, spans, tokens, found))
         gaz_spans = {(g.start, g.end, g.type) for g in gaz} if gaz and found else ()
         for t in found:
-            s, e = _span(text, spans, t.start, t.end, cuts)
+            kept = names.clean_span(tokens, t.start, t.end, t.type)
+            if kept is None:
+                continue
+            s, e = _span(text, spans, kept[0], kept[1], cuts)
             backed = (t.start, t.end, t.type) in gaz_spans
             method = f"{t.source}+gazetteer" if backed else t.source
-            mentions.append(_Mention(field, s, e, t.type, t.confidence, method))
+            mentions.append(
+                _Mention(field, s, e, t.type, t.confidence, method, elided=_elided(text, s))
+            )
         if code in UNION_LANGUAGES:
             taken = [(t.start, t.end) for t in found]
             loc = [g for g in gaz if g.type == "LOC"]
-            mentions += _gazetteer_mentions(field, text, spans, loc, cuts, taken)
+            mentions += _gazetteer_mentions(field, text, spans, tokens, loc, cuts, taken)
     return mentions
 
 
 def _document_mentions(model: CrfModel, sentences: Sequence[_Tagged]) -> list[_Mention]:
     """Recurrences of the article's confidently tagged names that the CRF left untagged."""
     keys = [[model.featurizer.name_key(t) for t in s.tokens] for s in sentences]
-    names = document_names(keys, [s.found for s in sentences])
+    found_names = document_names(keys, [s.found for s in sentences])
     out: list[_Mention] = []
     for sent, sent_keys in zip(sentences, keys, strict=True):
-        for t in document_matches(sent_keys, sent.found, names):
-            start, end = _span(sent.text, sent.spans, t.start, t.end, model.featurizer.cuts)
-            out.append(_Mention(sent.field, start, end, t.type, t.confidence, t.source))
+        for t in document_matches(sent_keys, sent.found, found_names):
+            kept = names.clean_span(sent.tokens, t.start, t.end, t.type)
+            if kept is None:
+                continue
+            start, end = _span(sent.text, sent.spans, kept[0], kept[1], _cuts_for(model))
+            elided = _elided(sent.text, start)
+            out.append(
+                _Mention(sent.field, start, end, t.type, t.confidence, t.source, elided=elided)
+            )
     return out
 
 
@@ -541,41 +656,231 @@ def _sources(methods: set[str]) -> set[str]:
     return {part for m in methods for part in m.split("+")}
 
 
+# Per-language confidence an entity needs to reach the summary facets (``FoundEntity.facet``);
+# below it, it stays in the article's entity list. Chosen on dev per language
+# (``streams.enrich.training.thresholds``) for facet precision at reasonable recall.
+FACET_THRESHOLDS: dict[str, float] = {}
+FACET_DEFAULT_THRESHOLD = 0.5
+# A gazetteer-only language (no CRF) has fixed low confidences: its facet bar is its own.
+FACET_GAZETTEER_THRESHOLD = 0.4
+
+
+def facet_threshold(lang: str | None) -> float:
+    code = _lang_code(lang)
+    if code in FACET_THRESHOLDS:
+        return FACET_THRESHOLDS[code]
+    if code in CRF_LANGUAGES:
+        return FACET_DEFAULT_THRESHOLD
+    return FACET_GAZETTEER_THRESHOLD
+
+
+def key_of(surface: str) -> str:
+    """The matching key of a name as users or the text write it (``names.key``): the same key
+    ``extract_entities`` stores, for looking entities up by name."""
+    return names.key(surface)
+
+
+@dataclass
+class _Cluster:
+    """Mentions of one referent while an article's entities are resolved."""
+
+    type: str
+    key: str
+    words: tuple[str, ...]
+    mentions: list[_Mention]
+    id: str | None = None
+    link_confidence: float | None = None
+    into: _Cluster | None = None  # merged into this one
+
+    def root(self) -> _Cluster:
+        c = self
+        while c.into is not None:
+            c = c.into
+        return c
+
+    def evidence(self) -> float:
+        return sum(m.confidence for m in self.mentions)
+
+
+def _absorb(target: _Cluster, other: _Cluster) -> None:
+    target, other = target.root(), other.root()
+    if target is other:
+        return
+    target.mentions += other.mentions
+    other.mentions = []
+    other.into = target
+    if target.id is None and other.id is not None:
+        target.id, target.link_confidence = other.id, other.link_confidence
+
+
+def _linker() -> Any:
+    """H3's ``streams.enrich.linking`` when present (None while it is not built)."""
+    try:
+        return importlib.import_module("streams.enrich.linking")
+    except ImportError:
+        return None
+
+
+def _surface(fields: Mapping[str, str], m: _Mention) -> str:
+    return fields[m.field][m.start : m.end]
+
+
+def _display(fields: Mapping[str, str], c: _Cluster) -> str:
+    """Most frequent full surface form among the mentions carrying the cluster's own key; an
+    article elided after ل ("للعراق") is written back ("العراق") when no mention has it."""
+    own = [m for m in c.mentions if (m.key or names.key(_surface(fields, m))) == c.key]
+    pool = own or c.mentions
+    full = [m for m in pool if not m.elided] or pool
+    surfaces = [_surface(fields, m) for m in full]
+    name = names.display_name(surfaces)
+    if full[0].elided and not arabic.is_definite(name):
+        name = "ال" + name
+    return name
+
+
+def _merge_types(clusters: list[_Cluster]) -> None:
+    """The same key under two types is one entity: the type with more summed confidence."""
+    by_key: dict[str, list[_Cluster]] = {}
+    for c in clusters:
+        by_key.setdefault(c.key, []).append(c)
+    for group in by_key.values():
+        if len(group) > 1:
+            best = max(group, key=lambda c: (c.evidence(), len(c.mentions)))
+            for c in group:
+                _absorb(best, c)
+
+
+def _merge_subnames(clusters: list[_Cluster]) -> None:
+    """A person's surname/given name (or shorter run) joins the one full name containing it;
+    a state's short form joins its long form ("السعودية" -> "المملكة العربية السعودية")."""
+    live = sorted((c for c in clusters if c.into is None), key=lambda c: -len(c.words))
+    for short in live:
+        if short.into is not None:
+            continue
+        targets: set[int] = set()
+        found: list[_Cluster] = []
+        for long in live:
+            if long is short or long.into is not None or len(long.words) <= len(short.words):
+                continue
+            if short.type != long.type:
+                continue
+            person = short.type == "PER" and names.is_subname(short.words, long.words)
+            if not (person or names.state_short_form(short.words, long.words)):
+                continue
+            root = long.root()
+            if id(root) not in targets:
+                targets.add(id(root))
+                found.append(root)
+        if len(found) == 1:
+            _absorb(found[0], short)
+
+
+def _merge_acronyms(fields: Mapping[str, str], clusters: list[_Cluster]) -> None:
+    """ "Internationaler Verband … (IVWSR)": the acronym's entity (or the bracketed acronym
+    itself when untagged) joins the name it follows."""
+    by_key = {c.key: c for c in clusters if c.into is None}
+    for c in list(clusters):
+        if c.into is not None or c.type not in ("ORG", "MISC", "LOC") or len(c.words) < 2:
+            continue
+        for m in list(c.mentions):
+            got = names.acronym_after(fields[m.field], m.end)
+            if got is None:
+                continue
+            acr, a, b = got
+            if not names.acronym_of(acr, _surface(fields, m)):
+                continue
+            other = by_key.get(names.key(acr))
+            if other is not None and other.root() is not c.root():
+                _absorb(c, other)
+            elif other is None:
+                conf = c.evidence() / max(1, len(c.mentions))
+                c.root().mentions.append(_Mention(m.field, a, b, c.type, conf, m.method))
+                by_key[names.key(acr)] = c
+            break
+
+
+def _link(
+    clusters: list[_Cluster], fields: Mapping[str, str], code: str | None, linking: Any
+) -> None:
+    """Ids for places and organisations; one id is one entity (the longer name keeps it)."""
+    by_id: dict[str, _Cluster] = {}
+    for c in sorted(clusters, key=lambda c: -len(c.words)):
+        if c.into is not None or c.type not in ("LOC", "ORG"):
+            continue
+        try:
+            got = linking.link(_display(fields, c), c.type, code, tuple(by_id))
+        except Exception:  # noqa: BLE001 - linking is an enrichment, never a failure
+            got = None
+        if got is None:
+            continue
+        c.id, c.link_confidence = got.id, got.confidence
+        first = by_id.get(got.id)
+        if first is None:
+            by_id[got.id] = c
+        elif first.root().type == c.type:
+            _absorb(first, c)
+
+
+def _resolve(
+    fields: Mapping[str, str], mentions: list[_Mention], code: str | None
+) -> list[_Cluster]:
+    """Group mentions by (type, key), then merge mentions of one referent (see callers)."""
+    groups: dict[tuple[str, str], _Cluster] = {}
+    for m in mentions:
+        key = m.key or names.key(_surface(fields, m))
+        if not key:
+            continue
+        c = groups.get((m.type, key))
+        if c is None:
+            c = groups[(m.type, key)] = _Cluster(m.type, key, tuple(key.split()), [])
+        c.mentions.append(m)
+    clusters = list(groups.values())
+    _merge_types(clusters)
+    linking = _linker()
+    if linking is not None:
+        _link(clusters, fields, code, linking)
+    _merge_subnames(clusters)
+    _merge_acronyms(fields, clusters)
+    return [c for c in clusters if c.into is None and c.mentions]
+
+
 def extract_entities(fields: Mapping[str, str], lang: str | None) -> list[FoundEntity]:
-    """Entities of the fields (name -> original text), merged by (type, normalised form)."""
+    """Entities of the fields (name -> original text): mentions grouped by (type, key), then one
+    entity per referent (same key under two types, surname after full name, a state's short
+    form, an acronym in brackets, one link id), each with its display name as written."""
     state = _state()
     code = _lang_code(lang)
     model = state.models.get(code) if code else None
-    lexicon = model.featurizer.lexicon if model is not None else arabic.default_known()
-    groups: dict[tuple[str, str], list[_Mention]] = {}
+    mentions: list[_Mention] = []
     sentences: list[_Tagged] | None = (
         [] if model is not None and code in DOCUMENT_LANGUAGES else None
     )
     for field, text in fields.items():
-        if not text:
-            continue
-        for m in _field_mentions(field, text, code, state, sentences):
-            key = m.key or entity_key(text[m.start : m.end], lexicon)
-            if key:
-                groups.setdefault((m.type, key), []).append(m)
+        if text:
+            mentions += _field_mentions(field, text, code, state, sentences)
     if sentences and model is not None:
-        for m in _document_mentions(model, sentences):
-            key = entity_key(fields[m.field][m.start : m.end], lexicon)
-            if key:
-                groups.setdefault((m.type, key), []).append(m)
+        mentions += _document_mentions(model, sentences)
+    threshold = facet_threshold(code)
     result: list[FoundEntity] = []
-    for (typ, key), ms in groups.items():
-        first = ms[0]
+    for c in _resolve(fields, mentions, code):
+        ms = sorted(c.mentions, key=lambda m: (list(fields).index(m.field), m.start))
         methods = {m.method for m in ms}
         method = methods.pop() if len(methods) == 1 else "+".join(sorted(_sources(methods)))
+        confidence = sum(m.confidence for m in ms) / len(ms)
+        first = ms[0]
         result.append(
             FoundEntity(
-                text=fields[first.field][first.start : first.end],
-                type=typ,
-                normalized=key,
-                mentions=tuple(Mention(m.field, m.start, m.end) for m in ms),
-                confidence=sum(m.confidence for m in ms) / len(ms),
+                text=_surface(fields, first),
+                type=c.type,
+                normalized=c.key,
+                mentions=tuple(Mention(m.field, m.start, m.end, _surface(fields, m)) for m in ms),
+                confidence=confidence,
                 method=method,
+                name=_display(fields, c),
+                key=c.key,
+                id=c.id,
+                link_confidence=c.link_confidence,
+                facet=confidence >= threshold,
             )
         )
     return result

@@ -1,0 +1,369 @@
+"""Names as users see them: display names, matching keys, and the small rules that keep
+non-names (datelines, formulas, months, currencies, function words, adjectives, facility
+names) out of the entity list. Pure functions over tokens; used by ``entities``.
+
+* ``key(surface)`` - the grouping/matching key of a name. Arabic: diacritics and tatweel
+  removed, letters unified (أ إ آ ٱ -> ا, ى -> ي, ة -> ه), the article of the first word split off
+  when at least three letters remain (so "الله" stays "الله" and "ألتنداغ", which starts with a
+  hamzated alef, keeps its "أل"), and "عبد الله" / "أبو ظبي" written with or without the space give
+  one key. Other scripts: NFKC, case folded, whitespace collapsed. The key never goes through
+  clitic splitting: the mention's span has lost its clitics already (``entities._span``), so a
+  second split would cut real letters (كيري -> "يري"). Keys are for matching only, never shown.
+* ``display_name(surfaces)`` - the most frequent surface form (ties: the first seen).
+* ``clean_span(tokens, i, j, type)`` - the token span of a tagged name after the rules below,
+  or ``None`` when it is not a name at all.
+* ``is_subname`` / ``state_short_form`` / ``acronym_of`` - the within-article merge tests.
+
+Everything is bounded: a name is at most ``MAX_NAME_CHARS`` characters and a token of more than
+``MAX_TOKEN_CHARS`` characters is not a name (a 17,000-character token must not become an entity).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+from streams.enrich import arabic
+from streams.enrich.features import latin_key
+
+MAX_NAME_CHARS = 200
+MAX_TOKEN_CHARS = 60
+MAX_NAME_TOKENS = 12
+
+_MARKS = re.compile(
+    "[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\u06e8\u06ea-\u06ed\u0640]"
+)
+
+
+def _plain(text: str) -> str:
+    return _MARKS.sub("", text).replace("ٱ", "ا")
+
+
+def _norm(word: str) -> str:
+    """Arabic comparison form of one word (letters unified), else case folded."""
+    return arabic.normalize(word) if arabic.is_arabic(word) else latin_key(word)
+
+
+def _bare(word: str) -> str:
+    """``_norm`` without a leading article (Arabic ``ال`` + at least three letters)."""
+    n = _norm(word)
+    return n[2:] if n.startswith("ال") and len(n) >= 5 and _plain(word).startswith("ال") else n
+
+
+def key(surface: str) -> str:
+    """Grouping/matching key of a name's surface (see the module docstring); bounded."""
+    if not arabic.is_arabic(surface):
+        return latin_key(surface)[:MAX_NAME_CHARS]
+    words = _plain(surface).split()
+    if not words:
+        return ""
+    first = words[0]
+    if first.startswith("ال") and len(first) >= 5:
+        words[0] = first[2:]
+    return arabic.join_name_parts(arabic.normalize(" ".join(words)))[:MAX_NAME_CHARS]
+
+
+def display_name(surfaces: Iterable[str]) -> str:
+    """The most frequent surface form (first seen on ties), whitespace collapsed, bounded."""
+    counts = Counter(" ".join(s.split()) for s in surfaces)
+    if not counts:
+        return ""
+    best = max(counts.values())
+    name = next(s for s, c in counts.items() if c == best)
+    return name[:MAX_NAME_CHARS]
+
+
+def _forms(words: Iterable[str]) -> frozenset[str]:
+    return frozenset(arabic.normalize(w) if arabic.is_arabic(w) else w.casefold() for w in words)
+
+
+# --- words that are never a name on their own ------------------------------------------------
+# Arabic function words as written (ى kept): the tagger reads "على" like the name "علي".
+ARABIC_FUNCTION_WORDS = frozenset(
+    {
+        *("على", "إلى", "الى", "حتى", "لدى", "متى", "لي", "لى", "عن", "من", "في", "مع", "ما"),
+        *("لا", "أن", "إن", "ان", "هو", "هي", "كل", "بعد", "قبل", "بين", "ذلك", "هذا", "هذه"),
+        *("التي", "الذي", "قد", "لم", "لن", "ضد", "عند", "أو", "او", "ثم", "كما", "له", "لها"),
+        *("به", "بها", "فيه", "فيها", "عليه", "عليها", "منه", "منها", "إليه", "اليه", "انه"),
+        *("أنه", "إنه", "لقد", "حيث", "خلال", "نحو", "لدي", "أي", "اي", "وقد", "كان", "قال"),
+    }
+)
+_FUNCTION_PLAIN = frozenset(_plain(w) for w in ARABIC_FUNCTION_WORDS)
+
+# Months (Gregorian in the Levantine, Egyptian/Gulf and European forms; Hijri), weekdays and
+# currencies: compared by ``_bare`` form, one word or the whole span.
+_MONTHS_AR = (
+    *("كانون الثاني", "شباط", "آذار", "نيسان", "أيار", "حزيران", "تموز", "آب", "أيلول"),
+    *("تشرين الأول", "تشرين الثاني", "كانون الأول", "يناير", "فبراير", "مارس", "أبريل"),
+    *("ابريل", "إبريل", "مايو", "يونيو", "يونيه", "يوليو", "يوليه", "أغسطس", "اغسطس", "سبتمبر"),
+    *("أكتوبر", "اكتوبر", "نوفمبر", "ديسمبر", "محرم", "صفر", "ربيع الأول", "ربيع الآخر"),
+    *("ربيع الثاني", "جمادى الأولى", "جمادى الآخرة", "جمادى الثانية", "رجب", "شعبان"),
+    *("رمضان", "شوال", "ذو القعدة", "ذو الحجة", "ذي القعدة", "ذي الحجة"),
+)
+_WEEKDAYS_AR = ("الأحد", "الاثنين", "الإثنين", "الثلاثاء", "الأربعاء", "الخميس", "الجمعة", "السبت")
+_CURRENCIES_AR = (
+    *("ريال", "ريالات", "دولار", "دولارات", "يورو", "جنيه", "جنيهات", "دينار", "دنانير"),
+    *("درهم", "دراهم", "ليرة", "ليرات", "روبية", "ين", "يوان", "فرنك", "روبل", "شيكل"),
+    *("الريال", "الدولار", "اليورو", "الجنيه", "الدينار", "الدرهم", "الليرة"),
+)
+_MONTHS_LATIN = (
+    *("january", "february", "march", "april", "may", "june", "july", "august", "september"),
+    *("october", "november", "december", "janvier", "février", "mars", "avril", "mai", "juin"),
+    *("juillet", "août", "septembre", "octobre", "novembre", "décembre", "januar", "februar"),
+    *("märz", "juni", "juli", "oktober", "dezember", "ocak", "şubat", "mart", "nisan"),
+    *("mayıs", "haziran", "temmuz", "ağustos", "eylül", "ekim", "kasım", "aralık", "enero"),
+    *("febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre"),
+    *("octubre", "noviembre", "diciembre", "januari", "februari", "maart", "mei", "augustus"),
+    *("ramadan", "ramazan", "ramadhan"),
+)
+_WEEKDAYS_LATIN = (
+    *("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "lundi"),
+    *("mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "montag", "dienstag"),
+    *("mittwoch", "donnerstag", "freitag", "samstag", "sonntag", "pazartesi", "salı"),
+    *("çarşamba", "perşembe", "cuma", "cumartesi", "pazar", "maandag", "dinsdag", "woensdag"),
+    *("donderdag", "vrijdag", "zaterdag", "zondag", "lunes", "martes", "miércoles", "jueves"),
+    *("viernes", "sábado", "domingo"),
+)
+_CURRENCIES_LATIN = (
+    *("dollar", "dollars", "euro", "euros", "pound", "pounds", "sterling", "yen", "yuan"),
+    *("rouble", "ruble", "rubles", "roubles", "rupee", "rupees", "riyal", "riyals", "dirham"),
+    *("dirhams", "dinar", "dinars", "lira", "liras", "lire", "franc", "francs", "peso"),
+    *("pesos", "shekel", "shekels", "won", "dólar", "dólares", "dolar", "türk lirası"),
+)
+# Latin months that are also given names or surnames: not dropped when tagged as a person.
+_MONTH_NAMES_OF_PEOPLE = frozenset({"april", "may", "june", "august", "mai", "juni", "julio"})
+
+
+def _bare_phrase(words: Sequence[str]) -> str:
+    return " ".join([_bare(words[0]), *(_norm(w) for w in words[1:])]) if words else ""
+
+
+NOT_NAMES_AR = frozenset(
+    _bare_phrase(p.split()) for p in (*_MONTHS_AR, *_WEEKDAYS_AR, *_CURRENCIES_AR)
+)
+NOT_NAMES_LATIN = frozenset(
+    latin_key(p) for p in (*_MONTHS_LATIN, *_WEEKDAYS_LATIN, *_CURRENCIES_LATIN)
+)
+
+# Honorific formulas after a name ("حفظه الله", "رحمه الله", "عليه السلام"): their first word
+# ends the name; a span that starts with one is no name.
+_FORMULA_STARTS = _forms(
+    (
+        *("حفظه", "حفظها", "يحفظه", "حفظهم", "رحمه", "رحمها", "يرحمه", "رعاه", "يرعاه", "أيده"),
+        *("ايده", "سلمه", "وفقه", "رضي", "صلى", "عليه", "عليهم", "قدس", "تعالى", "سبحانه"),
+        *("عز", "جل"),
+    )
+)
+
+# News agencies, dropped where they stand in a dateline ("الرياض - واس", "(AFP) -", "Reuters -");
+# "واس" (the Saudi agency) is never a person or place anywhere.
+_AGENCIES = frozenset(
+    {
+        *(latin_key(a) for a in ("AFP", "Reuters", "AP", "dpa", "SPA", "ANSA", "EFE", "UPI")),
+        *(latin_key(a) for a in ("Xinhua", "PTI", "IANS", "TASS", "ТАСС", "РИА", "AA", "APA")),
+        *(latin_key(a) for a in ("Anadolu", "WAM", "KUNA", "QNA", "BNA", "SANA", "IRNA", "ANP")),
+        *_forms(("واس", "رويترز", "سانا", "قنا", "وام", "كونا", "بنا", "معا", "ارنا", "يونا")),
+    }
+)
+_AGENCY_PHRASES = frozenset({("ا", "ف", "ب"), ("د", "ب", "ا"), ("ا", "ش", "ا"), ("يو", "بي", "اي")})
+_ALWAYS_DROPPED = _forms(("واس",))
+_DASHES = frozenset({"-", "–", "—", "ـ", ":"})
+
+# Heads of facility/institution names whose next words name a person they honour:
+# "مطار الملك فهد" is an airport, not the person "فهد".
+_FACILITY_HEADS = _forms(
+    (
+        *("مطار", "جامعة", "مستشفى", "مدينة", "شارع", "طريق", "مسجد", "جسر", "ميناء", "مركز"),
+        *("قاعدة", "ملعب", "استاد", "مجمع", "كلية", "معهد", "مؤسسة", "جائزة", "برنامج", "حي"),
+        *("قصر", "منتزه", "كرسي", "مكتبة", "مدرسة", "صندوق", "ميدان", "دوار", "نفق", "مدينه"),
+        *("مستشفيات", "مطارات", "جامعه", "ساحة", "منشأة", "محطة", "بوابة", "برج", "قاعه", "قاعة"),
+    )
+)
+_ROYAL_TITLES = _forms(("ملك", "أمير", "امير", "شيخ", "سلطان", "إمام", "امام", "خليفة", "رئيس"))
+_FACILITY_AFTER_LATIN = frozenset(
+    {
+        *("airport", "university", "hospital", "stadium", "street", "bridge", "foundation"),
+        *("prize", "award", "center", "centre", "institute", "school", "college", "mosque"),
+        *("road", "avenue", "square", "park", "boulevard", "highway", "memorial", "trophy"),
+        *("flughafen", "universität", "stadion", "straße", "strasse", "platz", "brücke"),
+        *("preis", "stiftung", "aéroport", "université", "hôpital", "stade", "havalimanı"),
+        *("üniversitesi", "caddesi", "köprüsü", "stadyumu", "hastanesi"),
+    }
+)
+
+# A run-on person: a last word that starts with a glued preposition + article ("للكشف",
+# "بالمملكة") or is a function word ends the name before it.
+_RUN_ON = re.compile("^(?:لل|[وف]?[بك]ال|[وف]ال|[وف]لل)")
+
+
+def _dateline(tokens: Sequence[str], i: int, j: int) -> bool:
+    before = tokens[i - 1] if i > 0 else ""
+    after = tokens[j] if j < len(tokens) else ""
+    if before == "(" and after == ")":
+        return True
+    return before in _DASHES or after in _DASHES or (i == 0 and after in {",", "،"})
+
+
+def _agency(words: Sequence[str]) -> bool:
+    forms = tuple(_norm(w) for w in words)
+    return (len(forms) == 1 and forms[0] in _AGENCIES) or forms in _AGENCY_PHRASES
+
+
+def _not_name_phrase(words: Sequence[str], typ: str) -> bool:
+    """Months, weekdays, currencies (one word or the whole span, numbers allowed around)."""
+    words = [w for w in words if not w.isdigit()]
+    if not words:
+        return True
+    if arabic.is_arabic(words[0]):
+        return _bare_phrase(words) in NOT_NAMES_AR
+    phrase = latin_key(" ".join(words))
+    if phrase not in NOT_NAMES_LATIN:
+        return False
+    return not (typ == "PER" and phrase in _MONTH_NAMES_OF_PEOPLE)
+
+
+def _function_word(token: str) -> bool:
+    return _plain(token) in _FUNCTION_PLAIN
+
+
+def _adjective(tokens: Sequence[str], i: int) -> bool:
+    """Is the definite nisba ``tokens[i]`` ("السعودية") an adjective after a definite noun?"""
+    word = _plain(tokens[i])
+    if not word.startswith("ال") or i == 0:
+        return False
+    norm = arabic.normalize(word)
+    if not (norm.endswith(("يه", "ي")) and len(norm) > 5):
+        return False
+    prev = tokens[i - 1]
+    if not arabic.is_arabic(prev) or _function_word(prev):
+        return False
+    prev_norm = arabic.normalize(_plain(prev))
+    if prev_norm in {"العربيه", "المتحده"}:  # "المملكة العربية السعودية" cut short
+        return False
+    return re.match("^[وف]?(?:[بك]?ال|لل)", prev_norm) is not None
+
+
+def _facility_person(tokens: Sequence[str], i: int, j: int) -> bool:
+    def bare(k: int) -> str:
+        return _bare(tokens[k]) if 0 <= k < len(tokens) else ""
+
+    if arabic.is_arabic(tokens[i]):
+        if bare(i - 1) in _FACILITY_HEADS:
+            return True
+        return bare(i - 1) in _ROYAL_TITLES and bare(i - 2) in _FACILITY_HEADS
+    nxt = tokens[j].casefold() if j < len(tokens) else ""
+    return nxt in _FACILITY_AFTER_LATIN
+
+
+def clean_span(tokens: Sequence[str], i: int, j: int, typ: str) -> tuple[int, int] | None:
+    """The span ``tokens[i:j]`` of a name tagged ``typ`` after the rules; None = not a name.
+
+    Drops: over-long tokens or names, datelines (agencies), honorific formulas, months,
+    weekdays and currencies, Arabic function words alone ("على", "لي"), a definite nisba
+    adjective after a definite noun as a place ("الشركة السعودية"), a person named inside a
+    facility name ("مطار الملك فهد"). Trims a person's run-on words ("للكشف", "حفظه الله").
+    """
+    if j - i > MAX_NAME_TOKENS or any(len(tokens[k]) > MAX_TOKEN_CHARS for k in range(i, j)):
+        return None
+    if sum(len(tokens[k]) + 1 for k in range(i, j)) > MAX_NAME_CHARS:
+        return None
+    arab = arabic.is_arabic(tokens[i])
+    if arab:
+        if _norm(tokens[i]) in _FORMULA_STARTS or (
+            i > 0 and _norm(tokens[i - 1]) in _FORMULA_STARTS
+        ):
+            return None
+        # a formula or (for people) a run-on word ends the name
+        for k in range(i + 1, j):
+            norm = _norm(tokens[k])
+            if norm in _FORMULA_STARTS or (
+                typ == "PER"
+                and arabic.is_arabic(tokens[k])
+                and (_function_word(tokens[k]) or _RUN_ON.match(norm) is not None)
+            ):
+                j = k
+                break
+        while j > i + 1 and _function_word(tokens[j - 1]):
+            j -= 1
+        while i < j - 1 and _function_word(tokens[i]):
+            i += 1
+        if j - i == 1 and (_function_word(tokens[i]) or len(_plain(tokens[i])) < 2):
+            return None
+    words = tokens[i:j]
+    if _agency(words) and (_dateline(tokens, i, j) or _norm(words[0]) in _ALWAYS_DROPPED):
+        return None
+    if _not_name_phrase(words, typ):
+        return None
+    if typ == "LOC" and j - i == 1 and arab and _adjective(tokens, i):
+        return None
+    if typ == "PER" and _facility_person(tokens, i, j):
+        return None
+    return i, j
+
+
+# --- merging within an article ----------------------------------------------------------------
+# First words of a state's long form ("المملكة العربية السعودية", "Federal Republic of Germany"):
+# the long form's last word alone is the same country.
+_STATE_HEADS = frozenset(
+    {
+        *(key(w) for w in ("المملكة", "الجمهورية", "جمهورية", "دولة", "إمارة", "سلطنة", "مملكة")),
+        *("kingdom", "republic", "federal", "state", "principality", "sultanate", "emirate"),
+        *("royaume", "république", "königreich", "bundesrepublik", "republik", "cumhuriyeti"),
+        *("reino", "república", "federation", "fédération", "islamic", "people's"),
+    }
+)
+
+
+def is_subname(short: Sequence[str], long: Sequence[str]) -> bool:
+    """Is the person ``short`` (key words) a part of ``long`` that names the same person: the
+    surname or given name, or a shorter run of the full name sharing its first or last word?"""
+    if len(short) >= len(long) or not short:
+        return False
+    if short[0] != long[0] and short[-1] != long[-1]:
+        return False
+    if len(short) == 1 and len(short[0]) < 3:
+        return False
+    it = iter(long)
+    return all(word in it for word in short)
+
+
+def state_short_form(short: Sequence[str], long: Sequence[str]) -> bool:
+    """Is ``short`` the last word of the state name ``long`` ("السعودية" of the kingdom)?"""
+    if len(short) != 1 or len(long) < 2 or long[0] not in _STATE_HEADS:
+        return False
+    last = long[-1]
+    if arabic.is_arabic(last) and last.startswith("ال") and len(last) >= 5:
+        last = last[2:]
+    return short[0] == last
+
+
+_ACRONYM = re.compile(r"\s*[(\[]\s*([^\W\d_][\w&.\-]{1,11})\s*[)\]]")
+
+
+def acronym_after(text: str, end: int) -> tuple[str, int, int] | None:
+    """The acronym in parentheses right after ``text[:end]`` ("… (IVWSR)") and its offsets."""
+    m = _ACRONYM.match(text, end)
+    if m is None:
+        return None
+    acr = m.group(1)
+    letters = [c for c in acr if c.isalpha()]
+    if len(letters) < 2 or sum(c.isupper() for c in letters) < 2:
+        return None
+    return acr, m.start(1), m.end(1)
+
+
+def acronym_of(acr: str, name: str) -> bool:
+    """Can ``acr`` abbreviate ``name``: same first letter, its letters in order in the name
+    (compound words give several letters); a name in another script is taken on trust."""
+    letters = [c.casefold() for c in acr if c.isalpha()]
+    words = name.split()
+    if len(words) < 2 or not letters:
+        return False
+    if not any(c.isascii() for c in name if c.isalpha()) or arabic.is_arabic(name):
+        return True
+    flat = name.casefold()
+    if flat[:1] != letters[0]:
+        return False
+    it = iter(flat)
+    return all(c in it for c in letters)
