@@ -24,6 +24,7 @@ from streams.sinks.elastic import (
     index_for,
     index_template,
     make_client,
+    template_for,
     template_name,
     with_lifecycle,
 )
@@ -90,7 +91,7 @@ def ensure_elastic(settings: Settings, say: Say, client: Elasticsearch | None = 
     es = client or make_client(settings.elastic)
     try:
         name = template_name(settings.elastic)
-        template = index_template(settings.elastic)
+        template = template_for(es, settings.elastic, say)
         if _has_ilm(es):
             policy = ilm_policy()
             es.ilm.put_lifecycle(name=name, policy={**policy["policy"], "_meta": policy["_meta"]})

@@ -31,8 +31,8 @@ from streams.settings import Settings
 from streams.sinks.elastic import (
     derive,
     index_for,
-    index_template,
     make_client,
+    template_for,
     template_name,
     to_document,
 )
@@ -65,7 +65,7 @@ def _months(es: Elasticsearch, settings: Settings, stamp: str) -> list[MonthPlan
 
 
 def _create_target(es: Elasticsearch, settings: Settings, name: str) -> None:
-    body = index_template(settings.elastic)["template"]
+    body = template_for(es, settings.elastic)["template"]
     es.indices.create(index=name, settings=body["settings"], mappings=body["mappings"])
 
 
@@ -153,7 +153,7 @@ def reindex(settings: Settings, say: Say) -> list[MonthPlan]:
     es = make_client(settings.elastic)
     try:
         es.indices.put_index_template(
-            name=template_name(settings.elastic), **index_template(settings.elastic)
+            name=template_name(settings.elastic), **template_for(es, settings.elastic, say)
         )
         stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
         plans = _months(es, settings, stamp)

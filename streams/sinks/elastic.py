@@ -4,6 +4,22 @@ The document shape is the index stage's business; it is checked against the real
 an integration test (the template is ``dynamic: strict``, so any drift fails loudly). An
 article's concrete index is fixed by the month of its ``first_seen_at``, so re-writes of the
 same ``article_id`` always land on the same document (idempotent ``_id``).
+
+Entities (contract 1.3): the summary fields ``entities.person|org|location|misc`` hold the
+display names (``name``, as written) of the entities that passed the facet threshold;
+``entity_ids``, ``entity_keys`` and ``entity_labels.<lang>`` hold their link ids, matching keys
+and the linked ids' labels in ``LABEL_LANGS`` (labels come from a function the caller passes,
+``streams.enrich.linking.labels`` in the index stage: this layer does not import enrichment).
+``entity_mentions`` keeps every mention of every entity, facet or not, with its own surface
+text. Every keyword field of the template is bounded (``ignore_above``): a pathological
+17,000-character name is kept in ``_source`` but not indexed, instead of failing the article.
+
+Arabic analysis: the template defines the index's own ``arabic`` analyzer (Elasticsearch's
+arabic chain plus a ``pattern_capture`` step that also indexes each word without its
+conjunction/preposition clitics), built only from token filter names that analysis-common has
+(production) and the local analysis plugin provides (local stack). A cluster whose plugin is
+older than this checkout lacks them: ``template_for`` then falls back to the built-in analyzer
+and says so (see docs/elasticsearch.md).
 """
 
 from __future__ import annotations
@@ -11,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,6 +46,13 @@ log = logging.getLogger("newsflow.sinks.elastic")
 
 TEMPLATE_FILE = resources.deploy_file("elasticsearch/news-articles.template.json")
 ENTITY_FIELDS = {"PER": "person", "ORG": "org", "LOC": "location", "MISC": "misc"}
+# Languages of the entity_labels.<lang> keyword fields (labels of linked entities).
+LABEL_LANGS = ("en", "ar", "fr", "de", "tr", "es", "ru", "fa", "zh")
+# id -> {language code: label}; ``streams.enrich.linking.labels`` at run time.
+Labels = Callable[[str], Mapping[str, str]]
+# Token filters the template's own analyzers need beyond the server core (analysis-common in
+# the official distribution, the local analysis plugin on the local stack).
+ANALYSIS_FILTERS = ("decimal_digit", "arabic_normalization", "arabic_stem", "pattern_capture")
 # Detected language -> the built-in analyzer of the per-language sub-fields (title_lang.*,
 # body_lang.*). Other languages are searched through the standard-analysed title/body only.
 LANG_ANALYZERS = {
@@ -58,12 +81,53 @@ def template_name(settings: ElasticSettings) -> str:
     return settings.index_prefix
 
 
-def index_template(settings: ElasticSettings) -> dict[str, Any]:
-    """The shipped template with the index pattern and alias taken from the settings."""
+def index_template(settings: ElasticSettings, *, analysis: bool = True) -> dict[str, Any]:
+    """The shipped template with the index pattern and alias taken from the settings.
+
+    ``analysis=False`` drops the template's own analyzers (the fields then use the cluster's
+    built-in ``arabic``): for a cluster that lacks the token filters they are built from."""
     body: dict[str, Any] = json.loads(TEMPLATE_FILE.read_text(encoding="utf-8"))
     body["index_patterns"] = [f"{settings.index_prefix}-*"]
     body["template"]["aliases"] = {settings.alias: {}}
+    if not analysis:
+        body["template"]["settings"].pop("analysis", None)
     return body
+
+
+def missing_analysis(client: Elasticsearch) -> list[str]:
+    """The token filters of ``ANALYSIS_FILTERS`` the cluster does not have (asked via _analyze)."""
+    missing = []
+    for name in ANALYSIS_FILTERS:
+        spec: str | dict[str, Any] = name
+        if name == "pattern_capture":
+            spec = {"type": name, "patterns": ["(x)"]}
+        try:
+            client.indices.analyze(tokenizer="standard", filter=[spec], text="x")
+        except ApiError as exc:
+            if exc.meta.status != 400:
+                raise
+            missing.append(name)
+    return missing
+
+
+def template_for(
+    client: Elasticsearch, settings: ElasticSettings, say: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """``index_template`` for this cluster: without the template's own analyzers (and a
+    warning) when the cluster lacks the token filters they use, so an Elasticsearch started
+    with an older local analysis plugin keeps indexing (Arabic then without clitic splitting)."""
+    missing = missing_analysis(client)
+    if missing:
+        message = (
+            f"warning: Elasticsearch lacks the token filters {', '.join(missing)}: Arabic text "
+            "is analysed without clitic splitting. On the local stack the analysis plugin is "
+            "older than this checkout: `newsflow infra down && newsflow infra up` reinstalls "
+            "it, then `newsflow reindex`."
+        )
+        log.warning("%s", message)
+        if say is not None:
+            say(message)
+    return index_template(settings, analysis=not missing)
 
 
 ILM_POLICY_FILE = resources.deploy_file("elasticsearch/news-articles.ilm.json")
@@ -85,13 +149,67 @@ def index_for(settings: ElasticSettings, first_seen_at: datetime) -> str:
     return f"{settings.index_prefix}-{first_seen_at:%Y.%m}"
 
 
-def to_document(article: Article, indexed_at: datetime) -> dict[str, Any]:
+def _field_text(article: Article, field: str) -> str:
     src = article.source
+    texts = {
+        "title": src.title,
+        "summary": src.summary,
+        "content": src.content,
+        "body": article.body,
+    }
+    return texts.get(field) or ""
+
+
+def _entity_fields(article: Article) -> dict[str, Any]:
+    """Summary fields of the facet entities and the nested mentions of every entity."""
     grouped: dict[str, list[str]] = {field: [] for field in ENTITY_FIELDS.values()}
+    ids: list[str] = []
+    keys: list[str] = []
+    mentions: list[dict[str, Any]] = []
     for ent in article.entities:
-        bucket = grouped[ENTITY_FIELDS[ent.type]]
-        if ent.normalized not in bucket:
-            bucket.append(ent.normalized)
+        name = ent.name or ent.text
+        key = ent.key or ent.normalized
+        if ent.facet:
+            bucket = grouped[ENTITY_FIELDS[ent.type]]
+            if name not in bucket:
+                bucket.append(name)
+            if ent.id is not None and ent.id not in ids:
+                ids.append(ent.id)
+            if key not in keys:
+                keys.append(key)
+        for m in ent.mentions:
+            text = m.text if m.text is not None else _field_text(article, m.field)[m.start : m.end]
+            mentions.append(
+                {
+                    "name": name,
+                    "text": text or ent.text,
+                    "type": ent.type,
+                    "key": key,
+                    "normalized": ent.normalized,
+                    "id": ent.id,
+                    "link_confidence": ent.link_confidence,
+                    "facet": ent.facet,
+                    "field": m.field,
+                    "start": m.start,
+                    "end": m.end,
+                    "confidence": ent.confidence,
+                    "count": ent.count,
+                }
+            )
+    return {
+        "entities": grouped,
+        "entity_ids": ids,
+        "entity_keys": keys,
+        "entity_mentions": mentions,
+    }
+
+
+def to_document(
+    article: Article, indexed_at: datetime, labels: Labels | None = None
+) -> dict[str, Any]:
+    """The Elasticsearch document of an article; ``labels`` (id -> {lang: label}) fills
+    ``entity_labels`` (empty without it)."""
+    src = article.source
     # The page text when the extract stage found one; else the feed's own text.
     body = article.body or src.content or src.summary
     ext = article.extraction
@@ -125,27 +243,26 @@ def to_document(article: Article, indexed_at: datetime) -> dict[str, Any]:
             },
             "extraction": _extraction(article),
             "language": article.language.model_dump(),
-            "entities": grouped,
-            "entity_mentions": [
-                {
-                    "text": ent.text,
-                    "type": ent.type,
-                    "normalized": ent.normalized,
-                    "field": m.field,
-                    "start": m.start,
-                    "end": m.end,
-                    "confidence": ent.confidence,
-                    "count": ent.count,
-                }
-                for ent in article.entities
-                for m in ent.mentions
-            ],
+            **_entity_fields(article),
             "pipeline": {
                 "stages": [s.stage for s in article.pipeline.stages],
                 "models": dict(article.pipeline.models),
             },
-        }
+        },
+        labels,
     )
+
+
+def entity_labels(ids: Iterable[str], labels: Labels) -> dict[str, list[str]]:
+    """``entity_labels``: per language of ``LABEL_LANGS``, the labels of the linked ids."""
+    out: dict[str, list[str]] = {}
+    for entity_id in ids:
+        known = labels(entity_id)
+        for lang in LABEL_LANGS:
+            label = known.get(lang)
+            if label and label not in out.setdefault(lang, []):
+                out[lang].append(label)
+    return {lang: values for lang, values in out.items() if values}
 
 
 def _extraction(article: Article) -> dict[str, Any] | None:
@@ -158,12 +275,17 @@ def _extraction(article: Article) -> dict[str, Any] | None:
     return out
 
 
-def derive(doc: dict[str, Any]) -> dict[str, Any]:
-    """Add the fields computed from others at index time (per-language analysed copies).
+def derive(doc: dict[str, Any], labels: Labels | None = None) -> dict[str, Any]:
+    """Add the fields computed from others at index time (per-language analysed copies, and
+    with ``labels`` the entity labels of ``entity_ids``).
 
     Kept apart from ``to_document`` so ``newsflow reindex`` can recompute them on documents
     copied from an older index.
     """
+    if labels is not None:
+        doc["entity_labels"] = entity_labels(doc.get("entity_ids") or [], labels)
+    else:
+        doc.setdefault("entity_labels", {})
     analyzer = LANG_ANALYZERS.get((doc.get("language") or {}).get("code") or "")
     body = doc.get("body")
     doc["title_lang"] = {analyzer: doc["title"]} if analyzer and doc.get("title") else {}
@@ -231,9 +353,15 @@ class ElasticSink:
     (refused as such). Both the index stage and the dead-letter indexer write through it.
     """
 
-    def __init__(self, settings: ElasticSettings, client: Elasticsearch | None = None) -> None:
+    def __init__(
+        self,
+        settings: ElasticSettings,
+        client: Elasticsearch | None = None,
+        labels: Labels | None = None,
+    ) -> None:
         self.settings = settings
         self._client = client
+        self.labels = labels  # id -> {lang: label} for entity_labels; None: none written
 
     def start(self) -> None:
         if self._client is None:
@@ -251,7 +379,7 @@ class ElasticSink:
             (
                 index_for(self.settings, article.source.first_seen_at),
                 article.article_id,
-                to_document(article, indexed_at),
+                to_document(article, indexed_at, self.labels),
             )
             for article in articles
         )

@@ -31,7 +31,7 @@ from streams.commands.kibana import (
 )
 from streams.schema import Article, Entity, EntityMention, ExtractionInfo, LanguageInfo
 from streams.settings import Settings
-from streams.sinks.elastic import index_template, make_client, to_document
+from streams.sinks.elastic import make_client, template_for, to_document
 from tests.conftest import make_raw
 
 pytestmark = pytest.mark.elastic
@@ -48,11 +48,14 @@ class Indexed:
     docs: list[dict[str, Any]]
 
 
-def _entity(text: str, kind: str, normalized: str) -> Entity:
+def _entity(text: str, kind: str, name: str) -> Entity:
+    """An entity first mentioned as ``text`` whose display name (contract 1.3) is ``name``."""
     return Entity(
         text=text,
         type=kind,
-        normalized=normalized,
+        normalized=name.lower(),
+        name=name,
+        key=name.lower(),
         mentions=(EntityMention(field="title", start=0, end=len(text)),),
         confidence=0.9,
         count=1,
@@ -99,9 +102,9 @@ ARTICLES = [
         "feed-en",
         16,
         (
-            _entity("Macron", "PER", "emmanuel macron"),
-            _entity("UN", "ORG", "united nations"),
-            _entity("Paris", "LOC", "paris"),
+            _entity("Macron", "PER", "Emmanuel Macron"),
+            _entity("UN", "ORG", "United Nations"),
+            _entity("Paris", "LOC", "Paris"),
         ),
         ExtractionInfo(status="robots_denied", reason="robots.txt disallows the page"),
     ),
@@ -114,8 +117,9 @@ def indexed(elastic: Settings) -> Iterator[Indexed]:
     # Module-scoped (one index for all the parametrised cases), so it makes its own unique
     # suffix instead of the function-scoped `unique` fixture.
     index = f"test-kibana-{uuid.uuid4().hex[:10]}"
-    template = index_template(elastic.elastic)["template"]  # mappings + settings, not aliases
     client = make_client(elastic.elastic)
+    # mappings + settings, not aliases (as bootstrap would put them on this cluster)
+    template = template_for(client, elastic.elastic)["template"]
     try:
         try:
             client.indices.create(
@@ -291,7 +295,7 @@ def test_cooccurrence_table_pairs_people_with_places(indexed: Indexed) -> None:
         for p in response["aggregations"][person]["buckets"]
         for loc in p[location]["buckets"]
     }
-    assert pairs == {("بشار الأسد", "دمشق"): 1, ("emmanuel macron", "paris"): 1}
+    assert pairs == {("بشار الأسد", "دمشق"): 1, ("Emmanuel Macron", "Paris"): 1}
 
 
 def test_articles_over_time_by_language(indexed: Indexed) -> None:
