@@ -751,7 +751,8 @@ def _merge_types(clusters: list[_Cluster]) -> None:
 
 
 def _merge_subnames(clusters: list[_Cluster]) -> None:
-    """A person's surname/given name (or shorter run) joins the one full name containing it;
+    """A person's surname/given name (or shorter run) joins the one full name containing it
+    (also when the tagger gave the full name another type: the type with more evidence wins);
     a state's short form joins its long form ("السعودية" -> "المملكة العربية السعودية")."""
     live = sorted((c for c in clusters if c.into is None), key=lambda c: -len(c.words))
     for short in live:
@@ -762,17 +763,21 @@ def _merge_subnames(clusters: list[_Cluster]) -> None:
         for long in live:
             if long is short or long.into is not None or len(long.words) <= len(short.words):
                 continue
-            if short.type != long.type:
-                continue
-            person = short.type == "PER" and names.is_subname(short.words, long.words)
-            if not (person or names.state_short_form(short.words, long.words)):
+            if short.type == long.type:
+                person = short.type == "PER" and names.is_subname(short.words, long.words)
+                if not (person or names.state_short_form(short.words, long.words)):
+                    continue
+            elif not names.surname_of_mistyped(short.type, short.words, long.words):
                 continue
             root = long.root()
             if id(root) not in targets:
                 targets.add(id(root))
                 found.append(root)
         if len(found) == 1:
-            _absorb(found[0], short)
+            target = found[0]
+            if target.type != short.type and short.evidence() > target.evidence():
+                target.type = short.type  # pick the type by evidence
+            _absorb(target, short)
 
 
 def _merge_acronyms(fields: Mapping[str, str], clusters: list[_Cluster]) -> None:

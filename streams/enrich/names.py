@@ -227,6 +227,17 @@ def _function_word(token: str) -> bool:
     return _plain(token) in _FUNCTION_PLAIN
 
 
+# Frequent broken plurals of news text (a nisba after them is feminine singular).
+_BROKEN_PLURALS = frozenset(
+    arabic.normalize(w)
+    for w in (
+        *("أراضي", "قوى", "خطوط", "حدود", "دول", "شؤون", "موانئ", "أسواق", "بنوك", "مدن"),
+        *("أجواء", "مياه", "شعوب", "أوساط", "مصادر", "جهود", "مناطق", "أطراف", "فصائل", "قبائل"),
+        *("شركات", "وسائل", "صحف", "أحزاب", "ملاعب", "أندية", "مدارس", "مطارات", "مواقف"),
+    )
+)
+
+
 def _adjective(tokens: Sequence[str], i: int) -> bool:
     """Is the definite nisba ``tokens[i]`` ("السعودية") an adjective after a definite noun?"""
     word = _plain(tokens[i])
@@ -241,7 +252,13 @@ def _adjective(tokens: Sequence[str], i: int) -> bool:
     prev_norm = arabic.normalize(_plain(prev))
     if prev_norm in {"العربيه", "المتحده"}:  # "المملكة العربية السعودية" cut short
         return False
-    return re.match("^[وف]?(?:[بك]?ال|لل)", prev_norm) is not None
+    m = re.match("^[وف]?(?:[بك]?ال|لل)", prev_norm)
+    if m is None:
+        return False
+    # the adjective agrees: a feminine or plural noun ("الشركة", "القوات", "الأراضي"); after
+    # "الأمير" the word is the country ("زار الأمير السعودية")
+    noun = prev_norm[m.end() :]
+    return noun.endswith(("ه", "ات")) or noun in _BROKEN_PLURALS
 
 
 def _facility_person(tokens: Sequence[str], i: int, j: int) -> bool:
@@ -326,6 +343,18 @@ def is_subname(short: Sequence[str], long: Sequence[str]) -> bool:
         return False
     it = iter(long)
     return all(word in it for word in short)
+
+
+def surname_of_mistyped(short_type: str, short: Sequence[str], long: Sequence[str]) -> bool:
+    """Is the person ``short`` the last word of a two- or three-word name the tagger typed
+    otherwise ("Merkel" and an "Angela Merkel" tagged ORG)?"""
+    return (
+        short_type == "PER"
+        and len(short) == 1
+        and len(long) in (2, 3)
+        and long[-1] == short[0]
+        and len(short[0]) >= 3
+    )
 
 
 def state_short_form(short: Sequence[str], long: Sequence[str]) -> bool:
