@@ -21,6 +21,11 @@ from streams.settings import Settings
 
 def create_app(settings: Settings, app_id: str | None = None, **overrides: Any) -> faust.App:
     register_all()
+    if settings.faust.heartbeat_interval_s * 3 > settings.faust.session_timeout_s:
+        raise ValueError(
+            f"faust.heartbeat_interval_s ({settings.faust.heartbeat_interval_s}) must be at most "
+            f"a third of faust.session_timeout_s ({settings.faust.session_timeout_s})"
+        )
     brokers = [b.strip() for b in settings.kafka.bootstrap_servers.split(",")]
     options: dict[str, Any] = {
         "broker": ";".join(f"kafka://{b}" for b in brokers),
@@ -30,12 +35,21 @@ def create_app(settings: Settings, app_id: str | None = None, **overrides: Any) 
         "topic_partitions": settings.topics.partitions,
         "topic_replication_factor": settings.topics.replication_factor,
         "topic_allow_declare": False,  # topics come from `newsflow bootstrap`, declared once
+        # faust's LeaderAssignor subscribes every worker to a `<group>-__assignor-__leader`
+        # topic, which only serves `is_leader()` / `on_leader` timers (unused here) and is never
+        # created (declaring is off): aiokafka logged "[ERROR] Topic ...-__assignor-__leader not
+        # found in cluster metadata" at every start. No leader topic, no false error.
+        "topic_disable_leader": True,
         "processing_guarantee": "at_least_once",
         "key_serializer": "raw",
         "value_serializer": "raw",
         # Batches are kept far below this; a stuck batch must surface, not stall silently.
         "stream_processing_timeout": 300.0,
         "consumer_auto_offset_reset": "earliest",
+        # A worker that dies without leaving (SIGKILL, OOM, lost host) holds its partitions until
+        # its session expires: faust's 60 s default idled a replacement for most of a minute.
+        "broker_session_timeout": settings.faust.session_timeout_s,
+        "broker_heartbeat_interval": settings.faust.heartbeat_interval_s,
         # Articles are a few KB: fetch more than the 1 MB default per partition so a bulk batch
         # fills from one fetch (measured with bench/bench_index.py).
         "consumer_max_fetch_size": 4 * 1024 * 1024,

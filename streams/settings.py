@@ -270,6 +270,21 @@ class FaustSettings(_Section):
         "an interface address) lets Prometheus on another host scrape it.",
     )
     datadir: Path = Field(Path(".newsflow/faust"), description="Worker state directory.")
+    session_timeout_s: float = Field(
+        10.0,
+        ge=6,
+        le=300,
+        description="Kafka consumer session timeout of a worker: a worker that died (SIGKILL, "
+        "lost host) keeps its partitions this long before a replacement or peer takes them "
+        "over (faust's default is 60 s). The broker accepts 6 s and up by default.",
+    )
+    heartbeat_interval_s: float = Field(
+        2.0,
+        gt=0,
+        le=100,
+        description="How often a worker heartbeats to its consumer group; at most a third of "
+        "session_timeout_s, so that a live worker is never taken for dead.",
+    )
 
 
 class HostPolicy(_Section):

@@ -312,3 +312,42 @@ def test_a_failed_send_goes_again_with_the_later_records_of_its_key(fast: Settin
     # b/2 failed: it is re-sent, and so is b/4 (after it), so b's last value stays 4.
     sent = [(k, v) for k, v, _h in topic.sent]
     assert sent == [(b"a", 1), (b"c", 3), (b"b", 4), (b"b", 2), (b"b", 4)]
+
+
+def test_each_batch_is_committed_right_after_its_acks(fast: Settings) -> None:
+    """A killed worker leaves at most the batch it was finishing (issue 14.7): the runner
+    commits after acking every batch, not only at faust's commit tick."""
+
+    class Message:
+        def __init__(self, n: int) -> None:
+            self.topic, self.partition, self.offset, self.headers = "in", 0, n, ()
+            self.key, self.value = raw_bytes(n)
+
+    class Event:
+        def __init__(self, n: int) -> None:
+            self.message = Message(n)
+
+    class Stream:
+        def __init__(self) -> None:
+            self.acked: list[int] = []
+
+        async def ack(self, event: Event) -> bool:
+            self.acked.append(event.message.offset)
+            return True
+
+    stream = Stream()
+    commits: list[list[int]] = []
+
+    async def commit() -> None:
+        commits.append(list(stream.acked))
+
+    r = runner.Runner(
+        stage(), fast.retry, output=FakeTopic(), dead_letters=FakeTopic(), commit=commit
+    )
+
+    async def main() -> None:
+        for first in (0, 3):
+            await r._finish(stream, r._begin([Event(n) for n in range(first, first + 3)]))
+
+    asyncio.run(main())
+    assert commits == [[0, 1, 2], [0, 1, 2, 3, 4, 5]]
