@@ -21,6 +21,7 @@ __all__ = [
     "FEED_MEAN_GAP",
     "FEED_POLLS",
     "FEED_STATUS",
+    "FEED_TRUNCATED",
 ]
 
 FEED_POLLS = Counter(
@@ -64,4 +65,10 @@ FEED_DROPPED = Counter(
     "newsflow_feed_items_dropped_total",
     "Feed entries not turned into articles, by reason (link_not_http, no_link, ...).",
     ["reason"],
+)
+FEED_TRUNCATED = Counter(
+    "newsflow_feed_items_truncated_total",
+    "Articles produced with a field cut to its cap (source.truncated is true), by field: "
+    "title, summary, content, authors, categories, enclosures, guid, record_size.",
+    ["field"],
 )

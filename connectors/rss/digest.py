@@ -54,6 +54,8 @@ class Digest:
     error: str | None = None  # error class when result == "error"
     error_message: str | None = None
     dropped: Counter[str] = field(default_factory=Counter)
+    # field -> articles produced with that field cut to its cap (source.truncated is set)
+    truncated: Counter[str] = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
     bytes_compressed: int = 0
     elapsed_s: float = 0.0
@@ -181,6 +183,7 @@ def to_raw_article(
             first_seen_at=datetime.fromtimestamp(first_seen, UTC),
             content_hash=item.content_hash,
             enclosures=item.enclosures,
+            truncated=bool(item.truncated),
         ),
         pipeline=pipeline or connector_stamp(fetched_at),
     )
@@ -271,6 +274,7 @@ def digest_fetch(
                     digest.new += 1
                 else:
                     digest.updated += 1
+                digest.truncated.update(item.truncated)
                 digest.articles.append(
                     to_raw_article(
                         item, feed, st, fetched_at, first_seen, ref=ref, pipeline=pipeline

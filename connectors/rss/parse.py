@@ -43,7 +43,14 @@ from typing import Any
 import feedparser
 
 from connectors.rss.dates import DateReader
-from connectors.rss.text import clean_short, html_to_text, truncate_text
+from connectors.rss.encoding import decode_body, repair
+from connectors.rss.text import (
+    clean_short,
+    clean_short_cut,
+    html_to_text,
+    html_to_text_cut,
+    truncate_text,
+)
 from connectors.rss.types import FeedMeta, Item, ParsedFeed, ParseLimits
 from connectors.rss.urls import canonical_url, http_url, item_key
 from streams.schema.ids import article_id
@@ -62,21 +69,20 @@ _MAX_LENGTH = 2**63 - 1
 # --- body preparation (bytes level) ---------------------------------------------------------
 
 _NOT_EMPTY = re.compile(rb"[^\s\x00\xef\xbb\xbf\xfe\xff]")
-_XML_DECL_ENCODING = re.compile(r"""^(\s*<\?xml[^>]*?encoding\s*=\s*)(["'])[^"']*\2""")
-# Prolog tokens before the root element. The DOCTYPE alternative accepts an internal subset
-# with quoted strings, comments and PIs in it; possessive quantifiers keep a malformed one from
-# costing more than a linear scan.
-_PROLOG_TOKEN = re.compile(
-    rb"""\s++|<\?.*?\?>|<!--.*?-->"""
-    rb"""|(?P<doctype><!DOCTYPE\b(?:[^\["'>]++|"[^"]*+"|'[^']*+')*+"""
-    rb"""(?P<subset>\[(?:[^\]"'<]++|"[^"]*+"|'[^']*+'|<!--.*?-->|<\?.*?\?>|<)*+\])?\s*+>)""",
+# The prolog: whitespace, PIs, comments and a DOCTYPE (internal subset with quoted strings,
+# comments and PIs in it), as many as there are; possessive quantifiers keep a malformed one
+# from costing more than a linear scan.
+_PROLOG = re.compile(
+    r"""(?:\s++|<\?.*?\?>|<!--.*?-->"""
+    r"""|<!DOCTYPE\b(?:[^\["'>]++|"[^"]*+"|'[^']*+')*+"""
+    r"""(?:\[(?:[^\]"'<]++|"[^"]*+"|'[^']*+'|<!--.*?-->|<\?.*?\?>|<)*+\])?\s*+>)*+""",
     re.DOTALL,
 )
-_DOCTYPE_START = re.compile(rb"<!DOCTYPE\b")
-_SUBSET_END = re.compile(rb"\]\s*+>")
-_MAX_PROLOG_TOKENS = 200
+_ROOT_START = re.compile(r"<[^\W\d]")
+_ENTITY = re.compile(r"<!ENTITY\b", re.IGNORECASE)
+_UTF8_DECL = '<?xml version="1.0" encoding="utf-8"?>\n'
 # Numeric character references; which ones are invalid is decided in Python (ranges).
-_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9A-Fa-f]++)|([0-9]++));")
+_CHAR_REF = re.compile(r"&#(?:[xX]([0-9A-Fa-f]++)|([0-9]++));")
 
 # --- feed metadata ---------------------------------------------------------------------------
 
@@ -106,59 +112,25 @@ def _short(text: str, limit: int = _WARNING_CHARS) -> str:
     return " ".join(text.split())[:limit]
 
 
-def _transcode_wide(body: bytes) -> bytes | None:
-    """UTF-16/32 (by BOM or by the `<` of the XML declaration) as UTF-8, else None."""
-    head = body[:4]
-    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
-        encoding = "utf-32"
-    elif head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        encoding = "utf-16"
-    elif head == b"\x00\x00\x00<":
-        encoding = "utf-32-be"
-    elif head == b"<\x00\x00\x00":
-        encoding = "utf-32-le"
-    elif head.startswith(b"\x00<"):
-        encoding = "utf-16-be"
-    elif head.startswith(b"<\x00"):
-        encoding = "utf-16-le"
-    else:
-        return None
-    text = body.decode(encoding, "replace").lstrip("\ufeff")
-    text = _XML_DECL_ENCODING.sub(r'\1"utf-8"', text, count=1)
-    return text.encode("utf-8", "replace")
+def _strip_declarations(text: str, warnings: list[str]) -> str:
+    """``text`` without anything before its root element.
 
-
-def _remove_doctype(body: bytes, warnings: list[str]) -> bytes:
-    start = body.find(b"<!DOCTYPE")
-    if start < 0:
-        return body
-    pos = 3 if body.startswith(b"\xef\xbb\xbf") else 0
-    for _ in range(_MAX_PROLOG_TOKENS):
-        match = _PROLOG_TOKEN.match(body, pos)
-        if match is None:
-            break
-        if match.group("doctype") is not None:
-            subset = match.group("subset") or b""
-            _warn_subset(subset, warnings)
-            return body[: match.start()] + body[match.end() :]
-        pos = match.end()
-    if _DOCTYPE_START.match(body, pos):
-        # A DOCTYPE the token pattern cannot read (unterminated quote or subset): cut up to the
-        # end of what looks like its subset, or its first ">", and let the parsers cope.
-        end_match = _SUBSET_END.search(body, pos)
-        end = end_match.end() if end_match else body.find(b">", pos) + 1
-        if end <= pos:
-            end = len(body)
-        _warn_subset(body[pos:end], warnings)
-        return body[:pos] + body[end:]
-    return body  # no DOCTYPE in the prolog (the one found is inside the document)
-
-
-def _warn_subset(declaration: bytes, warnings: list[str]) -> None:
-    if b"<!ENTITY" in declaration:
+    Works on decoded text, so neither a long prolog, nor UTF-16 or EBCDIC, nor a malformed
+    DOCTYPE gets a declaration past it: everything before the first element start is dropped
+    (the caller writes a fresh XML declaration). A DOCTYPE after the root is not XML (expat
+    refuses it) and feedparser's own entity filter reads only what precedes the first element,
+    which is now nothing.
+    """
+    prolog = _PROLOG.match(text)  # `(...)*+` matches everywhere, if only the empty string
+    prolog_end = prolog.end() if prolog is not None else 0
+    root = _ROOT_START.search(text, prolog_end)
+    start = root.start() if root is not None else prolog_end
+    head, rest = text[:start], text[start:]
+    if _ENTITY.search(head):
         warnings.append("entity_declarations_removed")
-    elif b"[" in declaration:
+    elif "<!DOCTYPE" in head and "[" in head:
         warnings.append("doctype_internal_subset_removed")
+    return rest
 
 
 def _valid_xml_char(code: int) -> bool:
@@ -170,12 +142,12 @@ def _valid_xml_char(code: int) -> bool:
     )
 
 
-def _replace_invalid_refs(body: bytes, warnings: list[str]) -> bytes:
-    if b"&#" not in body:
-        return body
+def _replace_invalid_refs(text: str, warnings: list[str]) -> str:
+    if "&#" not in text:
+        return text
     replaced = 0
 
-    def fix(match: re.Match[bytes]) -> bytes:
+    def fix(match: re.Match[str]) -> str:
         nonlocal replaced
         hex_digits, dec_digits = match.group(1), match.group(2)
         digits = hex_digits if hex_digits is not None else dec_digits
@@ -183,24 +155,27 @@ def _replace_invalid_refs(body: bytes, warnings: list[str]) -> bytes:
         if valid:
             return match.group()
         replaced += 1
-        return b"&#xFFFD;"
+        return "&#xFFFD;"
 
-    body = _CHAR_REF.sub(fix, body)
+    text = _CHAR_REF.sub(fix, text)
     if replaced:
         warnings.append(f"invalid_char_refs_replaced: {replaced}")
-    return body
+    return text
 
 
-def _prepare(body: bytes, content_type: str | None, warnings: list[str]) -> tuple[bytes, str]:
-    ctype = content_type or "application/xml"
-    wide = _transcode_wide(body)
-    if wide is not None:
-        body = wide
-        # Our bytes are UTF-8 now, whatever charset the server declared.
-        ctype = "application/xml; charset=utf-8"
-        warnings.append("transcoded_to_utf8")
-    body = _remove_doctype(body, warnings)
-    return _replace_invalid_refs(body, warnings), ctype
+def _prepare(
+    body: bytes, content_type: str | None, warnings: list[str], language: str | None
+) -> tuple[bytes, str] | None:
+    """UTF-8 bytes with nothing declared before the root, and their content type; None when
+    the body is in no character set that fits (see ``encoding``)."""
+    decoded = decode_body(body, content_type, language)
+    warnings.extend(decoded.warnings)
+    if decoded.text is None:
+        return None
+    text = _strip_declarations(decoded.text, warnings)
+    text = _replace_invalid_refs(text, warnings)
+    media = (content_type or "application/xml").split(";", 1)[0].strip() or "application/xml"
+    return (_UTF8_DECL + text).encode("utf-8", "replace"), f"{media}; charset=utf-8"
 
 
 # --- feed metadata ---------------------------------------------------------------------------
@@ -321,7 +296,7 @@ def _published(
 
 
 def _enclosures(
-    entry: dict[str, Any], base_url: str | None, limits: ParseLimits
+    entry: dict[str, Any], base_url: str | None, limits: ParseLimits, cuts: set[str]
 ) -> tuple[Enclosure, ...]:
     candidates: list[tuple[object, object, object]] = [
         (_get(link, "href"), _get(link, "type"), _get(link, "length"))
@@ -335,6 +310,7 @@ def _enclosures(
     found: dict[str, Enclosure] = {}
     for href, mime, length in candidates:
         if len(found) >= limits.max_enclosures:
+            cuts.add("enclosures")
             break
         if not isinstance(href, str):
             continue
@@ -357,14 +333,21 @@ def _length(value: object) -> int | None:
     return number if number <= _MAX_LENGTH else None
 
 
-def _names(values: Iterable[object], cap: int, limits: ParseLimits) -> tuple[str, ...]:
+def _names(
+    values: Iterable[object], cap: int, limits: ParseLimits, cuts: set[str], what: str
+) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for value in values:
         if len(seen) >= cap:
-            break
-        name = clean_short(value, limits.max_short_chars)
+            if clean_short(value, limits.max_short_chars):
+                cuts.add(what)  # one more name than the cap keeps: a cut list
+                break
+            continue
+        name, cut = clean_short_cut(value, limits.max_short_chars)
+        if cut:
+            cuts.add(what)
         if name:
-            seen.setdefault(name, None)
+            seen.setdefault(repair(name), None)
     return tuple(seen)
 
 
@@ -408,20 +391,30 @@ def _item(
     key = item_key(url, key_guid)
     if key is None:  # unreachable: _link_and_guid raises first; kept for the type checker
         raise _Drop("no_link")
-    title = html_to_text(_get(entry, "title") or "", limits.max_title_chars)
+    cuts: set[str] = set()
+
+    def text(raw: str, cap: int, what: str) -> str:
+        value, cut = html_to_text_cut(raw, cap)
+        if cut:
+            cuts.add(what)
+        return repair(value)
+
+    if key_guid is not None and len(key_guid) > limits.max_short_chars:
+        cuts.add("guid")
+    title = text(_get(entry, "title") or "", limits.max_title_chars, "title")
     raw_summary = _get(entry, "summary") or ""
     raw_content = _longest_content(entry)
     content: str | None = None
     if raw_content and raw_content == raw_summary:
         # feedparser copies content:encoded into summary when there is no description: clean
-        # it once; content only holds what the summary cap cut off.
-        full = html_to_text(raw_content, limits.max_content_chars)
+        # it once; content only holds what the summary cap cut off (not a cut: nothing lost).
+        full = text(raw_content, limits.max_content_chars, "content")
         summary = truncate_text(full, limits.max_summary_chars)
         content = full if len(full) > len(summary) else None
     else:
-        summary = html_to_text(raw_summary, limits.max_summary_chars)
+        summary = text(raw_summary, limits.max_summary_chars, "summary")
         if raw_content:
-            content = html_to_text(raw_content, limits.max_content_chars)
+            content = text(raw_content, limits.max_content_chars, "content")
             if not content or content == summary:
                 content = None
     published_at, note = _published(entry, now, dates)
@@ -429,6 +422,19 @@ def _item(
     author_names: list[object] = [_get(a, "name") for a in authors if isinstance(a, dict)]
     if not any(author_names) and _get(entry, "author"):
         author_names = [_get(entry, "author")]
+    names = _names(author_names, limits.max_authors, limits, cuts, "authors")
+    categories = _names(
+        (
+            _get(t, "term") or _get(t, "label")
+            for t in _get(entry, "tags") or ()
+            if isinstance(t, dict)
+        ),
+        limits.max_categories,
+        limits,
+        cuts,
+        "categories",
+    )
+    enclosures = _enclosures(entry, base_url, limits, cuts)
     return Item(
         article_id=article_id(key),
         url=url,
@@ -436,21 +442,14 @@ def _item(
         title=title,
         summary=summary,
         content=content,
-        authors=_names(author_names, limits.max_authors, limits),
-        categories=_names(
-            (
-                _get(t, "term") or _get(t, "label")
-                for t in _get(entry, "tags") or ()
-                if isinstance(t, dict)
-            ),
-            limits.max_categories,
-            limits,
-        ),
-        enclosures=_enclosures(entry, base_url, limits),
+        authors=names,
+        categories=categories,
+        enclosures=enclosures,
         published_at=published_at,
         published_at_note=note,
         language=_entry_language(entry, feed_language, limits),
         content_hash=content_hash(title, summary, content),
+        truncated=tuple(sorted(cuts)),
     )
 
 
@@ -496,7 +495,11 @@ def _parse_into(
         return
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
-    body, ctype = _prepare(body, content_type, out.warnings)
+    prepared = _prepare(body, content_type, out.warnings, language)
+    if prepared is None:
+        out.error = "undecodable"
+        return
+    body, ctype = prepared
     result = feedparser.parse(
         io.BytesIO(body),
         response_headers={"content-type": ctype},

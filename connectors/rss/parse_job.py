@@ -44,6 +44,9 @@ def digest_job(
         feed, state, fetched, sent=sent, now=now, policy=policy, rng=random.Random(seed)
     )
     records = [wire_record(article, limit) for article in digest.articles]
+    trimmed = sum(1 for record in records if record.trimmed)
+    if trimmed:
+        digest.truncated["record_size"] += trimmed
     digest.articles = []
     return digest, records
 

@@ -322,6 +322,8 @@ class Connector:
             metrics.ARTICLES.labels("connector", "updated").inc(digest.updated)
         for reason, n in digest.dropped.items():
             metrics.FEED_DROPPED.labels(reason).inc(n)
+        for what, n in digest.truncated.items():
+            metrics.FEED_TRUNCATED.labels(what).inc(n)
         for warning in digest.warnings:
             log.info("feed %s: %s", feed.id, warning)
         self._publish_health(feed.id)

@@ -168,15 +168,25 @@ def html_to_text(s: str, max_chars: int) -> str:
     and display-reversing bidi overrides, collapses whitespace (at most one blank line), trims,
     and cuts at a word boundary when one is near the cap.
     """
-    if max_chars <= 0 or not s:
-        return ""
+    return html_to_text_cut(s, max_chars)[0]
+
+
+def html_to_text_cut(s: str, max_chars: int) -> tuple[str, bool]:
+    """``html_to_text`` and whether anything was cut off (the input, or the text at the cap)."""
+    if not s:
+        return "", False
+    if max_chars <= 0:
+        return "", True
+    # Cut first, before any work whose cost (or memory: str.split of a 50 MB title made
+    # 1.5 GB of little strings) grows with the input.
+    limit = max_chars * _RAW_FACTOR + _RAW_SLACK
+    cut = len(s) > limit
+    if cut:
+        s = s[:limit]
     if s.isascii() and s.isprintable() and "<" not in s and "&" not in s:
         # Plain single-line ASCII (most titles): only whitespace to collapse.
         s = " ".join(s.split())
-        return truncate_text(s, max_chars)
-    limit = max_chars * _RAW_FACTOR + _RAW_SLACK
-    if len(s) > limit:
-        s = s[:limit]
+        return truncate_text(s, max_chars), cut or len(s) > max_chars
     if "<" in s:
         s = _strip_markup(s)
     if "&" in s:
@@ -197,14 +207,19 @@ def html_to_text(s: str, max_chars: int) -> str:
         if "\n\n\n" in s:
             s = _BLANK_LINES.sub("\n\n", s)
     s = s.strip()
-    return truncate_text(s, max_chars)
+    return truncate_text(s, max_chars), cut or len(s) > max_chars
 
 
 def clean_short(s: object, max_chars: int) -> str | None:
     """A short field (author, category, language, MIME type) as one line of text, or None."""
+    return clean_short_cut(s, max_chars)[0]
+
+
+def clean_short_cut(s: object, max_chars: int) -> tuple[str | None, bool]:
+    """``clean_short`` and whether the value was cut at ``max_chars``."""
     if not isinstance(s, str) or not s:
-        return None
-    text = html_to_text(s, max_chars)
+        return None, False
+    text, cut = html_to_text_cut(s, max_chars)
     if "\n" in text:
         text = " ".join(text.split())
-    return text or None
+    return text or None, cut

@@ -59,6 +59,9 @@ class Item:
     published_at_note: str | None
     language: str | None
     content_hash: str
+    # Fields cut to fit a cap ("title", "summary", "content", "authors", "guid", ...): any
+    # cut sets ``source.truncated``, and each is counted in newsflow_feed_items_truncated_total.
+    truncated: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
