@@ -24,6 +24,15 @@ How it decides, offline and in-process (both models ship inside their wheels):
    the text agrees with it, leans to it, or has too few letters to say; it settles the
    near-identical standards (ms/id, bs/hr/sr, no/nn) and kana-less Japanese headlines. A
    conclusive text overrides it, and so does a script the declared language is not written in.
+5. On short text (fewer than ``SHORT_TEXT_LETTERS`` letters) in a script the declared language
+   is written in, the declared language wins unless the text evidence is overwhelming: at least
+   ``_EVIDENCE_LETTERS`` letters in words that do not start with a capital (names say nothing
+   about the language around them: "Osjorsk ( Kaliningrad )" in a German feed is German) with
+   odds of at least e^3 for the other language, or odds of e^15 on at least 40 letters. Chosen
+   on the langid dev set (NTREX short sentences) and the NER dev sentences with their language
+   declared (``make eval``): German items routed to another language's tagger 11.4 % -> ~1 %,
+   accuracy with no or the true language declared unchanged, with a wrong one declared on short
+   sentences 98.8 % -> 97.8 % (title-case headlines of 2-3 words cannot be told from names).
 
 Methods: "text" (no usable declaration, or the text overrode it), "both" (they agree),
 "declared" (the declaration decided), "none" (no letters and no declaration). Kurdish is "ku"
@@ -226,6 +235,13 @@ _HINT_ODDS = 8.0
 # Pseudo-probability of a declared language the detector cannot recognise at all.
 _UNKNOWN_LANGUAGE_P = 0.1
 _DECLARED_CONF = 0.6  # a declared language with no support from the text
+# Rule 5 (module docstring): short text keeps the declared language without overwhelming evidence.
+SHORT_TEXT_LETTERS = 400
+_EVIDENCE_LETTERS = 10  # letters in words that do not start with a capital (not names)
+_EVIDENCE_LOG_ODDS = 3.0  # ... with at least these log-odds for the other language
+_OVERWHELMING_LOG_ODDS = 15.0  # or these log-odds, on at least _OVERWHELMING_LETTERS letters
+_OVERWHELMING_LETTERS = 40
+_LETTER_WORD = re.compile(r"[^\W\d_]+")
 _HINT_RELIABILITY = 0.75  # how often a declared language is right, as independent evidence
 
 # --- orthographic rules --------------------------------------------------------------------------
@@ -726,6 +742,19 @@ def _clip(p: float) -> float:
 # --- API -----------------------------------------------------------------------------------------
 
 
+def _evidence_letters(text: str) -> int:
+    """Letters of the words of ``text``'s head that do not start with a capital letter."""
+    return sum(len(w) for w in _LETTER_WORD.findall(text[:SCRIPT_CHARS]) if not w[0].isupper())
+
+
+def _overwhelming(text: str, p_top: float, p_hint: float, letters: int) -> bool:
+    """Does short ``text`` outweigh the declared language (rule 5 of the module docstring)?"""
+    log_odds = math.log(p_top / p_hint)
+    if log_odds >= _OVERWHELMING_LOG_ODDS and letters >= _OVERWHELMING_LETTERS:
+        return True
+    return log_odds >= _EVIDENCE_LOG_ODDS and _evidence_letters(text) >= _EVIDENCE_LETTERS
+
+
 def detect_language(text: str, hint: str | None = None) -> LanguageResult:
     """Language of ``text`` (title + "\\n" + body head), with the feed's declared ``hint``.
 
@@ -761,6 +790,13 @@ def detect_language(text: str, hint: str | None = None) -> LanguageResult:
     posterior = weighted / (weighted + 1.0 - p_hint)
     if weighted > p_top:
         return LanguageResult(declared, _clip(posterior), "declared", script)
+    if (
+        letters < SHORT_TEXT_LETTERS
+        and declared in dist
+        and dist[declared] > 0
+        and not _overwhelming(text, p_top, dist[declared], letters)
+    ):
+        return LanguageResult(declared, _clip(max(posterior, _DECLARED_CONF)), "declared", script)
     unique = script in _SCRIPT_LANGUAGE
     min_letters = _MIN_LETTERS_UNIQUE if unique else _MIN_LETTERS.get(script, _MIN_LETTERS_DEFAULT)
     if letters < min_letters and (p_hint > 0 or script == "Latn"):

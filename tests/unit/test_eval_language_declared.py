@@ -1,0 +1,48 @@
+"""A declared language wins on short text unless the script contradicts it or the text evidence
+is overwhelming (issue 13 item 2; ``language`` rule 5). Texts written for this test."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.enrich.language import detect_language
+
+# Names only: they say nothing about the language of the feed that carries them.
+NAMES = [
+    ("Françoise-Athénaïs de Montrichard", "de"),
+    ("Estadio Municipal de Valladolid , Valladolid", "de"),
+    ("Lázně Bělohrad u Jičína", "de"),
+    ("Ghost Riders in the Sky", "fr"),
+    ("Kappeyne van de Wetering", "fr"),
+    ("Björn Dæhlie , Thomas Alsgaard", "nl"),
+    ("Osmanlı İmparatorluğu", "de"),
+]
+
+
+@pytest.mark.parametrize(("text", "declared"), NAMES)
+def test_names_keep_the_declared_language(text: str, declared: str) -> None:
+    result = detect_language(text, declared)
+    assert result.code == declared
+    assert result.method == "declared"
+
+
+@pytest.mark.parametrize(
+    ("text", "declared", "expected"),
+    [
+        # a sentence in another language is overwhelming evidence, even short
+        ("Le gouvernement a annoncé une nouvelle réforme des retraites hier soir.", "de", "fr"),
+        ("Die Regierung hat gestern eine neue Reform angekündigt.", "en", "de"),
+        ("The minister said the talks would continue next week.", "fr", "en"),
+        # a script the declared language is not written in
+        ("وصل وزير الخارجية إلى دمشق", "de", "ar"),
+        ("Москва объявила о новых мерах", "fr", "ru"),
+    ],
+)
+def test_overwhelming_text_or_another_script_overrides(
+    text: str, declared: str, expected: str
+) -> None:
+    assert detect_language(text, declared).code == expected
+
+
+def test_without_declaration_the_text_decides() -> None:
+    assert detect_language("Le gouvernement a annoncé une réforme.", None).code == "fr"
