@@ -1,7 +1,18 @@
 """Dev evaluation of the entity extractors: ``python -m streams.enrich.training.eval_entities``.
 
-Prints, per language with a model, entity-level exact-match P/R/F1 over PER/ORG/LOC (micro and
-per type) on the dev file named in ``models/MANIFEST.json``, for
+First, per language with a model, the **product path** beside the tagger alone: each dev
+sentence goes through exactly what ``newsflow enrich`` and the enrich stage run
+(``text.prepare_fields`` -> ``pipeline.analyse_many``: language detection with the dev file's
+language declared, sentence splitting, tokenisation, tagging, spans, merging, the facet flag) as
+the text of its gold tokens joined with spaces (the corpora keep no original spacing); each
+predicted character span is snapped to the gold tokens it touches (a span covering part of
+"Bern'de" or "وسوريا" covers that token) and scored entity-level exact (span and type) over
+PER/ORG/LOC. Also printed: the share of sentences routed to another language than the declared
+one, and the **facet precision**: of the entities that reach the summary facets (``facet``
+true), the share whose every mention is a gold entity of that type.
+
+Then entity-level exact-match P/R/F1 over PER/ORG/LOC (micro and per type) on the gold tokens
+(the dev file named in ``models/MANIFEST.json``), for
 
 * ``crf``        - what ``extract_entities`` uses (CRF with gazetteer features; Arabic: plus
                    the institution/title rules of ``entities``, also shown without them),
@@ -25,15 +36,18 @@ import gc
 import json
 import resource
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from streams.enrich import arabic, entities
+from streams.enrich import arabic, entities, pipeline
 from streams.enrich.features import tokenize
+from streams.enrich.text import prepare_fields
 from streams.enrich.training import data
 from streams.enrich.training.data import read_corpus
-from streams.enrich.training.scoring import SCORED_TYPES, Score, Span, spans
+from streams.enrich.training.scoring import SCORED_TYPES, Score, Span, join_tokens, snap, spans
 
 REPO = Path(__file__).resolve().parents[3]
 # The "+document" variant treats the dev sentences within this distance as one article (the
@@ -86,7 +100,62 @@ def _gazetteer_spans(model: entities.CrfModel, tokens: Sequence[str]) -> list[Sp
     return [(m.start, m.end, m.type) for m in gaz.match(tokens, model.featurizer.lexicon)]
 
 
-def evaluate(langs: Sequence[str] | None = None, speed: bool = True) -> dict[str, Any]:
+Sentence = tuple[list[str], list[str]]  # gold tokens, BIO tags
+PRODUCT_BATCH = 256
+MAX_CHARS = 20000  # enrich.max_chars' default; dev sentences are far shorter
+
+
+def product_path(lang: str, dev: Sequence[Sentence]) -> dict[str, Any]:
+    """Scores of the enrich stage's own analysis on the dev sentences, declared ``lang``."""
+    score = Score()
+    facet_total: Counter[str] = Counter()
+    facet_right: Counter[str] = Counter()
+    routed: Counter[str] = Counter()
+    for k in range(0, len(dev), PRODUCT_BATCH):
+        chunk = dev[k : k + PRODUCT_BATCH]
+        joined = [join_tokens(tokens) for tokens, _tags in chunk]
+        preps = [prepare_fields([("text", text)], MAX_CHARS) for text, _offsets in joined]
+        results = pipeline.analyse_many([(prep, lang) for prep in preps])
+        for (_tokens, tags), (_text, offsets), (detected, found) in zip(
+            chunk, joined, results, strict=True
+        ):
+            routed[detected.code or "und"] += 1
+            gold = set(spans(tags))
+            pred: list[Span] = []
+            for ent in found:
+                snapped = [snap(m.start, m.end, offsets) for m in ent.mentions if m.field == "text"]
+                own = [(a, b, ent.type) for a, b in filter(None, snapped)]
+                pred += own
+                if ent.type in SCORED_TYPES and getattr(ent, "facet", True):
+                    facet_total[ent.type] += 1
+                    facet_right[ent.type] += bool(own) and all(s in gold for s in own)
+            score.add(gold, pred)
+    n = sum(routed.values())
+    away = n - routed[lang]
+    facet: dict[str, dict[str, float]] = {}
+    for typ in (*SCORED_TYPES, None):
+        types = SCORED_TYPES if typ is None else (typ,)
+        total = sum(facet_total[t] for t in types)
+        right = sum(facet_right[t] for t in types)
+        facet[typ or "micro"] = {"precision": round(right / total, 4) if total else 0.0, "n": total}
+    return {
+        "sentences": n,
+        "routed_away": round(away / n, 4) if n else 0.0,
+        "routed_to": dict(routed.most_common(6)),
+        "score": score.report(),
+        "facet": facet,
+    }
+
+
+def evaluate(
+    langs: Sequence[str] | None = None,
+    speed: bool = True,
+    limit: int | None = None,
+    variants: bool = True,
+) -> dict[str, Any]:
+    """All figures as a dict; ``limit``: the first N dev sentences of each language only;
+    ``variants=False``: only the product path and the tagger alone (no document, union,
+    gazetteer-only variants)."""
     started = time.monotonic()
     rss0 = _rss_mb()
     entities.load_models()
@@ -111,14 +180,23 @@ def evaluate(langs: Sequence[str] | None = None, speed: bool = True) -> dict[str
         if model is None:
             continue
         dev_name = str(manifest[f"ner-{lang}"]["dev_file"]).removesuffix(".jsonl")
-        dev = [(r["tokens"], r["tags"]) for r in read_corpus(dev_name) if r["tokens"]]
+        rows = (r for r in read_corpus(dev_name) if r["tokens"])
+        dev = [(r["tokens"], r["tags"]) for r in islice(rows, limit)]
+        product = product_path(lang, dev)
         crf, union, gaz_only, no_rules, document = Score(), Score(), Score(), Score(), Score()
         tagged = [model.tag(tokens) for tokens, _tags in dev]
-        keys = [[model.featurizer.name_key(t) for t in tokens] for tokens, _tags in dev]
+        keys = (
+            [[model.featurizer.name_key(t) for t in tokens] for tokens, _tags in dev]
+            if variants
+            else []
+        )
         for i, (tokens, tags) in enumerate(dev):
             gold = spans(tags)
             found = tagged[i]
             pred: list[Span] = [(t.start, t.end, t.type) for t in found]
+            crf.add(gold, pred)
+            if not variants:
+                continue
             window = slice(max(0, i - DOCUMENT_WINDOW), i + DOCUMENT_WINDOW + 1)
             names = entities.document_names(keys[window], tagged[window])
             extra_doc = entities.document_matches(keys[i], found, names)
@@ -133,19 +211,22 @@ def evaluate(langs: Sequence[str] | None = None, speed: bool = True) -> dict[str
                 for g in gz
                 if g[2] == "LOC" and not any(g[0] < p[1] and p[0] < g[1] for p in pred)
             ]
-            crf.add(gold, pred)
             union.add(gold, pred + extra)
             gaz_only.add(gold, gz)
         entry: dict[str, Any] = {
             "dev_file": f"{dev_name}.jsonl",
             "method": entities.METHODS.get(lang),
+            "product": product,
             "crf": crf.report(),
-            "document": document.report(),
-            "union": union.report(),
-            "gazetteer_only": gaz_only.report(),
         }
-        if lang == "ar":
-            entry["crf_without_rules"] = no_rules.report()
+        if variants:
+            entry.update(
+                document=document.report(),
+                union=union.report(),
+                gazetteer_only=gaz_only.report(),
+            )
+            if lang == "ar":
+                entry["crf_without_rules"] = no_rules.report()
         if speed:
             entry["speed"] = _speed(model, lang, dev, detect)
         result["languages"][lang] = entry
@@ -216,20 +297,72 @@ def _speed(
     return out
 
 
+def _f1(rep: dict[str, dict[str, float]], typ: str) -> float:
+    return rep[typ]["f1"]
+
+
+def product_table(result: dict[str, Any]) -> list[str]:
+    """Product path beside the tagger alone, per language and type; facet precision."""
+    types = ("micro", *SCORED_TYPES)
+    lines = [
+        "product path (raw sentence text, declared language, spans snapped to gold tokens) "
+        "vs tagger-only (gold tokens, language known); entity F1",
+        f"{'lang':4} {'sents':>6} {'away':>6}  "
+        + "  ".join(f"{t + ' tag/prod':>17}" for t in types)
+        + f"  {'product P/R':>13}  {'facet prec (n)':>16}",
+    ]
+    for lang, entry in result["languages"].items():
+        prod = entry["product"]
+        rep, tag = prod["score"], entry["crf"]
+        cells = "  ".join(f"{_f1(tag, t):8.3f}/{_f1(rep, t):.3f}" for t in types)
+        facet = prod["facet"]["micro"]
+        lines.append(
+            f"{lang:4} {prod['sentences']:6d} {100 * prod['routed_away']:5.1f}%  {cells}"
+            f"  {rep['micro']['p']:6.3f}/{rep['micro']['r']:.3f}"
+            f"  {facet['precision']:8.3f} ({facet['n']:5d})"
+        )
+    lines.append(
+        "facet precision per type: "
+        + "; ".join(
+            f"{lang} "
+            + " ".join(f"{t} {entry['product']['facet'][t]['precision']:.3f}" for t in SCORED_TYPES)
+            for lang, entry in result["languages"].items()
+        )
+    )
+    lines.append(
+        "routed to (declared language first): "
+        + "; ".join(
+            f"{lang} " + " ".join(f"{k}:{v}" for k, v in entry["product"]["routed_to"].items())
+            for lang, entry in result["languages"].items()
+        )
+    )
+    return lines
+
+
 def _print(result: dict[str, Any]) -> None:
     print(
         f"load {result['load_seconds']}s, RSS {result['rss_mb_before_load']} -> "
         f"{result['rss_mb_after_load']} MB"
     )
+    for line in product_table(result):
+        print(line)
+    print()
     head = f"{'lang':4} {'variant':9} {'P':>6} {'R':>6} {'F1':>6}  " + "  ".join(
         f"{t + ' P/R/F1':>20}" for t in SCORED_TYPES
     )
     print(head)
     for lang, entry in result["languages"].items():
-        for variant in ("crf", "document", "crf_without_rules", "union", "gazetteer_only"):
+        for variant in (
+            "product",
+            "crf",
+            "document",
+            "crf_without_rules",
+            "union",
+            "gazetteer_only",
+        ):
             if variant not in entry:
                 continue
-            rep = entry[variant]
+            rep = entry[variant]["score"] if variant == "product" else entry[variant]
             micro = rep["micro"]
             per_type = "  ".join(
                 f"{rep[t]['p']:6.3f}/{rep[t]['r']:6.3f}/{rep[t]['f1']:6.3f}" for t in SCORED_TYPES
@@ -247,8 +380,15 @@ def _print(result: dict[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--lang", action="append")
-    parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--lang", action="append", help="a language (repeatable)")
+    parser.add_argument("--langs", help="comma-separated languages (default: every model)")
+    parser.add_argument("--limit", type=int, help="only the first N dev sentences per language")
+    parser.add_argument("--no-speed", action="store_true", help="skip the tokens/s timing")
+    parser.add_argument(
+        "--no-variants",
+        action="store_true",
+        help="only the product path and the tagger (no document/union/gazetteer variants)",
+    )
     parser.add_argument("--json", type=Path, help="also write the result here")
     parser.add_argument("--data", type=Path, help="development data (default: ../shared/data)")
     args = parser.parse_args(argv)
@@ -256,7 +396,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         data.use(args.data)
     except data.DataMissingError as exc:
         parser.error(str(exc))
-    result = evaluate(args.lang, speed=not args.no_speed)
+    langs = [*(args.lang or []), *(args.langs.split(",") if args.langs else [])]
+    result = evaluate(
+        langs or None, speed=not args.no_speed, limit=args.limit, variants=not args.no_variants
+    )
     _print(result)
     if args.json:
         args.json.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")

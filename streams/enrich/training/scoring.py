@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -59,3 +60,25 @@ class Score:
         for t in SCORED_TYPES:
             out[t] = self.prf(t)
         return out
+
+
+def join_tokens(tokens: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
+    """The sentence text of gold ``tokens`` (joined with single spaces: the corpora keep no
+    original spacing) and each token's character span in it."""
+    offsets: list[tuple[int, int]] = []
+    pos = 0
+    for token in tokens:
+        offsets.append((pos, pos + len(token)))
+        pos += len(token) + 1
+    return " ".join(tokens), offsets
+
+
+def snap(start: int, end: int, offsets: Sequence[tuple[int, int]]) -> tuple[int, int] | None:
+    """Token span ``(first, last + 1)`` of the gold tokens that the characters ``start:end``
+    touch: a span that covers part of a token covers the whole token ("Bern" in "Bern'de",
+    "سوريا" in "وسوريا"); None when it touches no token."""
+    first = bisect_right([e for _s, e in offsets], start)
+    last = bisect_left([s for s, _e in offsets], end)
+    if first >= last:
+        return None
+    return first, last
