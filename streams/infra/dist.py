@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
+import stat
 import subprocess
 import zipfile
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from streams import resources
 from streams.infra.errors import InfraError
@@ -74,19 +76,32 @@ def write_manifest(root: Path, skip: tuple[str, ...] = ()) -> None:
         for p in sorted(root.rglob("*"))
         if p.is_file() and p.name != MANIFEST and not str(p.relative_to(root)).startswith(skip)
     }
-    (root / MANIFEST).write_text(json.dumps({"files": files}, indent=0))
+    (root / MANIFEST).write_text(json.dumps({"files": files, "skip": list(skip)}, indent=0))
 
 
 def verify_manifest(root: Path) -> list[str]:
     """Problems found in ``root`` against its manifest (empty list = intact)."""
     try:
-        files = json.loads((root / MANIFEST).read_text())["files"]
+        manifest = json.loads((root / MANIFEST).read_text())
+        files = manifest["files"]
+        # Manifests written before "skip" was recorded skipped plugins/ (Elasticsearch).
+        skip = tuple(manifest.get("skip", ["plugins"]))
     except (OSError, ValueError, KeyError) as exc:
         return [f"manifest unreadable: {exc}"]
-    problems = []
+    problems = [
+        f"unexpected {rel}"  # e.g. a jar dropped into lib/ would be loaded
+        for rel in sorted(
+            str(p.relative_to(root))
+            for p in root.rglob("*")
+            if (p.is_file() or p.is_symlink()) and p.name != MANIFEST
+        )
+        if rel not in files and not rel.startswith(skip)
+    ]
     for rel, (size, digest) in files.items():
         path = root / rel
-        if not path.is_file():
+        if path.is_symlink():
+            problems.append(f"link {rel}")
+        elif not path.is_file():
             problems.append(f"missing {rel}")
         elif path.stat().st_size != size or _sha256(path) != digest:
             problems.append(f"changed {rel}")
@@ -114,11 +129,7 @@ def fetch(infra: InfraSettings, progress: Progress) -> None:
         _maven_fetch(infra, "kafka", progress, strict=True)
         write_manifest(kafka_home(infra))
     if not is_complete(es_home(infra)):
-        if not es_zip(infra).is_file():
-            progress(f"fetching Elasticsearch {infra.es_version} with Maven (cached in ~/.m2) ...")
-            _maven_fetch(infra, "elasticsearch", progress, strict=False)
-        _check_es_zip(infra, progress)
-        _unpack_es(infra, progress)
+        unpack_es(infra, progress)
     check_intact(kafka_home(infra), f"Kafka {infra.kafka_version}")
     check_intact(es_home(infra), f"Elasticsearch {infra.es_version}")
 
@@ -201,35 +212,75 @@ def _maven_fetch(infra: InfraSettings, profile: str, progress: Progress, strict:
     shutil.rmtree(pom.parent / "target", ignore_errors=True)
 
 
+def unpack_es(infra: InfraSettings, progress: Progress) -> None:
+    """(Re-)create the Elasticsearch home from its zip (fetched first if missing, checked)."""
+    if not es_zip(infra).is_file():
+        progress(f"fetching Elasticsearch {infra.es_version} with Maven (cached in ~/.m2) ...")
+        _maven_fetch(infra, "elasticsearch", progress, strict=False)
+    _check_es_zip(infra, progress)
+    _unpack_es(infra, progress)
+
+
+def member_problem(info: zipfile.ZipInfo) -> str | None:
+    """Why a zip member must not be unpacked (None if it may): absolute paths, drive letters,
+    ``..`` components, backslashes, NUL bytes and symbolic links could write or point outside
+    the target directory."""
+    name = info.filename
+    if "\0" in name:
+        return "a NUL byte in its name"
+    if "\\" in name:
+        return "a backslash in its name"
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        return "an absolute path"
+    if ".." in PurePosixPath(name).parts:
+        return "a '..' component"
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "a symbolic link"
+    return None
+
+
 def _unpack_es(infra: InfraSettings, progress: Progress) -> None:
     archive = es_zip(infra)
     target = es_home(infra)
     progress(f"unpacking {archive.name} ...")
+    staging = target.with_name(target.name + ".partial")
     try:
         with zipfile.ZipFile(archive) as zf:
+            members = zf.infolist()
+            for info in members:  # before anything is written
+                problem = member_problem(info)
+                if problem is not None:
+                    raise InfraError(
+                        f"{archive} has an unsafe member {info.filename!r} ({problem}); "
+                        "nothing was unpacked.",
+                        "this is not the published Elasticsearch zip: delete "
+                        f"{_maven_repo_dir(infra)} (Maven's cached copy) and {archive}, then "
+                        "run `newsflow infra up` again.",
+                    )
             bad = zf.testzip()
             if bad is not None:
                 raise zipfile.BadZipFile(f"CRC mismatch in {bad}")
-            staging = target.with_name(target.name + ".partial")
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir(parents=True)
             prefix = f"elasticsearch-{infra.es_version}/"
-            for info in zf.infolist():
+            for info in members:
                 rel = (
                     info.filename[len(prefix) :]
                     if info.filename.startswith(prefix)
                     else info.filename
                 )
-                if not rel or ".." in Path(rel).parts:
+                if not rel.strip("/"):
                     continue
                 dest = staging / rel
+                if not dest.resolve().is_relative_to(staging.resolve()):  # belt and braces
+                    raise InfraError(f"{archive}: member {info.filename!r} leaves {staging}.")
                 if info.is_dir():
                     dest.mkdir(parents=True, exist_ok=True)
                     continue
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(dest, "wb") as out:
+                with zf.open(info) as src, open(dest, "xb") as out:
                     shutil.copyfileobj(src, out)
-                mode = (info.external_attr >> 16) & 0o777
+                mode = (info.external_attr >> 16) & 0o755  # no setuid, nothing group-writable
                 if mode:
                     dest.chmod(mode)  # zipfile drops the exec bits of bin/*; restore them
     except zipfile.BadZipFile as exc:

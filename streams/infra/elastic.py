@@ -12,14 +12,13 @@ import hashlib
 import json
 import os
 import pwd
-import shutil
 import subprocess
 import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Any
 
-from streams.infra import dist, plugin
+from streams.infra import dist, plugin, safefs
 from streams.infra.errors import InfraError
 from streams.infra.java import find_java_home
 from streams.infra.procs import PidFile, Tracked, require_free_ports, start_detached, wait_until
@@ -88,12 +87,6 @@ def _run_as(infra: InfraSettings) -> str | None:
     return infra.es_user
 
 
-def _chown_tree(root: Path, user: str) -> None:
-    entry = pwd.getpwnam(user)
-    for path in [root, *root.rglob("*")]:
-        os.lchown(path, entry.pw_uid, entry.pw_gid)
-
-
 def _check_traversable(path: Path, user: str) -> None:
     entry = pwd.getpwnam(user)
     for parent in [*reversed(path.parents)]:
@@ -145,7 +138,7 @@ def install_plugins(
     """Install ``extra`` and the configured offline plugin zips; reinstall one whose zip changed."""
     home = dist.es_home(infra)
     markers = run_dir(infra) / "plugins"
-    markers.mkdir(parents=True, exist_ok=True)
+    safefs.claim_dir(markers)
     installed = []
     for archive in (*extra, *infra.es_plugins):
         name = plugin_name(archive)
@@ -154,7 +147,7 @@ def install_plugins(
         if (home / "plugins" / name).is_dir() and marker.is_file() and marker.read_text() == digest:
             installed.append(name)
             continue
-        tool = home / "bin" / "elasticsearch-plugin"
+        tool = _tool(infra, "elasticsearch-plugin")
         if (home / "plugins" / name).is_dir():
             subprocess.run([str(tool), "remove", name], env=env, capture_output=True, check=False)
         res = subprocess.run(
@@ -170,35 +163,88 @@ def install_plugins(
                 "a classic plugin must name this exact Elasticsearch version; "
                 "rebuild it or remove it from NEWSFLOW_INFRA__ES_PLUGINS.",
             )
-        marker.write_text(digest)
+        safefs.write_file(marker, digest)
         installed.append(name)
     return installed
 
 
 def prepare(infra: InfraSettings) -> tuple[dict[str, str], str | None]:
+    """Lay out the run directory and install the plugins; returns the environment and the user
+    Elasticsearch runs as.
+
+    As root, root owns the distribution, the run directory, the config (group-readable by the
+    service user), pid file, log and plugin markers; the service user owns only ``data``,
+    ``logs`` and ``tmp``. A layout from an older version (everything the service user's) is
+    taken back: anything that user could have changed is deleted and re-created (the
+    distribution is re-unpacked from its checked zip), never reused and never followed."""
+    user = _run_as(infra)
     rdir = run_dir(infra)
+    home = dist.es_home(infra)
+    safefs.own_dir(rdir)
+    if not safefs.tree_is_ours(home):
+        dist.unpack_es(infra, lambda _msg: None)  # written by someone else: start afresh
     config = rdir / "config"
-    for sub in ("data", "logs", "tmp", "config/jvm.options.d"):
-        (rdir / sub).mkdir(parents=True, exist_ok=True)
-    shipped = dist.es_home(infra) / "config"
+    safefs.claim_dir(config, 0o750)
+    safefs.claim_dir(config / "jvm.options.d", 0o750)
+    for name in ("elasticsearch.pid", "elasticsearch.log", "modules.json"):
+        safefs.claim_file(rdir / name)
+    group = None if user is None else pwd.getpwnam(user).pw_gid
+    shipped = home / "config"
     for item in shipped.iterdir():
-        if item.is_file() and item.name != "elasticsearch.yml":
-            shutil.copy2(item, config / item.name)
-    (config / "elasticsearch.yml").write_text(elasticsearch_yml(infra, rdir))
-    (config / "jvm.options.d" / "newsflow-heap.options").write_text(
-        f"-Xms{infra.es_heap}\n-Xmx{infra.es_heap}\n"
+        if item.is_file() and not item.is_symlink() and item.name != "elasticsearch.yml":
+            safefs.write_file(config / item.name, item.read_bytes(), 0o640, group)
+    safefs.write_file(config / "elasticsearch.yml", elasticsearch_yml(infra, rdir), 0o640, group)
+    safefs.write_file(
+        config / "jvm.options.d" / "newsflow-heap.options",
+        f"-Xms{infra.es_heap}\n-Xmx{infra.es_heap}\n",
+        0o640,
+        group,
     )
     env = _env(infra, rdir)
+    _create_keystore(infra, env, group)
     # Always: the built-in language analyzers this distribution lacks (cached build, see plugin.py).
     analysis = plugin.build_analysis_plugin(infra, lambda _msg: None)
     install_plugins(infra, env, extra=(analysis,))
-    user = _run_as(infra)
+    if group is not None:  # the config directories: root's, readable by the service user
+        for sub in (config, config / "jvm.options.d"):
+            os.chown(sub, os.geteuid(), group, follow_symlinks=False)
+    for name in ("data", "logs", "tmp"):
+        safefs.service_dir(rdir / name, user)
     if user is not None:
-        _check_traversable(rdir, user)
-        _check_traversable(dist.es_home(infra), user)
-        _chown_tree(rdir, user)
-        _chown_tree(dist.es_home(infra), user)
+        _check_traversable(rdir / "data", user)
+        _check_traversable(home / "bin" / "elasticsearch", user)
     return env, user
+
+
+def _tool(infra: InfraSettings, name: str) -> Path:
+    """A tool of the distribution that we run ourselves (as root): only from a tree only root
+    can change."""
+    tool = dist.es_home(infra) / "bin" / name
+    safefs.check_trusted(tool)
+    return tool
+
+
+def _create_keystore(infra: InfraSettings, env: dict[str, str], group: int | None) -> None:
+    """Elasticsearch creates a missing keystore in its config directory at start, which the
+    service user cannot write: create it beforehand (as us, from the trusted distribution)."""
+    keystore = run_dir(infra) / "config" / "elasticsearch.keystore"
+    safefs.claim_file(keystore)
+    if keystore.exists():
+        return
+    res = subprocess.run(
+        [str(_tool(infra, "elasticsearch-keystore")), "create"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if res.returncode != 0 or not keystore.is_file():
+        raise InfraError(
+            f"Creating the Elasticsearch keystore failed:\n{(res.stderr or res.stdout)[-1500:]}"
+        )
+    if group is not None:
+        os.chown(keystore, os.geteuid(), group, follow_symlinks=False)
+    os.chmod(keystore, 0o640)
 
 
 def start(infra: InfraSettings) -> Tracked:
@@ -243,5 +289,5 @@ def record_modules(infra: InfraSettings) -> dict[str, list[str]]:
         "modules": sorted(m["name"] for m in node.get("modules", [])),
         "plugins": sorted(p["name"] for p in node.get("plugins", [])),
     }
-    (run_dir(infra) / "modules.json").write_text(json.dumps(found, indent=2))
+    safefs.write_file(run_dir(infra) / "modules.json", json.dumps(found, indent=2))
     return found

@@ -8,7 +8,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from streams.infra import dist
+from streams.infra import dist, safefs
 from streams.infra.errors import InfraError
 from streams.infra.java import find_java_home
 from streams.infra.procs import PidFile, Tracked, require_free_ports, start_detached, wait_until
@@ -95,10 +95,12 @@ def prepare(infra: InfraSettings) -> Path:
     """Write the config and format the storage once (KRaft needs a cluster id in the log dir)."""
     rdir = run_dir(infra)
     data = rdir / "data"
-    rdir.mkdir(parents=True, exist_ok=True)
+    safefs.own_dir(rdir)  # ours alone: pid file, log and config are written here
+    for name in ("kafka.pid", "kafka.log"):
+        safefs.claim_file(rdir / name)
     props = rdir / "server.properties"
-    props.write_text(server_properties(infra, data))
-    (rdir / "log4j2.yaml").write_text(LOG4J2)
+    safefs.write_file(props, server_properties(infra, data))
+    safefs.write_file(rdir / "log4j2.yaml", LOG4J2)
     if not (data / "meta.properties").is_file():
         argv = [
             str(_java(infra)),

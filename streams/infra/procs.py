@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from streams.infra import safefs
 from streams.infra.errors import InfraError
 
 
@@ -56,18 +58,22 @@ class PidFile:
         self.path = path
 
     def read(self) -> Tracked | None:
-        try:
-            data = json.loads(self.path.read_text())
-            return Tracked(data["name"], data["pid"], data["start_ticks"], Path(data["log"]))
-        except FileNotFoundError:
+        """The process this file records; only a file we wrote ourselves is believed (one
+        written by another user could name any process for `down` to kill)."""
+        raw = safefs.read_owned(self.path, "pid file")
+        if raw is None:
             return None
-        except (ValueError, KeyError) as exc:
+        try:
+            data = json.loads(raw)
+            return Tracked(data["name"], data["pid"], data["start_ticks"], Path(data["log"]))
+        except (ValueError, KeyError, TypeError) as exc:
             raise InfraError(
                 f"pid file {self.path} is corrupt: {exc}",
                 "check no such process runs, then delete the file.",
             ) from exc
 
     def write(self, tracked: Tracked) -> None:
+        """Into a directory only we can write, replacing (never following) whatever is there."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "name": tracked.name,
@@ -75,10 +81,10 @@ class PidFile:
             "start_ticks": tracked.start_ticks,
             "log": str(tracked.log),
         }
-        self.path.write_text(json.dumps(payload))
+        safefs.write_file(self.path, json.dumps(payload))
 
     def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)  # unlink removes a link itself, never its target
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -108,7 +114,7 @@ def start_detached(
     user: str | None = None,
 ) -> Tracked:
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
+    with os.fdopen(safefs.open_append(log), "ab") as out:
         proc = subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,
@@ -118,7 +124,7 @@ def start_detached(
             cwd=cwd,
             start_new_session=True,
             user=user,
-            group=None if user is None else user,
+            group=None if user is None else pwd.getpwnam(user).pw_gid,
             extra_groups=None if user is None else [],
         )
     ticks = _start_ticks(proc.pid)
