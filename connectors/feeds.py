@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
+from xml.parsers import expat
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -135,9 +136,30 @@ def _describe(exc: ValidationError, raw: dict[str, Any]) -> str:
     return "; ".join(lines)
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML with the 1.2 core schema's booleans: only true/false (any case) are booleans.
+
+    PyYAML follows YAML 1.1, where yes/no/on/off/y/n are booleans too: ``language: no``
+    (Norwegian) and ``country: NO`` (Norway) became False and failed with "Input should be a
+    valid string". As strings they validate; boolean fields still accept "yes"/"no"/"on"/"off"
+    because pydantic reads those strings as booleans.
+    """
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
 def parse_feed_list(text: str, origin: str = "<feed list>") -> FeedList:
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise FeedListError(f"{origin}: not valid YAML: {exc}") from None
     if raw is None:
@@ -214,14 +236,7 @@ def import_opml(
     Duplicates (by URL) are skipped silently; an unusable outline (say, an ftp: URL) is reported
     and the rest imported. Nested outlines become tags (the folder names); ``language`` is kept.
     """
-    # OPML comes from users and other tools: refuse DTDs outright, so entity expansion and
-    # external entities can never reach the parser.
-    if b"<!DOCTYPE" in data.upper() or b"<!ENTITY" in data.upper():
-        raise FeedListError(f"{origin}: OPML with a DOCTYPE/ENTITY declaration is refused")
-    try:
-        root = ET.fromstring(data)  # noqa: S314 - no DTD possible, checked above
-    except ET.ParseError as exc:
-        raise FeedListError(f"{origin}: not well-formed OPML: {exc}") from None
+    root = _parse_opml(data, origin)
     if root.tag.lower() != "opml":
         raise FeedListError(f"{origin}: root element is <{root.tag}>, not <opml>")
     body = root.find("body")
@@ -233,41 +248,102 @@ def import_opml(
     ids = {f.id for f in feeds}
     problems: list[str] = []
 
-    def walk(node: ET.Element, folders: tuple[str, ...]) -> None:
-        for outline in node.findall("outline"):
-            attrs = {k.lower(): v for k, v in outline.attrib.items()}
-            url = (attrs.get("xmlurl") or "").strip()
-            title = (attrs.get("title") or attrs.get("text") or "").strip() or None
-            if not url:
-                walk(outline, (*folders, title) if title else folders)
-                continue
-            if url in urls:
-                continue
-            tags = tuple(
-                dict.fromkeys(
-                    [*folders, *(c.strip() for c in attrs.get("category", "").split(",") if c)]
-                )
+    # Iterative, depth-first in document order: a recursive walk raised RecursionError on
+    # deeply nested outlines (the parser caps the depth too, see _parse_opml).
+    stack: list[tuple[Iterator[ET.Element], tuple[str, ...]]] = [
+        (iter(body.findall("outline")), ())
+    ]
+    while stack:
+        outlines, folders = stack[-1]
+        outline = next(outlines, None)
+        if outline is None:
+            stack.pop()
+            continue
+        attrs = {k.lower(): v for k, v in outline.attrib.items()}
+        url = (attrs.get("xmlurl") or "").strip()
+        title = (attrs.get("title") or attrs.get("text") or "").strip() or None
+        if not url:
+            inner = (*folders, title) if title else folders
+            stack.append((iter(outline.findall("outline")), inner))
+            continue
+        if url in urls:
+            continue
+        tags = tuple(
+            dict.fromkeys(
+                [*folders, *(c.strip() for c in attrs.get("category", "").split(",") if c)]
             )
-            extra = {k: attrs[k] for k in _OPML_EXTRA if attrs.get(k)}
-            try:
-                feed = FeedSpec(
-                    id=feed_id_for(url, ids),
-                    url=url,
-                    name=title[:300] if title else None,
-                    language=(attrs.get("language") or None),
-                    tags=tuple(t.strip("/ ")[:60] for t in tags if t.strip("/ ")),
-                    **extra,
-                )
-            except ValidationError as exc:
-                problems.append(f"{url}: {exc.errors()[0]['msg']}")
-                continue
-            feeds.append(feed)
-            urls.add(url)
-            ids.add(feed.id)
+        )
+        extra = {k: attrs[k] for k in _OPML_EXTRA if attrs.get(k)}
+        try:
+            feed = FeedSpec(
+                id=feed_id_for(url, ids),
+                url=url,
+                name=title[:300] if title else None,
+                language=(attrs.get("language") or None),
+                tags=tuple(t.strip("/ ")[:60] for t in tags if t.strip("/ ")),
+                **extra,
+            )
+        except ValidationError as exc:
+            problems.append(f"{url}: {exc.errors()[0]['msg']}")
+            continue
+        feeds.append(feed)
+        urls.add(url)
+        ids.add(feed.id)
 
-    walk(body, ())
     merged = FeedList(allow_private_addresses=current.allow_private_addresses, feeds=tuple(feeds))
     return merged, problems
+
+
+# Outlines nest folders; nobody files feeds 100 folders deep, and a cap keeps a hostile file
+# from costing memory and time in proportion to its depth.
+MAX_OPML_DEPTH = 100
+
+
+class _RefusedOpml(Exception):
+    pass
+
+
+def _parse_opml(data: bytes, origin: str) -> ET.Element:
+    """The OPML document as a tree; declarations refused by the parser itself.
+
+    expat reports every DOCTYPE and ENTITY declaration to a handler, whatever the document's
+    encoding (UTF-16, a declared legacy charset) or the length of its prolog: the handler
+    refuses the document, so no entity is ever defined, let alone expanded (a byte search for
+    "<!DOCTYPE" missed UTF-16 and did not see declarations behind other encodings).
+    """
+    parser = expat.ParserCreate()
+    builder = ET.TreeBuilder()
+    depth = 0
+
+    def refuse(*_: object) -> None:
+        raise _RefusedOpml("OPML with a DOCTYPE/ENTITY declaration is refused")
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        nonlocal depth
+        depth += 1
+        if depth > MAX_OPML_DEPTH:
+            raise _RefusedOpml(f"OPML nested deeper than {MAX_OPML_DEPTH} levels is refused")
+        builder.start(tag, attrs)
+
+    def end(tag: str) -> None:
+        nonlocal depth
+        depth -= 1
+        builder.end(tag)
+
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.UnparsedEntityDeclHandler = refuse
+    parser.ExternalEntityRefHandler = refuse  # type: ignore[assignment]
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = builder.data
+    try:
+        parser.Parse(data, True)
+    except _RefusedOpml as exc:
+        raise FeedListError(f"{origin}: {exc}") from None
+    except expat.ExpatError as exc:
+        raise FeedListError(f"{origin}: not well-formed OPML: {exc}") from None
+    return builder.close()
 
 
 def export_opml(feeds: FeedList, title: str = "newsflow feeds") -> bytes:
