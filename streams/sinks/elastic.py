@@ -38,7 +38,7 @@ from elasticsearch import ApiError, Elasticsearch
 
 from streams import resources
 from streams.errors import PoisonArticle, RetryableError, backoff_delays
-from streams.metrics import BULK_ITEMS, RETRIES
+from streams.metrics import BULK_ITEMS, ELASTIC_REFUSED, RETRIES
 from streams.schema import Article
 from streams.settings import ElasticSettings, RetrySettings
 
@@ -52,7 +52,13 @@ LABEL_LANGS = ("en", "ar", "fr", "de", "tr", "es", "ru", "fa", "zh")
 Labels = Callable[[str], Mapping[str, str]]
 # Token filters the template's own analyzers need beyond the server core (analysis-common in
 # the official distribution, the local analysis plugin on the local stack).
-ANALYSIS_FILTERS = ("decimal_digit", "arabic_normalization", "arabic_stem", "pattern_capture")
+ANALYSIS_FILTERS = (
+    "decimal_digit",
+    "arabic_normalization",
+    "arabic_stem",
+    "pattern_capture",
+    "remove_duplicates",
+)
 # Detected language -> the built-in analyzer of the per-language sub-fields (title_lang.*,
 # body_lang.*). Other languages are searched through the standard-analysed title/body only.
 LANG_ANALYZERS = {
@@ -322,6 +328,42 @@ def prepare_bulk(docs: Iterable[tuple[str, str, dict[str, Any]]]) -> PreparedBul
     return PreparedBulk(tuple(ids), tuple(lines))
 
 
+# Refusals no article can fix and an operator must (issue 14.9): retried in place like 429/5xx,
+# never dead-lettered; reported (newsflow_elastic_writes_refused, /health/ready) meanwhile.
+REFUSALS = {
+    "credentials": "Elasticsearch rejects our credentials (401): renew the API key or password "
+    "(NEWSFLOW_ELASTIC__USERNAME / NEWSFLOW_ELASTIC__PASSWORD)",
+    "privileges": "our Elasticsearch user lacks a privilege (403): grant it write and "
+    "create_index on the newsflow indices",
+    "write_block": "the index is write-blocked (index.blocks.write, or read-only after the "
+    "flood-stage disk watermark): free disk or lift the block",
+}
+
+
+def refusal(status: int, error: str | None) -> str | None:
+    """The ``REFUSALS`` reason of an error answer, or None for an ordinary one.
+
+    A block answers ``cluster_block_exception`` (403 for ``index.blocks.write``, 429 for the
+    flood-stage ``read_only_allow_delete``); any other 401 or 403 is about who we are, never
+    about the article.
+    """
+    if error is not None and "cluster_block_exception" in error:
+        return "write_block"
+    if status == 401:
+        return "credentials"
+    if status == 403:
+        return "privileges"
+    return None
+
+
+class Refused(RetryableError):
+    """A whole request refused for a ``REFUSALS`` reason: retried, never dead-lettered."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"writes refused ({reason}): {REFUSALS[reason]}; articles wait. {detail}")
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class WriteResult:
     article_id: str
@@ -331,9 +373,17 @@ class WriteResult:
     error: str | None = None
 
     @property
+    def refused(self) -> str | None:
+        """The ``REFUSALS`` reason when an operator must act (the item waits), else None."""
+        return None if self.ok else refusal(self.status, self.error)
+
+    @property
     def retryable(self) -> bool:
-        """Elasticsearch could not take the item now (429 / 5xx): try again."""
-        return not self.ok and (self.status == 429 or self.status >= 500)
+        """Elasticsearch could not take the item now (429 / 5xx) or refuses it for an
+        operator's reason (``refused``): try again."""
+        return not self.ok and (
+            self.status == 429 or self.status >= 500 or self.refused is not None
+        )
 
 
 @dataclass(frozen=True)
@@ -398,6 +448,9 @@ class ElasticSink:
         except TransportError as exc:  # connection refused, timeout, TLS ...
             raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
         except ApiError as exc:
+            reason = refusal(exc.meta.status, f"{exc} {exc.body}")
+            if reason is not None:
+                raise Refused(reason, f"{type(exc).__name__}: {str(exc)[:300]}") from exc
             if exc.meta.status == 429 or exc.meta.status >= 500:
                 raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
             raise PoisonArticle(f"{type(exc).__name__}: {exc}") from exc
@@ -434,6 +487,14 @@ async def write_until_settled(
     attempts = [0] * len(bulk.ids)
     pending = list(range(len(bulk.ids)))
     delays = backoff_delays(retry.initial_s, retry.max_s)
+
+    def answered(refused: Mapping[str, str]) -> None:
+        """Elasticsearch answered: refusals (reason -> message) or none, for health and alert."""
+        for reason in REFUSALS:
+            ELASTIC_REFUSED.labels(stage, reason).set(1 if reason in refused else 0)
+        if on_request is not None:
+            on_request("; ".join(refused.values()) or None)
+
     while pending:
         request = bulk if len(pending) == len(bulk.ids) else bulk.subset(pending)
         for i in pending:
@@ -441,7 +502,9 @@ async def write_until_settled(
         try:
             results = await loop.run_in_executor(None, sink.send, request)
         except RetryableError as exc:
-            if on_request is not None:
+            if isinstance(exc, Refused):
+                answered({exc.reason: str(exc)})
+            elif on_request is not None:
                 on_request(str(exc))
             delay = next(delays)
             RETRIES.labels(stage, "bulk-request").inc()
@@ -451,8 +514,7 @@ async def write_until_settled(
             await asyncio.sleep(delay)
             continue
         except PoisonArticle as exc:
-            if on_request is not None:
-                on_request(None)
+            answered({})
             if len(pending) == 1:
                 settled[pending[0]] = Settled(False, attempts[pending[0]], str(exc))
                 BULK_ITEMS.labels("rejected").inc()
@@ -461,8 +523,13 @@ async def write_until_settled(
                 (one,) = await write_until_settled(sink, bulk.subset([i]), retry, stage, on_request)
                 settled[i] = Settled(one.indexed, attempts[i] + one.attempts - 1, one.error)
             break
-        if on_request is not None:
-            on_request(None)
+        refused = {
+            r.refused: f"writes refused ({r.refused}): {REFUSALS[r.refused]}; articles wait. "
+            f"status {r.status}: {(r.error or '')[:300]}"
+            for r in results
+            if r.refused is not None
+        }
+        answered(refused)
         retry_now = []
         for i, result in zip(pending, results, strict=True):
             if result.ok:
@@ -478,9 +545,10 @@ async def write_until_settled(
             RETRIES.labels(stage, "bulk-item").inc(len(retry_now))
             BULK_ITEMS.labels("retried").inc(len(retry_now))
             log.warning(
-                "%s: %d items not accepted yet (429/5xx); retrying in %.1fs",
+                "%s: %d items not accepted yet (%s); retrying in %.1fs",
                 stage,
                 len(retry_now),
+                "; ".join(refused.values()) or "429/5xx",
                 delay,
             )
             await asyncio.sleep(delay)
