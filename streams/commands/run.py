@@ -8,7 +8,9 @@ own process group, logs under ``<state dir>/logs``). Long-running mode restarts 
 dies and stops everything on Ctrl-C/SIGTERM. ``--once`` polls every feed once, waits until the
 index has caught up with everything produced, checks that every produced article is in the index
 or in a dead-letter topic, prints a summary and exits non-zero if anything was lost or stuck.
-The live view and the summary read the children's own ``/metrics``.
+The summary reads the children's own ``/metrics``; the live view (``liveview``: drawn in place
+on a terminal, one line per change otherwise) adds run totals that survive a child's restart,
+the current lag read from Kafka, feeds by health and recent errors.
 
 A feed list with ``allow_private_addresses: true`` (the demo, tests) also lets the extract
 workers fetch article pages on private addresses (``NEWSFLOW_PAGE_FETCH__ALLOW_PRIVATE``),
@@ -17,6 +19,7 @@ unless that variable is set already.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -28,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -48,6 +51,7 @@ class Child:
     metrics_port: int | None
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
+    restart_at: float | None = None  # monotonic time of the next start after an exit
 
     def start(self) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
@@ -194,38 +198,153 @@ class Pipeline:
                 merged[key] = merged.get(key, 0.0) + value
         return merged
 
-    def view(self) -> str:
-        s = self.samples()
-        articles = "newsflow_articles_total"
-        return (
-            f"polls {total(s, 'newsflow_feed_polls_total'):.0f}  "
-            f"produced {total(s, articles, stage='connector'):.0f}  "
-            f"extracted {total(s, articles, stage='extract', outcome='extracted'):.0f}  "
-            f"enriched {total(s, articles, stage='enrich', outcome='enriched'):.0f}  "
-            f"indexed {total(s, articles, stage='index', outcome='indexed'):.0f}  "
-            f"lag extract {total(s, 'newsflow_consumer_lag', stage='extract'):.0f} "
-            f"enrich {total(s, 'newsflow_consumer_lag', stage='enrich'):.0f} "
-            f"index {total(s, 'newsflow_consumer_lag', stage='index'):.0f}  "
-            f"dead letters {total(s, 'newsflow_dead_letters_total'):.0f}"
+    def supervise(
+        self,
+        stop: Callable[[], bool],
+        interval_s: float = 2.0,
+        out: IO[str] | None = None,
+        tty: bool | None = None,
+    ) -> None:
+        """Long-running: restart dead children (with backoff, without pausing the view) and
+        show the live view (see ``liveview``) on ``out`` (stdout)."""
+        from streams.commands import liveview
+
+        monitor = Monitor(self)
+        try:
+            with liveview.Printer(out or sys.stdout, tty) as printer:
+                while not stop():
+                    now = time.monotonic()
+                    for child in self.children.values():
+                        if child.proc is None:
+                            continue
+                        if child.restart_at is None and not child.alive():
+                            child.restarts += 1
+                            child.restart_at = now + min(30.0, 2.0**child.restarts)
+                            monitor.exited(child)
+                        if child.restart_at is not None and now >= child.restart_at:
+                            child.restart_at = None
+                            child.start()
+                    printer.show(monitor.snapshot())
+                    time.sleep(interval_s)
+        finally:
+            monitor.close()
+
+
+class Monitor:
+    """Collects what the live view shows: the children's /metrics (run totals across restarts),
+    the groups' current lag from Kafka, feed health from the connector's state, recent errors."""
+
+    def __init__(self, pipe: Pipeline, feeds_every_s: float = 10.0) -> None:
+        from streams.commands import liveview
+
+        self.pipe = pipe
+        self.totals = liveview.RunTotals()
+        self.rates = liveview.Rates()
+        self.events = liveview.Events()
+        self.logs = liveview.LogErrors()
+        self.started = time.monotonic()
+        self.feeds_every_s = feeds_every_s
+        self._feeds: dict[str, int] = {}
+        self._feeds_at = float("-inf")
+        self._feed_errors: dict[str, str] = {}
+        self._dead_seen: dict[str, float] = {}
+        self._reader: Any = None
+
+    def exited(self, child: Child) -> None:
+        """``child`` died: keep what it counted, say so with its last log line."""
+        self.totals.bank(child.name)
+        code = child.proc.returncode if child.proc is not None else None
+        last = next((ln for ln in reversed(child.tail(5).splitlines()) if ln.strip()), "")
+        delay = max(0.0, (child.restart_at or time.monotonic()) - time.monotonic())
+        self.events.add(
+            child.name,
+            f"exited (code {code}); restart #{child.restarts} in {delay:.0f}s; last log: {last}",
         )
 
-    def supervise(self, stop: Callable[[], bool], interval_s: float = 2.0) -> None:
-        """Long-running: restart dead children (with backoff), print the live view."""
-        interactive = sys.stderr.isatty()
-        while not stop():
-            for child in self.children.values():
-                if not child.alive():
-                    child.restarts += 1
-                    self.say(f"{child.name} exited; restart #{child.restarts}\n{child.tail(5)}")
-                    time.sleep(min(30.0, 2.0**child.restarts))
-                    child.start()
-            line = self.view()
-            if interactive:
-                sys.stderr.write("\r" + line[:160].ljust(160))
-                sys.stderr.flush()
+    def snapshot(self) -> Any:
+        import dataclasses
+
+        from streams.commands import liveview
+
+        for child in self.pipe.children.values():
+            if child.alive():
+                self.totals.update(child.name, scrape(child.metrics_port))
+            for line in self.logs.new(str(child.log)):
+                self.events.add(child.name, line)
+        merged = self.totals.merged()
+        now = time.monotonic()
+        snap = liveview.snapshot(
+            merged,
+            elapsed_s=now - self.started,
+            rates={},
+            lag=self._lag(),
+            feeds=self._feed_health(now),
+            processes={
+                name: (c.alive(), c.restarts)
+                for name, c in self.pipe.children.items()
+                if c.proc is not None
+            },
+        )
+        for error, count in snap.dead_letters.items():
+            seen = self._dead_seen.get(error, 0.0)
+            if count > seen:
+                self.events.add("dead letters", f"+{count - seen:.0f} {error}")
+            self._dead_seen[error] = count
+        return dataclasses.replace(
+            snap, rates=self.rates.add(now, snap.done), events=tuple(self.events.items)
+        )
+
+    def _lag(self) -> dict[str, int | None]:
+        from streams.ops import LagReader
+        from streams.worker import group_id
+
+        settings = self.pipe.settings
+        try:
+            if self._reader is None:
+                self._reader = LagReader(settings)
+            return {
+                stage: sum(
+                    self._reader.lag(
+                        group_id(settings, stage),
+                        topics.STAGES[stage]["input"].topic_name(settings.topics),
+                    ).values()
+                )
+                for stage in STAGES
+            }
+        except Exception:  # noqa: BLE001 - Kafka unreadable now: show "?", try again later
+            self.close()
+            return dict.fromkeys(STAGES)
+
+    def _feed_health(self, now: float) -> dict[str, int]:
+        if now - self._feeds_at < self.feeds_every_s:
+            return self._feeds
+        self._feeds_at = now
+        from connectors.feeds import FeedListError, load_feed_list
+        from connectors.rss.schedule import HEALTH_ORDER
+        from streams.commands.feed_report import feed_rows
+
+        conf = self.pipe.settings.connector.model_copy(update={"feeds_file": self.pipe.feeds})
+        try:
+            rows = [r for r in feed_rows(conf, load_feed_list(self.pipe.feeds)) if r["enabled"]]
+        except (FeedListError, OSError, ValueError) as exc:
+            self.events.add("feeds", f"feed state unreadable: {exc}")
+            return self._feeds
+        self._feeds = {h: n for h in HEALTH_ORDER if (n := sum(r["health"] == h for r in rows))}
+        for row in rows:
+            error = row["last_error"]
+            if error and self._feed_errors.get(row["id"]) != error:
+                self.events.add(f"feed {row['id']}", f"{row['health']}: {error}")
+            if error:
+                self._feed_errors[row["id"]] = error
             else:
-                self.say(line)
-            time.sleep(interval_s)
+                self._feed_errors.pop(row["id"], None)
+        return self._feeds
+
+    def close(self) -> None:
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            with contextlib.suppress(Exception):  # closing a broken client
+                reader.close()
 
 
 def private_feed_list(path: Path) -> bool:
