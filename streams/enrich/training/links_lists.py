@@ -19,7 +19,7 @@ ORGS: dict[str, dict[str, str]] = {
         "en": "United Nations|UN|U.N.|United Nations Organization",
         "ar": "الأمم المتحدة|منظمة الأمم المتحدة|هيئة الأمم المتحدة",
         "fr": "Organisation des Nations unies|Nations unies|ONU",
-        "de": "Vereinte Nationen|UNO|UN",
+        "de": "Vereinte Nationen|UNO|UN|Vereinten Nationen",
         "tr": "Birleşmiş Milletler|BM",
         "es": "Organización de las Naciones Unidas|Naciones Unidas|ONU",
         "ru": "Организация Объединённых Наций|ООН",
@@ -32,7 +32,7 @@ ORGS: dict[str, dict[str, str]] = {
         "en": "European Union|EU|E.U.",
         "ar": "الاتحاد الأوروبي|الاتحاد الاوروبي",
         "fr": "Union européenne|UE",
-        "de": "Europäische Union|EU",
+        "de": "Europäische Union|EU|Europäischen Union",
         "tr": "Avrupa Birliği|AB",
         "es": "Unión Europea|UE",
         "ru": "Европейский союз|Евросоюз|ЕС",
@@ -131,7 +131,7 @@ ORGS: dict[str, dict[str, str]] = {
         "en": "International Committee of the Red Cross|ICRC|Red Cross",
         "ar": "اللجنة الدولية للصليب الأحمر|الصليب الأحمر",
         "fr": "Comité international de la Croix-Rouge|CICR|Croix-Rouge",
-        "de": "Internationales Komitee vom Roten Kreuz|IKRK|Rotes Kreuz",
+        "de": "Internationales Komitee vom Roten Kreuz|IKRK|Rotes Kreuz|Rote Kreuz|Roten Kreuz",
         "tr": "Uluslararası Kızılhaç Komitesi|Kızılhaç",
         "es": "Comité Internacional de la Cruz Roja|CICR|Cruz Roja",
         "ru": "Международный комитет Красного Креста|МККК|Красный Крест",
@@ -564,6 +564,8 @@ COUNTRY_VARIANTS: dict[str, str] = {
     "VA": "Vatican|Vatican City|Holy See",
     "DE": "Germany|ألمانيا|Almanya|Германия|آلمان|ФРГ",
     "CN": "PRC|People's Republic of China|中华人民共和国|中國|الصين|Çin|Китай|چین",
+    "HK": "Hong Kong|Hongkong|香港|هونغ كونغ|Гонконг|هنگ کنگ|Hong Kong SAR",
+    "MO": "Macau|Macao|澳门|澳門|ماكاو|Макао",
     "TW": "Taiwan|台灣|تايوان|Tayvan|Тайвань",
     "EG": "Egypt|مصر|Mısır|Египет",
     "JO": "Jordan|الأردن|الاردن|Ürdün|Иордания|اردن|Jordanie|Jordanien|Jordania",
@@ -614,9 +616,29 @@ COMMON_WORDS: dict[str, str] = {
         "gary|lawrence|pueblo|ontario|garden grove|spring|santa|central|northern|southern|"
         "eastern|western|north|south|east|west|capital|coast|lakes|highlands|islands"
     ),
-    "fr": "nice|orange|tours|metz|pau|grasse|central|est|ouest|nord|sud|centre|capitale",
+    "fr": "orange|tours|pau|grasse|central|est|ouest|nord|sud|centre|capitale",
     "de": "essen|halle|hamm|marl|mainz|ulm|mitte|nord|ost|süd|west|zentral",
     "es": "león|leon|mayor|central|norte|sur|este|oeste|santa|victoria|capital|valle",
     "tr": "ordu|van|batman|of|hit|muş|merkez|doğu|batı|kuzey|güney|başkent",
     "it": "bari|como|ancona|centro|nord|sud|est|ovest",
 }
+
+# GeoNames id -> names under which that city is the usual referent in the news, although a
+# region elsewhere shares them (hand-written).
+CITY_VARIANTS: dict[int, str] = {
+    281133: "Gaza|Gaza City|Gazze|غزة|مدينة غزة|Газа|غزه|加沙|Gaza-Stadt|Ville de Gaza",
+    2660646: "Geneva|Genf|Genève|Ginebra|Ginevra|Cenevre|جنيف|Женева|ژنو|日内瓦",
+    5128581: "New York|New York City|NYC|Nueva York|نيويورك|Нью-Йорк|نیویورک|纽约",
+}
+
+# Languages whose CLDR/pycountry names count as full evidence (the others' names are weaker:
+# some collide with other places' names in these languages).
+MAJOR_LANGUAGES = frozenset(
+    {
+        "en", "ar", "fr", "de", "tr", "es", "ru", "fa", "zh", "it", "pt", "nl", "ja", "ko", "pl",
+        "uk", "he", "el", "hi", "ur", "id", "ms", "sv", "da", "nb", "no", "fi", "cs", "ro", "hu",
+        "bg", "sr", "hr", "sk", "sl", "lt", "lv", "et", "az", "kk", "uz", "ka", "hy", "bn", "ta",
+        "th", "vi", "ku", "ckb", "ps", "sq", "mk", "bs", "ca", "gl", "eu", "ga", "cy", "is", "mt",
+        "af", "sw", "am", "so", "ha", "yo", "ig", "zu", "tl",
+    }
+)  # fmt: skip
