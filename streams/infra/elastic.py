@@ -8,6 +8,7 @@ zips listed in ``NEWSFLOW_INFRA__ES_PLUGINS`` are installed into this local copy
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -289,5 +290,8 @@ def record_modules(infra: InfraSettings) -> dict[str, list[str]]:
         "modules": sorted(m["name"] for m in node.get("modules", [])),
         "plugins": sorted(p["name"] for p in node.get("plugins", [])),
     }
-    safefs.write_file(run_dir(infra) / "modules.json", json.dumps(found, indent=2))
+    # A node started by an older version may still run in a run directory its service user
+    # owns: then nothing is written there (the next start takes the directory back).
+    with contextlib.suppress(InfraError):
+        safefs.write_file(run_dir(infra) / "modules.json", json.dumps(found, indent=2))
     return found
