@@ -58,6 +58,13 @@ BULK_ITEMS = Counter(
     "Bulk items by outcome: indexed, retried (429/5xx, retried in place), rejected (DLQ).",
     ["outcome"],
 )
+ELASTIC_REFUSED = Gauge(
+    "newsflow_elastic_writes_refused",
+    "1 while Elasticsearch refuses the stage's writes for a reason an operator must fix: "
+    "credentials (401), privileges (403), write_block (index.blocks.write or flood-stage "
+    "read-only). The articles wait and are retried, never dead-lettered.",
+    ["stage", "reason"],
+)
 
 # ---- the extract stage (full text) ----------------------------------------------------------
 # host_class is bounded on purpose (never a raw host name): same_site = the page is on the

@@ -83,7 +83,10 @@ def declare(settings: Settings, health: Health | None = None) -> Stage:
     sink = ElasticSink(settings.elastic)
     index = settings.elastic.dead_letter_index
     cfg = settings.index
-    on_request = None if health is None else (lambda e: health.dependency("elasticsearch", e))
+    # Its own key: the dead-letter index answering must not hide a refusal of the article index.
+    on_request = (
+        None if health is None else (lambda e: health.dependency("elasticsearch-dead-letters", e))
+    )
 
     async def process(docs: list[tuple[str, dict[str, Any]]]) -> list[Outcome]:
         bulk = prepare_bulk((index, doc_id, doc) for doc_id, doc in docs)

@@ -5,6 +5,9 @@ Its wiring is ``topics.STAGES["index"]``. Every article ends in exactly one outc
 bytes to the stage's dead-letter topic). Anything else is retried in place by the Elasticsearch
 sink (``streams.sinks.elastic.write_until_settled``): unreachable, 429 or 5xx (whole request or
 single items) back off (``settings.retry``) and the partition waits, so nothing is skipped.
+Refusals an operator must fix -- credentials (401), a missing privilege (403), a write block
+(``index.blocks.write``, flood-stage read-only) -- wait the same way, never dead-lettered, while
+``newsflow_elastic_writes_refused`` raises the alert and /health/ready says not ready and why.
 The stage runner acks after the write.
 
 ``prepare`` builds the bulk body (decoding and serialising: CPU work) on the event loop while

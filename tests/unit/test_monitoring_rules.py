@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from streams.schema import ExtractionStatus
+from streams.sinks.elastic import REFUSALS
 from streams.stages.extract import FeedResult, HostClass
 from tests.conftest import require_tool
 
@@ -76,6 +77,7 @@ CATALOGUE: dict[str, Metric] = {
     "newsflow_enrich_seconds": _m("histogram", "component", "language"),
     "newsflow_bulk_seconds": _m("histogram"),
     "newsflow_bulk_items_total": _m("counter", "outcome"),
+    "newsflow_elastic_writes_refused": _m("gauge", "stage", "reason"),
     "newsflow_ready": _m("gauge", "process"),
     "newsflow_extract_pages_total": _m("counter", "outcome", "host_class"),
     "newsflow_extract_feed_pages_total": _m("counter", "feed", "result"),
@@ -110,6 +112,7 @@ LABEL_VALUES: dict[tuple[str | None, str], set[str]] = {
     (None, "host_class"): set(get_args(HostClass)),
     ("newsflow_extract_feed_pages_total", "result"): set(get_args(FeedResult)),
     ("newsflow_bulk_items_total", "outcome"): {"indexed", "retried", "rejected"},
+    ("newsflow_elastic_writes_refused", "reason"): set(REFUSALS),
 }
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
