@@ -45,7 +45,7 @@ from typing import Any, NamedTuple
 import pycrfsuite  # type: ignore[import-untyped]
 
 from streams import resources
-from streams.enrich import arabic, names
+from streams.enrich import arabic, names, sentences
 from streams.enrich.features import (
     TOKEN_RE,
     FeatureSettings,
@@ -577,7 +577,7 @@ def _sentence_tokens(text: str) -> list[tuple[list[tuple[int, int]], list[str]]]
     tokens = parts[1::2]
     out: list[tuple[list[tuple[int, int]], list[str]]] = []
     k, n = 0, len(spans)
-    for _s0, e0 in arabic.sentences(text):
+    for _s0, e0 in sentences.split(text):
         j = bisect_left(starts, e0, k, n)
         if j > k:
             out.append((spans[k:j], tokens[k:j]))

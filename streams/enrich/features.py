@@ -29,8 +29,45 @@ _MARKS = (
     "\u200c\u200d"
 )
 _WORD = rf"(?:(?![{_CJK}])[\w{_MARKS}])+"
+# Tokens as the training corpora (CoNLL-2003, WikiANN, ANERcorp, Turkish Wiki NER) cut them, so
+# that the tagger reads at run time what it was trained on (``sentences`` relies on the same
+# tokens not to end a sentence inside one):
+# * dotted acronyms and abbreviations keep their dots: "U.S.", "N.E.C", "v.Chr", "z.B.";
+# * known abbreviations keep their dot ("St. Niklaus", "Dr.", "Corp."), so do initials before a
+#   name ("J. R. R. Tolkien"), day/rank ordinals ("3. Oktober", "1. FC Köln", "II. Dünya") and
+#   Roman numerals before a word;
+# * numbers keep their separators ("1.2", "3:0", "1/2", "1,000");
+# * English possessive/clitic "'s" is a token of its own ("Germany 's" in CoNLL); other
+#   apostrophes and hyphens stay inside the word ("d'Uruguay", "Ankara'da", "Saint-Étienne");
+# * runs of one punctuation mark are one token ("''", "...", "--", "=="); Arabic punctuation
+#   (، ؛ ؟) and every other mark are single tokens; Arabic clitics stay on their word, as in
+#   ANERcorp.
+_LETTER = r"[^\W\d_]"
+_UPPER = "A-ZÀ-ÖØ-ÞĀ-ŽА-ЯЁΑ-Ω"
+ABBREVIATIONS = frozenset(
+    {
+        *("St", "Ste", "Dr", "Mr", "Mrs", "Ms", "Mme", "Mlle", "Mgr", "Prof", "Jr"),
+        *("Sr", "Corp", "Inc", "Ltd", "Co", "No", "Nr", "Gen", "Col", "Lt", "Sgt"),
+        *("Capt", "Maj", "Adm", "Rev", "Gov", "Sen", "Rep", "Pres", "Hon", "Mt", "Ft"),
+        *("Bros", "Dept", "Univ", "Ave", "Vol", "Op", "Jan", "Feb", "Mar", "Apr", "Jun"),
+        *("Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec", "Str", "Hl", "Doç", "Yrd"),
+        *("Av", "bzw", "usw", "vgl", "ggf", "evtl", "inkl", "geb", "gest", "ca", "vs"),
+        "etc",
+    }
+)
+_ABBREVIATION = "|".join(sorted(ABBREVIATIONS, key=lambda a: (-len(a), a)))
+_PUNCT_RUNS = "|".join(f"{re.escape(c)}{{2,}}" for c in "'`.*=-_~#!?+/\\|<>^")
 TOKEN_RE = re.compile(
-    rf"(?:[^\W\d_]\.){{2,}}|[{_CJK}]|{_WORD}(?:[-'’&]{_WORD})*|[^\s]",
+    rf"(?:{_LETTER}{{1,2}}\.)+{_LETTER}{{1,3}}\b\.?"  # U.S. / N.E.C / v.Chr / z.B.
+    rf"|(?<![\w.])(?:{_ABBREVIATION})\.(?=\s)"  # St. / Dr. / Corp.
+    rf"|(?<![\w.])[{_UPPER}]\.(?=[ \t]+{_LETTER})"  # initials: J. R. R. Tolkien
+    rf"|(?<![\w.])(?:\d{{1,2}}|[IVXLC]{{2,5}})\.(?=[ \t]+\w)"  # 3. Oktober / II. Dünya
+    r"|\d+(?:[.,:/]\d+)+"  # 1.2 / 3:0 / 1/2
+    rf"|[{_CJK}]"
+    rf"|{_WORD}(?:(?:[-&]|['’](?![sS]\b)){_WORD})*"
+    r"|['’][sS]\b"
+    rf"|{_PUNCT_RUNS}"
+    r"|[^\s]",
 )
 _SPACE = re.compile(r"\s+")
 

@@ -42,7 +42,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from streams.enrich import arabic, entities, pipeline
+from streams.enrich import arabic, entities, pipeline, sentences
 from streams.enrich.features import tokenize
 from streams.enrich.text import prepare_fields
 from streams.enrich.training import data
@@ -254,7 +254,7 @@ def _speed(
     pretokenized = [
         [text[a:b] for a, b in tokenize(text, s0, e0)]
         for text in articles
-        for s0, e0 in arabic.sentences(text)
+        for s0, e0 in sentences.split(text)
     ]
     n_tokens = sum(len(t) for t in pretokenized)
     bare: list[float] = []
