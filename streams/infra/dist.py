@@ -293,5 +293,7 @@ def _unpack_es(infra: InfraSettings, progress: Progress) -> None:
         ) from exc
     # plugins/ and the config/ that ES may touch are not part of the pristine distribution.
     write_manifest(staging, skip=("plugins",))
+    for path in [staging, *staging.rglob("*")]:  # whatever the umask: writable by us alone
+        path.chmod(path.stat().st_mode & 0o7755)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)

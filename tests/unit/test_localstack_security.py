@@ -171,6 +171,20 @@ def test_unpacked_files_are_never_setuid_or_group_writable(tmp_path: Path) -> No
     assert mode == 0o755
 
 
+def test_unpacked_tree_is_ours_alone_whatever_the_umask(tmp_path: Path) -> None:
+    """Else every start would find it "not ours" and unpack it again (umask 002 is common)."""
+    from streams.infra import safefs
+
+    infra = InfraSettings(home=tmp_path / "home", es_version=VERSION)
+    _zip(infra, [(PREFIX + "lib/a.jar", "jar")])
+    old = os.umask(0o002)
+    try:
+        dist._unpack_es(infra, lambda _msg: None)
+    finally:
+        os.umask(old)
+    assert safefs.tree_is_ours(dist.es_home(infra))
+
+
 def test_manifest_reports_files_added_to_the_distribution(tmp_path: Path) -> None:
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib" / "a.jar").write_bytes(b"a")
