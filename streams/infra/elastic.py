@@ -206,6 +206,9 @@ def prepare(infra: InfraSettings) -> tuple[dict[str, str], str | None]:
     # Always: the built-in language analyzers this distribution lacks (cached build, see plugin.py).
     analysis = plugin.build_analysis_plugin(infra, lambda _msg: None)
     install_plugins(infra, env, extra=(analysis,))
+    for path in [home / "plugins", *(home / "plugins").rglob("*")]:  # whatever the umask
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode & 0o7755)
     if group is not None:  # the config directories: root's, readable by the service user
         for sub in (config, config / "jvm.options.d"):
             os.chown(sub, os.geteuid(), group, follow_symlinks=False)
