@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import logging
 import lzma
 import re
 import threading
@@ -57,6 +58,8 @@ from streams.enrich.features import (
     decode,
 )
 from streams.enrich.types import FoundEntity, Mention
+
+log = logging.getLogger(__name__)
 
 # The shipped models (package data of streams.enrich, read through streams.resources);
 # `make models-open` rebuilds them from openly licensed data only.
@@ -444,6 +447,8 @@ def _gazetteer_mentions(
             continue
         s, e = _span(text, spans, m.start, m.end, cuts)
         conf = GAZETTEER_CONFIDENCE.get(m.kind, GAZETTEER_DEFAULT_CONFIDENCE)
+        if names.doubtful(tokens, m.start, m.end):
+            conf = min(conf, DOUBTFUL_CONFIDENCE)
         key = None if arabic.is_arabic(m.key) else m.key
         out.append(_Mention(field, s, e, m.type, conf, "gazetteer", key, _elided(text, s)))
     return out
@@ -466,7 +471,7 @@ _ELIDED_ARTICLE = frozenset({"لل", "ولل", "فلل"})
 
 def _elided(text: str, start: int) -> bool:
     """Does the mention at ``start`` follow "لل" glued to it (its article elided)?"""
-    if start < 2 or not arabic.is_arabic(text[start : start + 1]):
+    if start < 2 or text[start - 1] != "ل":
         return False
     k = start
     while k > 0 and not text[k - 1].isspace() and start - k < 3:
@@ -624,9 +629,10 @@ def _field_mentions(
             s, e = _span(text, spans, kept[0], kept[1], cuts)
             backed = (t.start, t.end, t.type) in gaz_spans
             method = f"{t.source}+gazetteer" if backed else t.source
-            mentions.append(
-                _Mention(field, s, e, t.type, t.confidence, method, elided=_elided(text, s))
-            )
+            conf = t.confidence
+            if names.doubtful(tokens, kept[0], kept[1]):
+                conf = min(conf, DOUBTFUL_CONFIDENCE)
+            mentions.append(_Mention(field, s, e, t.type, conf, method, elided=_elided(text, s)))
         if code in UNION_LANGUAGES:
             taken = [(t.start, t.end) for t in found]
             loc = [g for g in gaz if g.type == "LOC"]
@@ -646,9 +652,10 @@ def _document_mentions(model: CrfModel, sentences: Sequence[_Tagged]) -> list[_M
                 continue
             start, end = _span(sent.text, sent.spans, kept[0], kept[1], _cuts_for(model))
             elided = _elided(sent.text, start)
-            out.append(
-                _Mention(sent.field, start, end, t.type, t.confidence, t.source, elided=elided)
-            )
+            conf = t.confidence
+            if names.doubtful(sent.tokens, kept[0], kept[1]):
+                conf = min(conf, DOUBTFUL_CONFIDENCE)
+            out.append(_Mention(sent.field, start, end, t.type, conf, t.source, elided=elided))
     return out
 
 
@@ -656,6 +663,10 @@ def _sources(methods: set[str]) -> set[str]:
     return {part for m in methods for part in m.split("+")}
 
 
+# ``names.doubtful`` mentions (an agency in a dateline or photo credit, an uncapitalised Latin
+# name, numbers): kept as mentions (the corpora tag some) with a confidence that keeps them out
+# of the facets.
+DOUBTFUL_CONFIDENCE = 0.05
 # Per-language confidence an entity needs to reach the summary facets (``FoundEntity.facet``);
 # below it, it stays in the article's entity list. Chosen on dev per language
 # (``streams.enrich.training.thresholds``) for facet precision at reasonable recall.
@@ -713,12 +724,19 @@ def _absorb(target: _Cluster, other: _Cluster) -> None:
         target.id, target.link_confidence = other.id, other.link_confidence
 
 
+_linker_broken = False
+
+
 def _linker() -> Any:
-    """H3's ``streams.enrich.linking`` when present (None while it is not built)."""
+    """H3's ``streams.enrich.linking`` when present and its data shipped, else None."""
+    if _linker_broken:
+        return None
     try:
-        return importlib.import_module("streams.enrich.linking")
+        linking = importlib.import_module("streams.enrich.linking")
     except ImportError:
         return None
+    available = getattr(linking, "available", None)
+    return linking if available is None or available() else None
 
 
 def _surface(fields: Mapping[str, str], m: _Mention) -> str:
@@ -728,7 +746,7 @@ def _surface(fields: Mapping[str, str], m: _Mention) -> str:
 def _display(fields: Mapping[str, str], c: _Cluster) -> str:
     """Most frequent full surface form among the mentions carrying the cluster's own key; an
     article elided after ل ("للعراق") is written back ("العراق") when no mention has it."""
-    own = [m for m in c.mentions if (m.key or names.key(_surface(fields, m))) == c.key]
+    own = [m for m in c.mentions if m.key == c.key]
     pool = own or c.mentions
     full = [m for m in pool if not m.elided] or pool
     surfaces = [_surface(fields, m) for m in full]
@@ -799,7 +817,9 @@ def _merge_acronyms(fields: Mapping[str, str], clusters: list[_Cluster]) -> None
                 _absorb(c, other)
             elif other is None:
                 conf = c.evidence() / max(1, len(c.mentions))
-                c.root().mentions.append(_Mention(m.field, a, b, c.type, conf, m.method))
+                c.root().mentions.append(
+                    _Mention(m.field, a, b, c.type, conf, m.method, names.key(acr))
+                )
                 by_key[names.key(acr)] = c
             break
 
@@ -814,8 +834,12 @@ def _link(
             continue
         try:
             got = linking.link(_display(fields, c), c.type, code, tuple(by_id))
-        except Exception:  # noqa: BLE001 - linking is an enrichment, never a failure
-            got = None
+        except Exception:  # linking is an enrichment, never a failure
+            # a broken data file would fail (slowly) on every call: stop linking, say so once
+            global _linker_broken
+            _linker_broken = True
+            log.exception("entity linking failed; entities are not linked from now on")
+            return
         if got is None:
             continue
         c.id, c.link_confidence = got.id, got.confidence
@@ -832,7 +856,7 @@ def _resolve(
     """Group mentions by (type, key), then merge mentions of one referent (see callers)."""
     groups: dict[tuple[str, str], _Cluster] = {}
     for m in mentions:
-        key = m.key or names.key(_surface(fields, m))
+        key = m.key = m.key or names.key(_surface(fields, m))
         if not key:
             continue
         c = groups.get((m.type, key))

@@ -65,9 +65,8 @@ def test_display_name_is_the_most_frequent_surface() -> None:
     ("text", "name", "typ"),
     [
         ("جدة - واس: افتتح المعرض اليوم", "واس", "PER"),
-        ("قال المسؤول واس الأمر", "واس", "PER"),  # never a person
-        ("PARIS (AFP) - The minister resigned", "AFP", "ORG"),
-        ("Reuters - Markets fell on Tuesday", "Reuters", "ORG"),
+        ("قال المسؤول واس الأمر", "واس", "LOC"),  # never a person or place
+        ("PARIS (AFP) - The minister resigned", "AFP", "PER"),
         ("قال الملك حفظه الله إن", "حفظه الله", "ORG"),
         ("رحمه الله كان كريما", "رحمه الله", "ORG"),
         ("في نيسان الماضي", "نيسان", "PER"),
@@ -101,7 +100,11 @@ def test_non_names_are_dropped(text: str, name: str, typ: str) -> None:
         ("في المملكة العربية السعودية", "السعودية", "LOC", "السعودية"),
         ("وصل علي إلى الرياض", "علي", "PER", "علي"),  # the name Ali, written with ي
         ("Theresa May said", "May", "PER", "May"),  # a month that is also a surname
+        ("Charles de Gaulle said", "de Gaulle", "PER", "de Gaulle"),
+        ("В Москве прошла встреча", "Москве", "LOC", "Москве"),
+        ("北京举行会议", "北", "LOC", "北"),
         ("في مطار الملك فهد", "مطار الملك فهد", "LOC", "مطار الملك فهد"),
+        ("تقدم نيسان سيارة جديدة", "نيسان", "ORG", "نيسان"),  # Nissan, not April
     ],
 )
 def test_names_are_kept_or_trimmed(text: str, name: str, typ: str, kept: str | None) -> None:
@@ -112,10 +115,40 @@ def test_names_are_kept_or_trimmed(text: str, name: str, typ: str, kept: str | N
         assert got == kept
 
 
+@pytest.mark.parametrize(
+    ("text", "i", "j", "doubtful"),
+    [
+        ("Los vecinos protestaron ayer", 0, 1, True),
+        ("said the ceo von sainsbury today", 2, 5, True),
+        ("in der französischen Stadt", 2, 3, True),
+        ("in 1991 - wrote", 1, 2, True),
+        ("Charles de Gaulle said", 0, 3, False),
+        ("В Москве прошла встреча", 1, 2, False),
+        ("北京举行会议", 0, 2, False),
+        ("قال وزير الخارجية", 1, 3, False),
+    ],
+)
+def test_doubtful_names_are_flagged(text: str, i: int, j: int, doubtful: bool) -> None:
+    assert names.doubtful(_tokens(text), i, j) is doubtful
+
+
+def test_datelines_are_kept_out_of_the_facets() -> None:
+    toks = _tokens("PARIS (AFP) - The minister resigned")
+    assert names.dateline(toks, 2, 3)
+    toks = _tokens("Reuters - Markets fell on Tuesday, Reuters reported")
+    assert names.dateline(toks, 0, 1) and not names.dateline(toks, 7, 8)
+    text = "جدة - واس: افتتح وزير الصحة المعرض. وقالت رويترز إن المعرض كبير (رويترز - أرشيف)."
+    found = entities.extract_entities({"content": text}, "ar")
+    assert not any(e.facet and "واس" in e.name for e in found)
+    for e in found:
+        if e.name == "رويترز":
+            assert all(m.text == "رويترز" for m in e.mentions)
+
+
 def test_names_and_tokens_are_bounded() -> None:
     long = "ب" * 17_000
     assert names.clean_span([long], 0, 1, "PER") is None
-    assert names.clean_span(["Word"] * 13, 0, 13, "ORG") is None
+    assert names.clean_span(["Word"] * 31, 0, 31, "ORG") is None
     assert len(names.key("x" * 17_000)) <= names.MAX_NAME_CHARS
     assert len(names.display_name(["y" * 5000])) <= names.MAX_NAME_CHARS
     for lang, word in (("en", "Z" + "z" * 17_000), ("ar", "س" * 17_000)):
