@@ -49,11 +49,11 @@ LINKABLE = frozenset({"LOC", "ORG", "GPE"})
 MIN_CONFIDENCE = 0.5  # below this nothing is returned (what ``link`` returns is stored)
 MIN_MARGIN = 0.75  # best minus second-best score under which a name is ambiguous
 
-_PRIOR = {"country": 3.0, "org": 3.0, "capital": 2.5, "region": 1.5, "city": 1.0}
+_PRIOR = {"country": 3.0, "org": 3.0, "capital": 2.5, "region": 2.0, "city": 1.0}
 _LOC_KINDS = frozenset({"country", "capital", "region", "city"})
 # index tiers (see training/links.py): how much a name says about the entity it names
 TIER_ALTERNATE, TIER_MINOR, TIER_MAJOR, TIER_VARIANT, TIER_PREFERRED = 0, 1, 2, 3, 4
-_TIER_SCORE = (-0.3, -1.0, 0.0, 0.5, 1.0)
+_TIER_SCORE = (-0.3, -1.0, 0.0, 0.5, 2.0)
 _TIER_QUALITY = (0.9, 0.85, 1.0, 1.0, 1.0)
 
 
@@ -243,13 +243,9 @@ def _candidates(name: str, data: _Data) -> tuple[str, dict[int, tuple[int, float
     return matched, found
 
 
-def _context(
-    data: _Data, context_ids: Collection[str]
-) -> tuple[list[str], list[str], list[str], float]:
-    """(countries named, countries of the places named, US states of the places named, share of
-    regions among the places named)."""
+def _context(data: _Data, context_ids: Collection[str]) -> tuple[list[str], list[str], list[str]]:
+    """(countries named, countries of the places named, US states of the places named)."""
     countries, places, admins = [], [], []
-    regions = 0
     for id_ in context_ids:
         n = data.by_id.get(id_)
         if n is None or data.kinds[n] == "org":
@@ -258,11 +254,10 @@ def _context(
             countries.append(data.countries[n])
             continue
         places.append(data.countries[n])
-        regions += data.kinds[n] == "region"
         admin = data.admins[n] or (id_[len("region:") :] if data.kinds[n] == "region" else "")
         if admin:
             admins.append(admin)
-    return countries, places, admins, regions / len(places) if places else 0.0
+    return countries, places, admins
 
 
 def _share(values: list[str], value: str) -> float:
@@ -280,7 +275,7 @@ def link(name: str, type: str, lang: str | None, context_ids: Collection[str] = 
     lang = (lang or "").split("-")[0].split("_")[0].lower()
     bare = matched.lstrip("^")
     in_lang = {n for n in found if lang and key(data.labels[n].get(lang, "")) == bare}
-    ctx_countries, ctx_places, ctx_admins, ctx_regions = _context(data, context_ids)
+    ctx_countries, ctx_places, ctx_admins = _context(data, context_ids)
     common = data.common.get(lang, frozenset())
     # a country before its capital of the same name ("Kuwait"), a city before the region named
     # after it ("Istanbul", "Aleppo") unless the context points at the region itself; a name
@@ -317,10 +312,8 @@ def link(name: str, type: str, lang: str | None, context_ids: Collection[str] = 
             or (data.countries[n] != "US" and data.countries[n] in cities_in)
         ):
             score -= 2.0
-        if kind == "region":
-            score += 2.0 * ctx_regions  # "Québec et l'Ontario": a region among regions
         own = data.countries[n]
-        support = 3.0 * _share(ctx_places, own) + 2.0 * _share(ctx_countries, own)
+        support = 3.0 * _share(ctx_places, own) + 1.0 * _share(ctx_countries, own)
         own_admin = data.admins[n] or (data.ids[n][7:] if kind == "region" else "")
         support += 4.0 * _share(ctx_admins, own_admin)
         if data.ids[n] in context_ids:
@@ -330,6 +323,10 @@ def link(name: str, type: str, lang: str | None, context_ids: Collection[str] = 
         scored.append((score + support, q, n))
     if not scored:
         return None
+    if type == "ORG" and any(data.kinds[n] in ("region", "city") for n in found):
+        scored = [s for s in scored if data.kinds[s[2]] == "org"]  # "Georgia beat Alabama"
+        if not scored:
+            return None
     scored.sort(key=lambda s: (-s[0], -data.pops[s[2]], data.ids[s[2]]))
     best, q, n = scored[0]
     margin = best - scored[1][0] if len(scored) > 1 else 3.0

@@ -31,6 +31,7 @@ names that collide with other countries' names in major languages.
 from __future__ import annotations
 
 import argparse
+import difflib
 import gettext
 import lzma
 import re
@@ -278,6 +279,26 @@ _PERSIAN = re.compile("[یکپچژگ]")
 _URDU = re.compile("[ہےٹڈڑںھۃەڤۆێ]")
 
 
+_CYR_LATIN = str.maketrans(
+    {
+        **dict(zip("абвгдезийклмнопрстуфхцыэ", "abvgdeziiklmnoprstufhcye", strict=True)),
+        **{"ё": "e", "ж": "zh", "ч": "ch", "ш": "sh", "щ": "sh", "ю": "yu", "я": "ya"},
+        **{"ъ": "", "ь": ""},
+    }
+)
+
+
+def _like_english(english: str, names: list[str]) -> str | None:
+    """The Cyrillic name that sounds most like the English one ("Санкт-Петербург", not "Питер")."""
+    target = linking.key(english)
+
+    def rank(n: str) -> tuple[float, bool]:
+        latin = linking.key(n).translate(_CYR_LATIN)
+        return difflib.SequenceMatcher(None, target, latin).ratio(), "-" in n
+
+    return max(names, key=rank, default=None)
+
+
 def _script_labels(labels: dict[str, str], names: list[str]) -> None:
     """Labels in ar, fa, ru, zh from the alternate names' scripts, where CLDR has none."""
 
@@ -286,7 +307,10 @@ def _script_labels(labels: dict[str, str], names: list[str]) -> None:
         return min(found, key=lambda n: (n.count(" "), len(n))) if found else None
 
     candidates = {
-        "ru": pick(lambda n: re.fullmatch("[А-Яа-яЁё -]+", n) and not n.endswith("ъ")),
+        "ru": _like_english(
+            labels["en"],
+            [n for n in names if re.fullmatch("[А-Яа-яЁё -]+", n) and not n.endswith("ъ")],
+        ),
         "zh": pick(lambda n: re.fullmatch("[\u4e00-\u9fff]+", n)),
         "ar": _pick_arabic([n for n in names if re.fullmatch("[\u0621-\u064a ]+", n)]),
         "fa": pick(

@@ -619,7 +619,7 @@ COMMON_WORDS: dict[str, str] = {
     "fr": "orange|tours|pau|grasse|central|est|ouest|nord|sud|centre|capitale",
     "de": "essen|halle|hamm|marl|mainz|ulm|mitte|nord|ost|süd|west|zentral",
     "es": "león|leon|mayor|central|norte|sur|este|oeste|santa|victoria|capital|valle",
-    "tr": "ordu|van|batman|of|hit|muş|merkez|doğu|batı|kuzey|güney|başkent",
+    "tr": "ordu|batman|of|hit|muş|merkez|doğu|batı|kuzey|güney|başkent",
     "it": "bari|como|ancona|centro|nord|sud|est|ovest",
 }
 
