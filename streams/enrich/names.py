@@ -469,3 +469,29 @@ def acronym_of(acr: str, name: str) -> bool:
         return False
     it = iter(flat)
     return all(c in it for c in letters)
+
+
+# Titles a user may type before a name ("الملك سلمان", "President Macron"); names are stored
+# without them (the taggers and the corpora leave titles out of the span).
+_QUERY_TITLES = frozenset(
+    {
+        *(key(w) for w in ("الملك", "الأمير", "الرئيس", "الشيخ", "السلطان", "الوزير", "اللواء")),
+        *(key(w) for w in ("الفريق", "الدكتور", "السيد", "السيدة", "الإمام")),
+        *("president", "king", "queen", "prince", "princess", "minister", "chancellor"),
+        *("sheikh", "dr", "mr", "mrs", "ms", "general", "pope", "sir", "lord", "emir", "sultan"),
+        *("président", "roi", "ministre", "präsident", "kanzler", "kanzlerin", "bundeskanzler"),
+        *("cumhurbaşkanı", "başbakan", "kral"),
+    }
+)
+
+
+def query_keys(query: str) -> list[str]:
+    """Keys to look a user's name up by: the query's own key and, when it starts with a title,
+    the key without it ("الملك سلمان" also finds "سلمان")."""
+    full = key(query.strip())
+    out = [full] if full else []
+    words = full.split()
+    while len(words) > 1 and words[0] in _QUERY_TITLES:
+        words = words[1:]
+        out.append(" ".join(words))
+    return out

@@ -52,6 +52,13 @@ def test_key_unifies_spelling_and_spacing_but_keeps_real_letters() -> None:
     assert entities.key_of("عبد الرحمن") == names.key("عبدالرحمن")
 
 
+def test_query_keys_drop_a_leading_title() -> None:
+    assert names.query_keys("الملك سلمان") == [names.key("الملك سلمان"), names.key("سلمان")]
+    assert names.query_keys("President Macron") == ["president macron", "macron"]
+    assert names.query_keys("Macron") == ["macron"]
+    assert names.query_keys("  ") == []
+
+
 def test_display_name_is_the_most_frequent_surface() -> None:
     assert names.display_name(["الأكراد", "أكراد", "الأكراد"]) == "الأكراد"
     assert names.display_name(["Merkel", "Angela Merkel"]) == "Merkel"  # ties: first seen
