@@ -52,6 +52,7 @@ class Child:
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     restart_at: float | None = None  # monotonic time of the next start after an exit
+    metrics_host: str = "127.0.0.1"  # where its /metrics answers (see ``reach``)
 
     def start(self) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
@@ -84,12 +85,23 @@ class Child:
             return ""
 
 
-def scrape(port: int | None) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def reach(bind: str) -> str:
+    """The address to connect to for a server bound to ``bind`` (a wildcard: loopback)."""
+    host = bind.strip("[]")
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - compared, not bound
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def scrape(
+    port: int | None, host: str = "127.0.0.1"
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Samples of a child's /metrics (empty when it does not answer)."""
     if not port:
         return {}
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+        url = f"http://{reach(host)}:{port}/metrics"
+        with urllib.request.urlopen(url, timeout=2) as resp:
             text = resp.read().decode()
     except OSError:
         return {}
@@ -162,7 +174,12 @@ class Pipeline:
                 "NEWSFLOW_FAUST__DATADIR": str(self.state_dir / f"faust-{name}"),
             }
             self.children[name] = Child(
-                name, ["worker", stage, "-l", "warning"], env, logs / f"{name}.log", port
+                name,
+                ["worker", stage, "-l", "warning"],
+                env,
+                logs / f"{name}.log",
+                port,
+                metrics_host=self.settings.faust.web_host,
             )
 
     @property
@@ -176,7 +193,12 @@ class Pipeline:
             args += ["--once", "--all", "--json"]
         env = {**os.environ, "NEWSFLOW_CONNECTOR__METRICS_PORT": str(port)}
         child = Child(
-            "connector", args, env, self.state_dir / "logs" / "connector.log", port or None
+            "connector",
+            args,
+            env,
+            self.state_dir / "logs" / "connector.log",
+            port or None,
+            metrics_host=self.settings.connector.metrics_host,
         )
         self.children["connector"] = child
         return child
@@ -194,7 +216,7 @@ class Pipeline:
     def samples(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         merged: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         for child in self.children.values():
-            for key, value in scrape(child.metrics_port).items():
+            for key, value in scrape(child.metrics_port, child.metrics_host).items():
                 merged[key] = merged.get(key, 0.0) + value
         return merged
 
@@ -268,7 +290,7 @@ class Monitor:
 
         for child in self.pipe.children.values():
             if child.alive():
-                self.totals.update(child.name, scrape(child.metrics_port))
+                self.totals.update(child.name, scrape(child.metrics_port, child.metrics_host))
             for line in self.logs.new(str(child.log)):
                 self.events.add(child.name, line)
         merged = self.totals.merged()

@@ -22,14 +22,18 @@ from typing import Any
 
 from connectors.rss.schedule import HEALTH_ORDER
 from streams import topics
+from streams.commands.liveview import printable
 from streams.settings import Settings
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-def _probe(port: int) -> dict[str, Any] | None:
+def _probe(port: int, host: str = "127.0.0.1") -> dict[str, Any] | None:
+    from streams.commands.run import reach
+
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2) as r:
+        url = f"http://{reach(host)}:{port}/health/ready"
+        with urllib.request.urlopen(url, timeout=2) as r:
             return dict(json.loads(r.read()))
     except urllib.error.HTTPError as exc:  # 503: answers, but not ready
         return dict(json.loads(exc.read() or b"{}"))
@@ -37,16 +41,21 @@ def _probe(port: int) -> dict[str, Any] | None:
         return None
 
 
+def _ports(settings: Settings) -> list[tuple[str, int, str]]:
+    """(process, port, bind address) of the connector and the first worker of each stage."""
+    web, host = settings.faust.web_port, settings.faust.web_host
+    return [
+        ("connector", settings.connector.metrics_port, settings.connector.metrics_host),
+        ("enrich", web, host),
+        ("index", web + 1, host),
+        ("extract", web + 2, host),
+    ]
+
+
 def processes(settings: Settings) -> list[dict[str, Any]]:
-    web = settings.faust.web_port
     out = []
-    for name, port in (
-        ("connector", settings.connector.metrics_port),
-        ("enrich", web),
-        ("index", web + 1),
-        ("extract", web + 2),
-    ):
-        report = _probe(port) if port else None
+    for name, port, host in _ports(settings):
+        report = _probe(port, host) if port else None
         out.append({"process": name, "port": port, "up": report is not None, "health": report})
     return out
 
@@ -89,13 +98,10 @@ def throughput(settings: Settings, seconds: float = 2.0) -> dict[str, Any]:
     """Articles per second by stage, from two scrapes of the running processes."""
     from streams.commands.run import scrape, total
 
-    web = settings.faust.web_port
-    ports = [settings.connector.metrics_port, web, web + 1, web + 2]
-
     def counts() -> dict[str, float]:
         merged: Samples = {}
-        for port in ports:
-            merged.update(scrape(port))
+        for _name, port, host in _ports(settings):
+            merged.update(scrape(port, host))
         return {
             "connector": total(merged, "newsflow_articles_total", stage="connector"),
             "extract": total(
@@ -235,7 +241,7 @@ def collect(settings: Settings, sample_s: float = 2.0) -> dict[str, Any]:
     if extract_up:
         from streams.commands.run import scrape
 
-        out["extract"] = extract_view(scrape(settings.faust.web_port + 2))
+        out["extract"] = extract_view(scrape(settings.faust.web_port + 2, settings.faust.web_host))
     else:
         out["extract"] = {}
     out["feeds"] = feeds_view(settings)
@@ -266,7 +272,8 @@ def render_extract(x: dict[str, Any]) -> list[str]:
     lines.append(f"  hosts in backoff  {x['hosts_in_backoff']}")
     for f in x["failing_feeds"][:5]:
         lines.append(
-            f"  failing   {f['feed']:<30} {f['failed']}/{f['ok'] + f['failed']} pages failed "
+            f"  failing   {printable(f['feed'], 60):<30} {f['failed']}/{f['ok'] + f['failed']} "
+            "pages failed "
             f"({f['failure_ratio']:.0%})"
         )
     return lines
@@ -277,14 +284,14 @@ def render(status: dict[str, Any], worst_feeds: int = 15) -> list[str]:
     for p in status["processes"]:
         h = p["health"] or {}
         state = "down" if not p["up"] else ("ready" if h.get("ready") else "NOT READY")
-        extra = ", ".join(f"{k}: {v}" for k, v in (h.get("problems") or {}).items())
+        extra = printable(", ".join(f"{k}: {v}" for k, v in (h.get("problems") or {}).items()))
         if h.get("stalled"):
             extra = "stalled " + extra
         lines.append(f"  {p['process']:<10} :{p['port']:<6} {state:<10} {extra}")
     k = status["kafka"]
     lines.append("TOPICS")
     if "error" in k:
-        lines.append(f"  Kafka unreachable: {k['error']}")
+        lines.append(f"  Kafka unreachable: {printable(k['error'], 300)}")
     else:
         for t in k["topics"]:
             lines.append(
@@ -304,7 +311,7 @@ def render(status: dict[str, Any], worst_feeds: int = 15) -> list[str]:
     lines.append(
         f"ELASTICSEARCH  {e['alias']}: {e['documents']} documents"
         if e["reachable"]
-        else f"ELASTICSEARCH  unreachable: {e['error']}"
+        else f"ELASTICSEARCH  unreachable: {printable(e['error'], 300)}"
     )
     feeds = status["feeds"]
     counts = {h: sum(1 for f in feeds if f["health"] == h) for h in HEALTH_ORDER}
@@ -314,8 +321,8 @@ def render(status: dict[str, Any], worst_feeds: int = 15) -> list[str]:
             break
         age = f["last_new_item_age_s"]
         lines.append(
-            f"  {f['health']:<8} {f['id']:<30} last new "
+            f"  {f['health']:<8} {printable(f['id'], 60):<30} last new "
             f"{'-' if age is None else f'{age / 3600:.1f}h'} ago  "
-            f"{f['last_error'] or ''}"[:150]
+            f"{printable(f['last_error'] or '')}"[:150]
         )
     return lines

@@ -228,3 +228,75 @@ def test_supervised_restart_keeps_run_totals(
     views = [line for line in lines if line.startswith("polls ")]
     assert all(a != b for a, b in itertools.pairwise(views)), views  # no repeats
     assert "feeds pending 1" in views[-1]
+
+
+# --- where the view and `newsflow status` connect --------------------------------------------
+
+
+def test_reach_maps_wildcards_to_loopback_and_keeps_addresses() -> None:
+    from streams.commands.run import reach
+
+    assert reach("0.0.0.0") == reach("::") == reach("[::]") == "127.0.0.1"
+    assert reach("127.0.0.2") == "127.0.0.2"
+    assert reach("::1") == "[::1]"
+
+
+def test_scrape_follows_the_configured_bind_address() -> None:
+    """A worker bound to one address (NEWSFLOW_FAUST__WEB_HOST) is scraped there."""
+    import http.server
+    import threading
+
+    from streams.commands.run import scrape
+
+    body = b'# TYPE newsflow_articles counter\nnewsflow_articles_total{stage="enrich"} 4\n'
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        assert scrape(port, "127.0.0.2") == {
+            ("newsflow_articles_total", (("stage", "enrich"),)): 4.0
+        }
+        assert scrape(port) == {}  # nothing listens on 127.0.0.1
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_status_screen_strips_terminal_controls_from_feed_and_process_text() -> None:
+    from streams.commands import status
+
+    screen = status.render(
+        {
+            "processes": [
+                {
+                    "process": "connector",
+                    "port": 9465,
+                    "up": True,
+                    "health": {"ready": False, "problems": {"kafka": "\x1b]0;pwned\x07down"}},
+                }
+            ],
+            "kafka": {"error": "\x1b[2Jgone"},
+            "elasticsearch": {"reachable": False, "alias": "a", "error": "\x1b[31mred"},
+            "feeds": [
+                {
+                    "id": "bad\x1b[1A",
+                    "health": "failing",
+                    "last_new_item_age_s": None,
+                    "last_error": "HTTP 500 \x1b[2J\x9b31m\u202eInternal",
+                }
+            ],
+        }
+    )
+    text = "\n".join(screen)
+    assert not any(c in text for c in ("\x1b", "\x07", "\x9b", "\u202e")), text
+    assert "HTTP 500" in text and "Internal" in text
