@@ -415,7 +415,8 @@ def search_cmd(
     query: Annotated[str, typer.Argument(help="Words to find (any language).")] = "",
     lang: Annotated[str | None, typer.Option("--lang", help="ISO 639-1 code filter.")] = None,
     entity: Annotated[
-        list[str] | None, typer.Option("--entity", help="Entity name (repeatable).")
+        list[str] | None,
+        typer.Option("--entity", help="Entity name in any language or spelling (repeatable)."),
     ] = None,
     since: Annotated[str | None, typer.Option(help="e.g. 12h, 7d, 2w or a date.")] = None,
     feed: Annotated[str | None, typer.Option(help="Feed id filter.")] = None,
@@ -427,11 +428,6 @@ def search_cmd(
     from streams.sinks.elastic import make_client
 
     settings = Settings()
-    keys = None
-    if entity:
-        from streams.enrich.entities import entity_key
-
-        keys = sorted({entity_key(e) for e in entity} | set(entity))
     client = make_client(settings.elastic)
     try:
         resp = search.search(
@@ -440,7 +436,7 @@ def search_cmd(
             query,
             size=size,
             lang=lang,
-            entity_keys=keys,
+            entity=entity or (),
             since=since,
             feed=feed,
         )
