@@ -9,14 +9,20 @@
 from __future__ import annotations
 
 import random
+import resource
+import time
+import tracemalloc
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
 
 from connectors.feeds import FeedSpec
+from connectors.rss import parse_job
 from connectors.rss.digest import digest_fetch, new_state
 from connectors.rss.parse import parse_feed
 from connectors.rss.schedule import SchedulePolicy
+from connectors.rss.text import html_to_text
 from connectors.rss.types import ParsedFeed, ParseLimits
 from streams.net.types import FetchResult, Validators
 
@@ -216,3 +222,72 @@ def test_entity_declarations_never_reach_the_parser(name: str, body: bytes) -> N
     titles = [i.title for i in parsed.items]
     assert not any(_SECRET in t for t in titles), (name, titles)
     assert "entity_declarations_removed" in parsed.warnings, (name, parsed.warnings)
+
+
+# ---- 14.11 amplification ------------------------------------------------------------------
+
+
+def test_a_huge_plain_title_is_capped_before_any_work() -> None:
+    title = "word " * 4_000_000  # 20 MB: str.split made 4 million strings (~300 MB) first
+    tracemalloc.start()
+    try:
+        text = html_to_text(title, 2000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(text) <= 2000
+    assert peak < 2_000_000, f"{peak / 1e6:.0f} MB for a 2,000-character title"
+
+
+def test_a_feed_of_many_tiny_entries_is_capped_before_feedparser() -> None:
+    n = 100_000
+    items = "".join(
+        f"<item><title>t{i}</title><link>https://m.example/{i}</link></item>" for i in range(n)
+    )
+    body = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>M</title>{items}'
+        "<ttl>60</ttl></channel></rss>"
+    ).encode()
+    started = time.process_time()
+    parsed = _parse(body)
+    cpu = time.process_time() - started
+    assert len(parsed.items) == 1000
+    assert parsed.items[-1].title == "t999"
+    assert parsed.dropped == {"over_max_items": n - 1000}
+    assert parsed.meta.ttl_s == 3600  # what follows the items survives the cut
+    assert not parsed.bozo  # the cut document is still well-formed
+    assert cpu < 2.0, f"{cpu:.1f} s CPU (all of feedparser on 100,000 entries: ~12 s)"
+
+
+def test_atom_entries_are_capped_too() -> None:
+    entries = "".join(
+        f"<entry><title>e{i}</title><link href='https://m.example/e{i}'/><id>urn:e{i}</id></entry>"
+        for i in range(30)
+    )
+    body = f'<feed xmlns="http://www.w3.org/2005/Atom"><title>A</title>{entries}</feed>'.encode()
+    parsed = _parse(body, limits=ParseLimits(max_items=5))
+    assert [i.title for i in parsed.items] == [f"e{i}" for i in range(5)]
+    assert parsed.dropped == {"over_max_items": 25} and not parsed.bozo
+
+
+def _rlimit_as() -> int:
+    return resource.getrlimit(resource.RLIMIT_AS)[0]
+
+
+def test_parser_processes_have_memory_and_cpu_limits() -> None:
+    ctx = parse_job.parser_context()
+    with ProcessPoolExecutor(1, mp_context=ctx, initializer=parse_job.exit_with_parent) as pool:
+        limit = pool.submit(_rlimit_as).result(timeout=60)
+        assert limit != resource.RLIM_INFINITY
+        assert limit < 4 * parse_job.PARSE_MEMORY_BYTES
+        # more memory than allowed: the task fails, the worker survives
+        with pytest.raises(MemoryError):
+            pool.submit(bytearray, 2 * parse_job.PARSE_MEMORY_BYTES).result(timeout=60)
+        assert pool.submit(_rlimit_as).result(timeout=60) == limit
+    with ProcessPoolExecutor(
+        1, mp_context=ctx, initializer=parse_job.limit_worker, initargs=(1 << 30, 1)
+    ) as pool:
+        spin = "sum(i for i in range(10**10))"
+        with pytest.raises(parse_job.ParseCpuExceeded):
+            pool.submit(parse_job.within_budget, eval, spin).result(timeout=60)
+        assert pool.submit(parse_job.within_budget, eval, "1 + 1").result(timeout=60) == 2
