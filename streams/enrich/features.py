@@ -34,8 +34,8 @@ _WORD = rf"(?:(?![{_CJK}])[\w{_MARKS}])+"
 # tokens not to end a sentence inside one):
 # * dotted acronyms and abbreviations keep their dots: "U.S.", "N.E.C", "v.Chr", "z.B.";
 # * known abbreviations keep their dot ("St. Niklaus", "Dr.", "Corp."), so do initials before a
-#   name ("J. R. R. Tolkien"), day/rank ordinals ("3. Oktober", "1. FC Köln", "II. Dünya") and
-#   Roman numerals before a word;
+#   name ("J. R. R. Tolkien"), day/rank ordinals before a word ("3. Oktober", "1. FC Köln") and
+#   Roman numerals ("Karl IV. ( Böhmen )", "II. Dünya"), as German and Turkish write them;
 # * numbers keep their separators ("1.2", "3:0", "1/2", "1,000");
 # * English possessive/clitic "'s" is a token of its own ("Germany 's" in CoNLL); other
 #   apostrophes and hyphens stay inside the word ("d'Uruguay", "Ankara'da", "Saint-Étienne");
@@ -61,7 +61,8 @@ TOKEN_RE = re.compile(
     rf"(?:{_LETTER}{{1,2}}\.)+{_LETTER}{{1,3}}\b\.?"  # U.S. / N.E.C / v.Chr / z.B.
     rf"|(?<![\w.])(?:{_ABBREVIATION})\.(?=\s)"  # St. / Dr. / Corp.
     rf"|(?<![\w.])[{_UPPER}]\.(?=[ \t]+{_LETTER})"  # initials: J. R. R. Tolkien
-    rf"|(?<![\w.])(?:\d{{1,2}}|[IVXLC]{{2,5}})\.(?=[ \t]+\w)"  # 3. Oktober / II. Dünya
+    r"|(?<![\w.])\d{1,2}\.(?=[ \t]+\w)"  # 3. Oktober / 1. FC Köln
+    r"|(?<![\w.])[IVXLC]{2,5}\.(?=\s|$)"  # Karl IV. / II. Dünya Savaşı
     r"|\d+(?:[.,:/]\d+)+"  # 1.2 / 3:0 / 1/2
     rf"|[{_CJK}]"
     rf"|{_WORD}(?:(?:[-&]|['’](?![sS]\b)){_WORD})*"

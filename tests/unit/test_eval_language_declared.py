@@ -16,6 +16,9 @@ NAMES = [
     ("Kappeyne van de Wetering", "fr"),
     ("Björn Dæhlie , Thomas Alsgaard", "nl"),
     ("Osmanlı İmparatorluğu", "de"),
+    # a sentence of the declared language about foreign names: the names' letters do not count
+    ("Au tournoi de Prague , le Français a battu Tomáš Berdych et Radek Štěpánek .", "fr"),
+    ("Im Finale schlug sie Agnieszka Radwańska und Dominika Cibulková .", "de"),
 ]
 
 
