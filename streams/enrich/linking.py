@@ -28,6 +28,7 @@ Ids: ``country:SY`` (ISO 3166-1 alpha-2), ``region:TR-06`` (first-level ISO 3166
 
 from __future__ import annotations
 
+import functools
 import io
 import lzma
 import math
@@ -74,8 +75,9 @@ _TR_SUFFIX = re.compile(r"['’][a-zçğıöşüâîû]{1,6}$")
 _ACRONYM_MAX = 6
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def key(text: str) -> str:
-    """The matching key of a name (not for display)."""
+    """The matching key of a name (not for display); memoised, names repeat across articles."""
     t = unicodedata.normalize("NFKC", text)
     if _ARABIC.search(t):
         t = arabic.normalize(t).translate(_PERSIAN)
@@ -243,6 +245,17 @@ def _candidates(name: str, data: _Data) -> tuple[str, dict[int, tuple[int, float
     return matched, found
 
 
+@functools.lru_cache(maxsize=1 << 15)
+def _cached_candidates(name: str) -> tuple[str, Mapping[int, tuple[int, float]]]:
+    matched, found = _candidates(name, _load())
+    return matched, MappingProxyType(found)
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _label_key(n: int, lang: str) -> str:
+    return key(_load().labels[n].get(lang, ""))
+
+
 def _context(data: _Data, context_ids: Collection[str]) -> tuple[list[str], list[str], list[str]]:
     """(countries named, countries of the places named, US states of the places named)."""
     countries, places, admins = [], [], []
@@ -268,13 +281,18 @@ def link(name: str, type: str, lang: str | None, context_ids: Collection[str] = 
     """The id of the place or organisation ``name`` (as written), or None if unknown/ambiguous."""
     if type not in LINKABLE or not name or not name.strip() or len(name) > 120:
         return None
+    return _link(name, type, lang, frozenset(context_ids))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _link(name: str, type: str, lang: str | None, context_ids: frozenset[str]) -> Link | None:
     data = _load()
-    matched, found = _candidates(name, data)
+    matched, found = _cached_candidates(name)
     if not found:
         return None
     lang = (lang or "").split("-")[0].split("_")[0].lower()
     bare = matched.lstrip("^")
-    in_lang = {n for n in found if lang and key(data.labels[n].get(lang, "")) == bare}
+    in_lang = {n for n in found if lang and _label_key(n, lang) == bare}
     ctx_countries, ctx_places, ctx_admins = _context(data, context_ids)
     common = data.common.get(lang, frozenset())
     # a country before its capital of the same name ("Kuwait"), a city before the region named
