@@ -26,6 +26,7 @@ from elasticsearch import Elasticsearch, helpers
 from kafka import KafkaConsumer, TopicPartition
 
 from streams import topics
+from streams.enrich import linking
 from streams.schema import Article, decode
 from streams.settings import Settings
 from streams.sinks.elastic import (
@@ -89,7 +90,7 @@ def _scan_old(es: Elasticsearch, index: str) -> Iterator[dict[str, Any]]:
 
 def _copy_old(es: Elasticsearch, plan: MonthPlan, say: Say) -> int:
     actions = (
-        {"_index": plan.new, "_id": doc["article_id"], "_source": derive(doc)}
+        {"_index": plan.new, "_id": doc["article_id"], "_source": derive(doc, linking.labels)}
         for doc in _scan_old(es, plan.old)
     )
     done, errors = helpers.bulk(es, actions, chunk_size=500, raise_on_error=False)
@@ -137,7 +138,7 @@ def _topic_pass(
                         {
                             "_index": target,
                             "_id": article.article_id,
-                            "_source": to_document(article, now),
+                            "_source": to_document(article, now, linking.labels),
                         }
                     )
             if actions:

@@ -263,7 +263,12 @@ def entity_labels(ids: Iterable[str], labels: Labels) -> dict[str, list[str]]:
     """``entity_labels``: per language of ``LABEL_LANGS``, the labels of the linked ids."""
     out: dict[str, list[str]] = {}
     for entity_id in ids:
-        known = labels(entity_id)
+        try:
+            known = labels(entity_id)
+        except (OSError, ValueError, LookupError, EOFError) as exc:
+            # Unreadable label data must not fail the article: index it without labels.
+            log.warning("entity labels of %s unavailable: %s", entity_id, exc)
+            continue
         for lang in LABEL_LANGS:
             label = known.get(lang)
             if label and label not in out.setdefault(lang, []):

@@ -21,6 +21,7 @@ import time
 from datetime import UTC, datetime
 
 from streams import topics
+from streams.enrich import linking
 from streams.errors import PoisonArticle
 from streams.metrics import BULK_SECONDS, END_TO_END
 from streams.ops import Health
@@ -39,7 +40,7 @@ def decode_article(record: Record) -> Article:
 def declare(settings: Settings, health: Health | None = None) -> Stage:
     wiring = topics.STAGES[STAGE]
     cfg = settings.index
-    sink = ElasticSink(settings.elastic)
+    sink = ElasticSink(settings.elastic, labels=linking.labels)  # entity_labels.<lang>
     on_request = None if health is None else (lambda e: health.dependency("elasticsearch", e))
 
     def prepare(articles: list[Article]) -> tuple[list[Article], PreparedBulk]:
