@@ -3,8 +3,10 @@
 Seed article -> ``news.articles.raw.v1`` (kafka-python, acks=all) -> read back by exact offset
 -> enriched by the enrich stage's pure function (language + entities) ->
 ``news.articles.enriched.v1`` -> read back -> Elasticsearch (``_id`` = article_id) -> search
-for an Arabic word through the read alias. The workers (``newsflow worker enrich|index``) are
-not needed for this smoke test; ``newsflow run`` (next issue) drives the whole pipeline.
+for an Arabic word through the read alias, and one cross-language entity search
+(``--entity Turkey`` finds the Arabic article through its link id). Entities are shown by their
+names as written in the article, with their link ids. The workers (``newsflow worker
+enrich|index``) are not needed for this smoke test; ``newsflow run`` drives the whole pipeline.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from streams import resources, topics
+from streams.commands import search
 from streams.commands.bootstrap import bootstrap
 from streams.commands.search import build_query
-from streams.enrich import pipeline
+from streams.enrich import linking, pipeline
 from streams.schema import (
     Article,
     ContractModel,
@@ -89,7 +92,12 @@ def _read_back(settings: Settings, topic: str, partition: int, offset: int) -> b
         consumer.close()
 
 
-def run(settings: Settings, say: Say, query: str = "سوريا") -> dict[str, Any]:
+ENTITY_QUERY = "Turkey"  # English name, Arabic article: found through the link id country:TR
+
+
+def run(
+    settings: Settings, say: Say, query: str = "سوريا", entity_query: str = ENTITY_QUERY
+) -> dict[str, Any]:
     bootstrap(settings, say)
     now = datetime.now(UTC)
     raw = seed_raw_article(now)
@@ -117,7 +125,7 @@ def run(settings: Settings, say: Say, query: str = "سوريا") -> dict[str, An
         article_back = decode(Article, _read_back(settings, enriched_topic, part, off))
     finally:
         producer.close()
-    sink = ElasticSink(settings.elastic)
+    sink = ElasticSink(settings.elastic, labels=linking.labels)
     sink.start()
     try:
         results = sink.write([article_back], indexed_at=datetime.now(UTC), refresh=True)
@@ -130,11 +138,25 @@ def run(settings: Settings, say: Say, query: str = "سوريا") -> dict[str, An
             size=5,
             source_includes=["title", "url", "language.code"],
         )
+        by_entity = search.search(
+            sink.client, settings.elastic, None, size=5, entity=[entity_query]
+        )
     finally:
         sink.close()
+    found = [h["_id"] for h in by_entity["hits"]["hits"]]
+    say(
+        f"search --entity {entity_query!r}: {by_entity['hits']['total']['value']} hit(s)"
+        + (", the Arabic seed article among them" if article.article_id in found else "")
+    )
     hits = resp["hits"]["hits"]
     return {
-        "entities": [(e.type, e.text) for e in article_back.entities],
+        # names as written (contract 1.3), with the link id when there is one
+        "entities": [
+            (e.type, e.name or e.text if e.id is None else f"{e.name or e.text}  [{e.id}]")
+            for e in article_back.entities
+            if e.facet
+        ],
+        "entity_search": {"query": entity_query, "ids": found},
         "query": query,
         "total": resp["hits"]["total"]["value"],
         "hits": [{"id": h["_id"], **h["_source"]} for h in hits],

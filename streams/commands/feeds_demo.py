@@ -26,7 +26,7 @@ from typing import Any
 
 from streams import resources
 from streams.commands import run
-from streams.commands.search import build_query
+from streams.commands.search import build_query, resolve_entity
 from streams.schema.ids import article_id
 from streams.settings import Settings
 from streams.sinks.elastic import make_client
@@ -39,6 +39,8 @@ HOST, PORT = "127.0.0.1", 8765
 # The seed item links to its article page on the demo server (commands/demo.py uses the same URL).
 SEED_ID = article_id(f"http://{HOST}:{PORT}/pages/ar/turkey-syria-defence-cooperation.html")
 QUERIES = ("سوريا", "وزارة الدفاع", "Rotterdam", "Казани", "اصفهان", "成都")
+# Cross-language entity searches: an English name finds the Arabic articles through the link id.
+ENTITY_QUERIES = ("Turkey",)
 
 Say = Callable[[str], None]
 
@@ -56,14 +58,22 @@ def _serves_demo() -> bool:
         return False
 
 
-def searches(settings: Settings, queries: tuple[str, ...] = QUERIES) -> list[dict[str, Any]]:
+def searches(
+    settings: Settings,
+    queries: tuple[str, ...] = QUERIES,
+    entity_queries: tuple[str, ...] = ENTITY_QUERIES,
+) -> list[dict[str, Any]]:
     es = make_client(settings.elastic)
     out = []
+    plans = [(q, build_query(q)) for q in queries]
+    plans += [
+        (f"--entity {e}", build_query(None, entities=[resolve_entity(e)])) for e in entity_queries
+    ]
     try:
-        for query in queries:
+        for query, body in plans:
             resp = es.search(
                 index=settings.elastic.alias,
-                query=build_query(query),
+                query=body,
                 size=2,
                 source_includes=["title", "language.code", "feed.id", "entities"],
             )

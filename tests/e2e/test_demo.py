@@ -78,7 +78,10 @@ def test_demo_runs_the_bundled_feeds_through_the_pipeline(
     assert len(seed) == 1
     src = seed[0]["_source"]
     assert src["language"]["code"] == "ar" and src["feed"]["id"] == "demo-ar"
-    assert "انقره" in src["entities"]["location"] and "سوريا" in src["entities"]["location"]
+    # names as written (contract 1.3), not the matching keys (انقره)
+    assert "أنقرة" in src["entities"]["location"] and "سوريا" in src["entities"]["location"]
+    assert "country:TR" in src["entity_ids"]
+    assert "search '--entity Turkey'" in out
     assert (ROOT / "deploy" / "feeds" / "demo.yaml").is_file()
 
 
@@ -97,3 +100,4 @@ def test_smoke_demo_makes_the_seed_article_searchable(
     assert res.returncode == 0, res.stderr[-3000:]
     assert "search 'سوريا'" in res.stdout
     assert SEED_ID in res.stdout
+    assert "the Arabic seed article among them" in res.stderr  # search --entity Turkey (progress)
