@@ -361,7 +361,7 @@ def _label(data: _Data, n: int, lang: str | None, matched: str) -> str:
     labels = data.labels[n]
     if lang and lang in labels:
         return labels[lang]
-    for name in (*labels.values(), *data.variants[n]):
+    for name in (*labels.values(), *data.variants[n], *data.preferred[n], *data.alternates[n]):
         if key(name) == matched:
             return name
     return labels.get("en") or next(iter(labels.values()), "")

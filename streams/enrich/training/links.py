@@ -57,6 +57,8 @@ ENRICH = Path(__file__).resolve().parents[1]
 GAZ_DIR = ENRICH / "gazetteers"
 OUT_NAME = "links.json.xz"
 MIN_CITY_POPULATION = 100_000
+# Latin-script languages whose CLDR exemplar city, when absent, is the root (English) one
+LATIN_LABEL_LANGUAGES = ("fr", "de", "tr", "es", "it", "pt", "nl", "pl", "sv", "da", "nb", "fi")
 # pycountry locale directory name -> language code used for labels (others: their own name)
 PYCOUNTRY_LANGS = {
     "zh_CN": "zh",
@@ -169,8 +171,9 @@ def _regions() -> list[list[Any]]:
             short = _CN_SUFFIX.sub("", name)
             if short != name:
                 variants.append(short)
-        variants += _split(REGION_VARIANTS.get(s.code, ""))
-        labels.setdefault("en", names[0])
+        hand = _split(REGION_VARIANTS.get(s.code, ""))
+        variants += hand
+        labels.setdefault("en", hand[0] if hand else names[0])
         rows.append(
             [
                 f"region:{s.code}",
@@ -246,18 +249,30 @@ def _cities(locales: list[str], country_keys: set[str]) -> list[list[Any]]:
         name = city["name"]
         tz = city["timezone"]
         labels: dict[str, str] = {"en": name}
+        extra: list[str] = []
         tz_city = tz.rsplit("/", 1)[-1].replace("_", " ")
         if tz_city == name or tz_city in city["alternatenames"]:
-            labels.update({lang: text for lang, text in zones.get(tz, {}).items() if lang != "en"})
+            for lang, text in zones.get(tz, {}).items():
+                if lang == "en":
+                    continue
+                m = re.match(r"^(.*?)\s*\((.*)\)$", text)  # "هيبرون (مدينة الخليل)"
+                if m:
+                    text, inner = m.group(1), m.group(2)
+                    extra.append(inner)
+                labels[lang] = text
+            # CLDR leaves out an exemplar city equal to the root one ("Minsk" in German)
+            for lang in LATIN_LABEL_LANGUAGES:
+                labels.setdefault(lang, tz_city)
         alternates = [
             a
             for a in city["alternatenames"]
             if _keep_alternate(a) and linking.key(a) not in country_keys
         ]
-        _script_labels(labels, alternates)
+        preferred = _split(CITY_VARIANTS.get(city["geonameid"], ""))
+        _script_labels(labels, alternates, preferred)
         kind = "capital" if city["geonameid"] in capital_ids else "city"
         admin = f"US-{city['admin1code']}" if city["countrycode"] == "US" else ""
-        variants = [name]
+        variants = [name, *extra]
         rows.append(
             [
                 f"geonames:{city['geonameid']}",
@@ -268,7 +283,7 @@ def _cities(locales: list[str], country_keys: set[str]) -> list[list[Any]]:
                 labels,
                 _uniq(variants),
                 _uniq(a for a in alternates if a not in labels.values()),
-                _split(CITY_VARIANTS.get(city["geonameid"], "")),
+                preferred,
                 [],
             ]
         )
@@ -299,8 +314,9 @@ def _like_english(english: str, names: list[str]) -> str | None:
     return max(names, key=rank, default=None)
 
 
-def _script_labels(labels: dict[str, str], names: list[str]) -> None:
-    """Labels in ar, fa, ru, zh from the alternate names' scripts, where CLDR has none."""
+def _script_labels(labels: dict[str, str], names: list[str], preferred: list[str]) -> None:
+    """Labels in ar, fa, ru, zh from the alternate names' scripts, where CLDR has none (a
+    hand-written preferred name of the right script first)."""
 
     def pick(pred: Any) -> str | None:
         found = [n for n in names if pred(n)]
@@ -321,6 +337,11 @@ def _script_labels(labels: dict[str, str], names: list[str]) -> None:
             )
         ),
     }
+    scripts = {"ru": "[А-Яа-яЁё -]+", "zh": "[\u4e00-\u9fff]+", "ar": "[\u0621-\u064a ]+"}
+    for lang, pattern in scripts.items():
+        first = next((p for p in preferred if re.fullmatch(pattern, p)), None)
+        if first:
+            candidates[lang] = first
     for lang, name in candidates.items():
         if name and lang not in labels:
             labels[lang] = name

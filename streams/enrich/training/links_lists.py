@@ -593,10 +593,15 @@ COUNTRY_VARIANTS: dict[str, str] = {
 # Spellings of first-level regions missing from ISO 3166-2 and its translations.
 REGION_VARIANTS: dict[str, str] = {
     "IQ-KR": (
-        "Kurdistan Region|Iraqi Kurdistan|إقليم كردستان|إقليم كردستان العراق|"
+        "Kurdistan Region|Iraqi Kurdistan|Kurdistan|كردستان|كردستان العراق|Kürdistan|"
+        "إقليم كردستان|إقليم كردستان العراق|"
         "Irak Kürt Bölgesel Yönetimi|IKBY|Курдистан|اقلیم کردستان|伊拉克库尔德斯坦"
     ),
     "US-DC": "District of Columbia",
+    "CN-XJ": "Xinjiang|新疆|شينجيانغ|Синьцзян|سین‌کیانگ|Sincan|Doğu Türkistan",
+    "CN-XZ": "Tibet|Tibet Autonomous Region|西藏|التبت|Тибет|تبت|Tibet|Tíbet",
+    "UA-43": ("Crimea|Krim|Crimée|Kırım|Крым|Республика Крым|القرم|شبه جزيرة القرم|کریمه|克里米亚"),
+    "IN-JK": "Jammu and Kashmir|Jammu & Kashmir",
     "GB-ENG": "England|إنجلترا|انجلترا|Angleterre|Англия|انگلستان|英格兰",
     "GB-SCT": "Scotland|اسكتلندا|Écosse|Schottland|İskoçya|Шотландия|اسکاتلند|苏格兰",
     "GB-WLS": "Wales|Cymru|ويلز|Pays de Galles",
@@ -627,6 +632,9 @@ COMMON_WORDS: dict[str, str] = {
 # region elsewhere shares them (hand-written).
 CITY_VARIANTS: dict[int, str] = {
     281133: "Gaza|Gaza City|Gazze|غزة|مدينة غزة|Газа|غزه|加沙|Gaza-Stadt|Ville de Gaza",
+    4140963: (
+        "واشنطن|واشنطن العاصمة|Вашингтон|واشنگتن|华盛顿|Washington D.C.|Washington, D.C.|Waşington"
+    ),
     2660646: "Geneva|Genf|Genève|Ginebra|Ginevra|Cenevre|جنيف|Женева|ژنو|日内瓦",
     5128581: "New York|New York City|NYC|Nueva York|نيويورك|Нью-Йорк|نیویورک|纽约",
 }
