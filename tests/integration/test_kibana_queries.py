@@ -29,6 +29,7 @@ from streams.commands.kibana import (
     load_objects,
     queries,
 )
+from streams.enrich import linking
 from streams.schema import Article, Entity, EntityMention, ExtractionInfo, LanguageInfo
 from streams.settings import Settings
 from streams.sinks.elastic import make_client, template_for, to_document
@@ -48,7 +49,7 @@ class Indexed:
     docs: list[dict[str, Any]]
 
 
-def _entity(text: str, kind: str, name: str) -> Entity:
+def _entity(text: str, kind: str, name: str, link: str | None = None) -> Entity:
     """An entity first mentioned as ``text`` whose display name (contract 1.3) is ``name``."""
     return Entity(
         text=text,
@@ -56,6 +57,7 @@ def _entity(text: str, kind: str, name: str) -> Entity:
         normalized=name.lower(),
         name=name,
         key=name.lower(),
+        id=link,
         mentions=(EntityMention(field="title", start=0, end=len(text)),),
         confidence=0.9,
         count=1,
@@ -92,7 +94,7 @@ ARTICLES = [
         "الأسد في دمشق",
         "feed-ar",
         15,
-        (_entity("الأسد", "PER", "بشار الأسد"), _entity("دمشق", "LOC", "دمشق")),
+        (_entity("الأسد", "PER", "بشار الأسد"), _entity("دمشق", "LOC", "دمشق", "geonames:170654")),
         ExtractionInfo(status="ok", method="trafilatura", chars=600, http_status=200),
     ),
     _article(
@@ -103,8 +105,8 @@ ARTICLES = [
         16,
         (
             _entity("Macron", "PER", "Emmanuel Macron"),
-            _entity("UN", "ORG", "United Nations"),
-            _entity("Paris", "LOC", "Paris"),
+            _entity("UN", "ORG", "United Nations", "org:un"),
+            _entity("Paris", "LOC", "Paris", "geonames:2988507"),
         ),
         ExtractionInfo(status="robots_denied", reason="robots.txt disallows the page"),
     ),
@@ -129,7 +131,7 @@ def indexed(elastic: Settings) -> Iterator[Indexed]:
             # e.g. language analyzers on an Elasticsearch without the analysis-common module
             pytest.fail(f"this Elasticsearch cannot create an index from the template: {exc}")
         now = datetime.now(UTC)
-        docs = [to_document(a, indexed_at=now) for a in ARTICLES]
+        docs = [to_document(a, now, linking.labels) for a in ARTICLES]  # as the index stage
         for doc in docs:
             client.index(index=index, id=doc["article_id"], document=doc)
         client.indices.refresh(index=index)

@@ -37,7 +37,7 @@ from streams.commands.kibana import (
     search_source,
 )
 from streams.settings import ElasticSettings, KibanaSettings
-from streams.sinks.elastic import index_template
+from streams.sinks.elastic import LABEL_LANGS, index_template
 
 OBJECTS = load_objects(KIBANA_ASSETS)
 BY_KEY = {(o["type"], o["id"]): o for o in OBJECTS}
@@ -624,3 +624,19 @@ def test_import_reports_an_unreachable_kibana() -> None:
     # Port 9 (discard) on loopback: nothing listens there in the test environment.
     with pytest.raises(KibanaImportError, match="not reachable"):
         import_objects(KibanaSettings(url="http://127.0.0.1:9"), timeout_s=5)
+
+
+def test_linked_entities_are_offered_per_language() -> None:
+    """Issue 13.5: a facet that groups by link id (one bar for سوريا, Syria, Suriye ...) on the
+    dashboard, and every label language findable by name in the data view and a saved search."""
+    (dash,) = [o for o in OBJECTS if o["type"] == "dashboard"]
+    on_dash = [BY_KEY[(r["type"], r["id"])] for r in dash["references"]]
+    buckets = {c.source_field for o in on_dash for c in lens_columns(o) if c.bucketed}
+    assert "entity_labels.en" in buckets
+    (view,) = [o for o in OBJECTS if o["type"] == "index-pattern"]
+    labels = json.loads(view["attributes"]["fieldAttrs"])
+    for lang in LABEL_LANGS:
+        assert labels[f"entity_labels.{lang}"]["customLabel"].startswith("Linked entities (")
+    linked = BY_KEY[("search", "newsflow-search-linked-entities")]
+    assert {f"entity_labels.{lang}" for lang in LABEL_LANGS} <= set(linked["attributes"]["columns"])
+    assert [q["query"] for q in queries(linked)] == ["entity_ids : *"]
