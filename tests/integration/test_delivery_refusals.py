@@ -4,8 +4,10 @@ a missing privilege (403). No article may be dead-lettered: they wait and are re
 worker reports not ready with the reason and raises ``newsflow_elastic_writes_refused``; once
 the operator fixes it, exactly the articles fed are indexed and the worker is ready again.
 
-The write block is real: ``index.blocks.write: true`` on the monthly index the articles go
-to (Elasticsearch answers each bulk item 403 cluster_block_exception).
+The write blocks are real, on the monthly index the articles go to: ``index.blocks.write``
+(Elasticsearch answers each bulk item 403 cluster_block_exception) and
+``index.blocks.read_only_allow_delete``, the block the flood-stage disk watermark sets (429
+cluster_block_exception).
 
 401/403 come from a small real HTTP proxy in front of the real Elasticsearch, answering
 ``_bulk`` the way a secured cluster does (status, ``security_exception`` body,
@@ -227,15 +229,22 @@ def _indexed_ids(client: Elasticsearch, alias: str) -> list[str]:
     return [hit["_id"] for hit in hits]
 
 
+@pytest.mark.parametrize(
+    "block",
+    [
+        "index.blocks.write",  # an operator's block: items answer 403
+        "index.blocks.read_only_allow_delete",  # what the flood-stage watermark sets: 429
+    ],
+)
 def test_write_block_waits_reports_and_resumes(
-    isolated: tuple[dict[str, str], Settings], tmp_path: Path
+    isolated: tuple[dict[str, str], Settings], tmp_path: Path, block: str
 ) -> None:
     env, settings = isolated
     client = make_client(settings.elastic)
     alias = settings.elastic.alias
     index = index_for(settings.elastic, FIRST_SEEN)
     client.indices.create(index=index)  # from the template, with the alias
-    client.indices.put_settings(index=index, settings={"index.blocks.write": True})
+    client.indices.put_settings(index=index, settings={block: True})
     articles = _articles(60)
     h.produce(
         settings,
@@ -254,9 +263,9 @@ def test_write_block_waits_reports_and_resumes(
             time.sleep(3)  # retries go on; nothing may be dead-lettered or skipped meanwhile
             assert worker.dead_letters() == []
             assert _indexed_ids(client, alias) == []
-            assert "index.blocks.write" in report["problems"]["elasticsearch"]
+            assert "cluster_block_exception" in report["problems"]["elasticsearch"]
 
-            client.indices.put_settings(index=index, settings={"index.blocks.write": False})
+            client.indices.put_settings(index=index, settings={block: False})
 
             def all_indexed() -> bool:
                 return len(_indexed_ids(client, alias)) >= len(articles)
@@ -267,7 +276,7 @@ def test_write_block_waits_reports_and_resumes(
             time.sleep(2)
             assert worker.dead_letters() == []
     finally:
-        client.indices.put_settings(index=index, settings={"index.blocks.write": False})
+        client.indices.put_settings(index=index, settings={block: False})
     assert sorted(_indexed_ids(client, alias)) == sorted(a.article_id for a in articles)
     client.close()
 
