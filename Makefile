@@ -59,9 +59,12 @@ models: $(STAMP) ## Rebuild gazetteers and NER models from ../shared/data or DAT
 models-open: $(STAMP) ## Rebuild ar/en NER models from openly licensed corpora only (DATA=DIR)
 	$(BIN)/python -m streams.enrich.training.train --open-only --data "$(DATA)"
 
-eval: $(STAMP) ## Language ID and NER scores on the development sets (../shared/data or DATA=DIR)
+# EVAL_ARGS: options of eval_entities, e.g. EVAL_ARGS="--langs de,fr --limit 1000 --no-speed".
+EVAL_ARGS ?=
+
+eval: $(STAMP) ## Language ID and NER (product path beside tagger-only) on the dev sets (DATA=DIR, EVAL_ARGS=...)
 	$(BIN)/python -m streams.enrich.eval_language --data "$(DATA)"
-	$(BIN)/python -m streams.enrich.training.eval_entities --data "$(DATA)"
+	$(BIN)/python -m streams.enrich.training.eval_entities --data "$(DATA)" $(EVAL_ARGS)
 	$(BIN)/python -m streams.extract.evaluate
 
 bench: up ## Benchmarks (connector, fetch, index stage, enrich worker); figures printed, JSON in bench/results/

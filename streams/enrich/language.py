@@ -24,18 +24,19 @@ How it decides, offline and in-process (both models ship inside their wheels):
    the text agrees with it, leans to it, or has too few letters to say; it settles the
    near-identical standards (ms/id, bs/hr/sr, no/nn) and kana-less Japanese headlines. A
    conclusive text overrides it, and so does a script the declared language is not written in.
-5. On short text (fewer than ``SHORT_TEXT_LETTERS`` letters) in a script the declared language
-   is written in, the declared language wins unless the text evidence is overwhelming: the
-   words that do not start with a capital, weighed on their own (names say nothing about the
-   language around them: "Osjorsk ( Kaliningrad )" in a German feed is German, and so is a
-   German sentence about "František Čermák"), have at least ``_EVIDENCE_LETTERS`` letters and
-   give another language odds of at least e^3; or the whole text gives odds of e^15 on at
-   least 40 letters. Chosen on the langid dev set (NTREX short sentences) and the NER dev
-   sentences with their language declared (``make eval``): dev items routed to another
-   language's tagger de 12.7 -> 0.4 %, fr 22.0 -> 0.4 %, nl 19.7 -> 1.0 %, en (CoNLL) 2.6 ->
-   0.03 %; accuracy with no or the true language declared unchanged (99.2 / 100 % short);
-   with a wrong one declared, short sentences 98.8 -> 97.8 % (title-case headlines of 2-3
-   words cannot be told from names).
+5. In a script the declared language is written in, the declared language wins unless the text
+   evidence is overwhelming: the words that do not start with a capital, weighed on their own
+   (names say nothing about the language around them: "Osjorsk ( Kaliningrad )" in a German
+   feed is German, and so is a German sentence about "František Čermák"), have at least
+   ``_EVIDENCE_LETTERS`` letters and give another language odds of at least e^3; or a short
+   all-capitalised text (40-150 letters: a title-case headline) gives odds of e^15. On long
+   text the words that do not start with a capital are plentiful and decide as before. Chosen
+   on the langid dev set (NTREX short sentences) and the NER dev sentences with their language
+   declared (``make eval``): dev items routed to another language's tagger de 12.7 -> 0.4 %,
+   fr 22.0 -> 0.4 %, nl 19.7 -> 1.0 %, en (CoNLL) 2.6 -> 0.03 %; accuracy with no or the true
+   language declared unchanged (99.2 / 100 % short, 100 % paragraphs); with a wrong one
+   declared, short sentences 98.8 -> 97.8 % (title-case headlines of 2-3 words cannot be told
+   from names), paragraphs 100 %.
 
 Methods: "text" (no usable declaration, or the text overrode it), "both" (they agree),
 "declared" (the declaration decided), "none" (no letters and no declaration). Kurdish is "ku"
@@ -238,12 +239,14 @@ _HINT_ODDS = 8.0
 # Pseudo-probability of a declared language the detector cannot recognise at all.
 _UNKNOWN_LANGUAGE_P = 0.1
 _DECLARED_CONF = 0.6  # a declared language with no support from the text
-# Rule 5 (module docstring): short text keeps the declared language without overwhelming evidence.
-SHORT_TEXT_LETTERS = 400
+# Rule 5 (module docstring): the declared language stays without overwhelming evidence.
 _EVIDENCE_LETTERS = 10  # letters in words that do not start with a capital (not names)
 _EVIDENCE_LOG_ODDS = 3.0  # ... with at least these log-odds for the other language
-_OVERWHELMING_LOG_ODDS = 15.0  # or these log-odds, on at least _OVERWHELMING_LETTERS letters
-_OVERWHELMING_LETTERS = 40
+# Or, for a short all-capitalised text (a title-case headline): these log-odds of the whole
+# text on a number of letters in this range (a longer run of capitalised words is a list of
+# names: "Agropoli , Aquara , Ascea , ..." in a French article is French).
+_OVERWHELMING_LOG_ODDS = 15.0
+_OVERWHELMING_LETTERS = (40, 150)
 _LETTER_WORD = re.compile(r"[^\W\d_]+")
 _HINT_RELIABILITY = 0.75  # how often a declared language is right, as independent evidence
 
@@ -753,7 +756,7 @@ def _evidence_words(text: str) -> list[str]:
 def _overwhelming(
     model: _Model, text: str, script: str, declared: str, dist: dict[str, float], letters: int
 ) -> bool:
-    """Does short ``text`` outweigh the declared language (rule 5 of the module docstring)?
+    """Does ``text`` outweigh the declared language (rule 5 of the module docstring)?
 
     The words that do not start with a capital are weighed on their own: the letters of the
     names around them ("František Čermák" in a French sentence) say nothing about the language.
@@ -761,7 +764,7 @@ def _overwhelming(
     p_top = max(dist.values())
     if (
         math.log(p_top / dist[declared]) >= _OVERWHELMING_LOG_ODDS
-        and letters >= _OVERWHELMING_LETTERS
+        and _OVERWHELMING_LETTERS[0] <= letters < _OVERWHELMING_LETTERS[1]
     ):
         return True
     words = _evidence_words(text)
@@ -813,8 +816,7 @@ def detect_language(text: str, hint: str | None = None) -> LanguageResult:
     if weighted > p_top:
         return LanguageResult(declared, _clip(posterior), "declared", script)
     if (
-        letters < SHORT_TEXT_LETTERS
-        and declared in dist
+        declared in dist
         and dist[declared] > 0
         and not _overwhelming(model, text, script, declared, dist, letters)
     ):

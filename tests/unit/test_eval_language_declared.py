@@ -19,6 +19,13 @@ NAMES = [
     # a sentence of the declared language about foreign names: the names' letters do not count
     ("Au tournoi de Prague , le Français a battu Tomáš Berdych et Radek Štěpánek .", "fr"),
     ("Im Finale schlug sie Agnieszka Radwańska und Dominika Cibulková .", "de"),
+    # a long list of names is still names
+    (
+        "Agrigento , Caltanissetta , Castelvetrano , Mazara , Marsala , Trapani , Erice , "
+        "Partanna , Sciacca , Menfi , Ribera , Licata , Gela , Vittoria , Comiso , Ragusa , "
+        "Modica , Scicli , Pozzallo , Ispica , Noto , Avola , Siracusa , Augusta , Lentini",
+        "fr",
+    ),
 ]
 
 
