@@ -16,6 +16,7 @@ from connectors.rss.digest import new_state, to_raw_article
 from connectors.rss.parse import parse_feed
 from connectors.rss.poller import fetch_limits
 from connectors.rss.types import ParsedFeed
+from connectors.terminal import for_terminal
 from streams.net.fetch import Fetcher
 from streams.net.types import FetchResult
 from streams.schema.models import RawArticle
@@ -32,6 +33,10 @@ class CheckReport:
     error: str | None = None
 
     def lines(self) -> list[str]:
+        """The report for a terminal: nothing a server sent is printed raw (``for_terminal``)."""
+        return [for_terminal(line) for line in self._lines()]
+
+    def _lines(self) -> list[str]:
         out = [f"feed: {self.target}"]
         f = self.fetched
         if f is not None:
@@ -84,7 +89,9 @@ async def check(
             fetched = await fetcher.fetch(target, None, allow_private=allow_private)
         report.fetched = fetched
         if fetched.status != "ok":
-            report.error = f"{fetched.error or fetched.status}: {fetched.error_message or ''}"
+            report.error = for_terminal(
+                f"{fetched.error or fetched.status}: {fetched.error_message or ''}"
+            )
             return report
         body, base, content_type = fetched.body or b"", fetched.url, fetched.content_type
     parsed = parse_feed(
@@ -95,7 +102,7 @@ async def check(
         language=language,
     )
     report.parsed = parsed
-    report.warnings = list(parsed.warnings)
+    report.warnings = [for_terminal(w) for w in parsed.warnings]
     if parsed.error and not parsed.items:
         report.error = parsed.error
         return report

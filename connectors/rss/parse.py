@@ -12,8 +12,13 @@ are switched off: ``text.html_to_text`` drops all markup anyway, and that work i
 feedparser would spend on HTML-heavy feeds.
 
 Before feedparser runs, the body is made safe and parseable:
-- UTF-16/32 bodies are transcoded to UTF-8, so the byte-level steps below see ASCII markup.
-- The prolog's whole DOCTYPE is removed, not only an internal subset. A subset can declare
+- The body is decoded here (``encoding.decode_body``: BOMs, UTF-16/32, EBCDIC, the declared
+  charset, detection) and handed over as UTF-8 with a UTF-8 declaration, so feedparser never
+  guesses a charset; double-encoded text is repaired per field (``encoding.repair``).
+- Items past ``max_items`` are cut from the text before feedparser builds them (``_cap_items``).
+- Everything before the root element is removed from the decoded text (``_strip_declarations``),
+  so the DOCTYPE goes whatever the prolog's length or the body's encoding, not only its subset.
+  A subset can declare
   entities: billion laughs (expat expands them and stops only at its amplification limit: a
   one-line variant, which feedparser's own line-based entity filter misses, cost 2.6 s and
   60 MB) and external entities such as ``file:///etc/passwd`` (not loaded with feedparser's
@@ -36,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from collections import deque
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -52,7 +58,7 @@ from connectors.rss.text import (
     truncate_text,
 )
 from connectors.rss.types import FeedMeta, Item, ParsedFeed, ParseLimits
-from connectors.rss.urls import canonical_url, http_url, item_key
+from connectors.rss.urls import canonical_url, item_key
 from streams.schema.ids import article_id
 from streams.schema.models import Enclosure
 
@@ -155,13 +161,11 @@ def _cap_items(text: str, max_items: int) -> tuple[str, int]:
     if cut_at is None:
         return text, 0
     over = 1 + sum(1 for _ in starts)
-    tail = None
-    for tail in _ITEM_END.finditer(text, max(cut_at, len(text) - 65536)):
-        pass
-    if tail is None:  # the last end tag is further back: find it the slow way
-        for tail in _ITEM_END.finditer(text, cut_at):
-            pass
-    rest = text[tail.end() :] if tail is not None else ""
+    # The last end tag: searched near the end first, the slow way only when it is further back.
+    last = deque(_ITEM_END.finditer(text, max(cut_at, len(text) - 65536)), maxlen=1)
+    if not last:
+        last = deque(_ITEM_END.finditer(text, cut_at), maxlen=1)
+    rest = text[last[0].end() :] if last else ""
     return text[:cut_at] + rest, over
 
 
@@ -354,7 +358,9 @@ def _enclosures(
             break
         if not isinstance(href, str):
             continue
-        url = http_url(href, base_url, max_chars=limits.max_url_chars)
+        # Checked and canonicalised like links (http/https with a valid host, length bound,
+        # escapes normalised): the media URL goes into the index and onto screens too.
+        url = canonical_url(href, base_url, max_chars=limits.max_url_chars)
         if url is None or url in found:
             continue
         found[url] = Enclosure(

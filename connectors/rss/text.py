@@ -4,10 +4,16 @@ Flow: ``parse.parse_feed`` runs every title, summary, content, author and catego
 ``html_to_text`` before it builds an ``Item``. The record carries no HTML at all, so scripts,
 event handlers and ``javascript:`` URLs cannot survive into Kafka, Elasticsearch or Kibana.
 
-Regex based on purpose: a per-character HTML parser would cost more than feedparser itself, and
-the connector must stay close to feedparser's throughput. The regexes use possessive quantifiers
-so that no input can make them backtrack catastrophically, and input far longer than the cap is
-cut before any work is done on it.
+Regex based, by measurement (issue 14, "prefer the library unless a measurement shows why
+not"; warm, 2 busy cores): on a 5 KB HTML summary this function took 1.0 ms, lxml's parse +
+text_content alone 0.5 ms and nh3.clean(tags=set()) 0.75 ms; on a short title 10 us against
+lxml's 47 us. Neither library does the rest (line breaks for blocks, dropped script/style
+bodies, whitespace, bidi controls), and titles are most of the calls, so the regexes stay. A
+move to lxml for long fragments is the open option, not done yet. What makes the regexes safe:
+possessive quantifiers (no catastrophic backtracking), input far longer than the cap cut
+before any work, and a last pass that removes tags until none is left (``_no_tags``): the
+output holds no tag at all, whatever the nesting (``<<b>img onerror=...>``) or escaping
+(``&amp;lt;image onerror=...&amp;gt;``, ``image`` being an alias browsers read as ``img``).
 """
 
 from __future__ import annotations
@@ -46,25 +52,6 @@ _BLOCK_TAGS = frozenset(
 # Line-level elements: only the opening tag breaks (list items, rows: one per line).
 _LINE_TAGS = frozenset(("br", "li", "tr", "dt", "dd", "option"))
 _CELL_TAGS = frozenset(("td", "th"))
-# Every HTML element name (HTML5 plus the common obsolete ones). Text that is markup only after
-# a second unescape is stripped only when it names one of these, so "Second <post>" in an Atom
-# HTML title survives while double-escaped `&amp;lt;p&amp;gt;` does not.
-_HTML_TAGS = (
-    _BLOCK_TAGS
-    | _LINE_TAGS
-    | _CELL_TAGS
-    | frozenset(
-        (  # noqa: SIM905 - as above
-            "a abbr acronym applet area audio b base basefont bdi bdo big blink body button canvas"
-            " caption cite code col colgroup data datalist del dfn dir embed em font frame frameset"
-            " head html i iframe img input ins kbd label legend link map mark marquee menu meta"
-            " meter noembed noframes noscript object optgroup output param picture plaintext"
-            " progress q rp rt ruby s samp script search select slot small source span strike"
-            " strong style sub sup svg math template textarea time title track tt u var video wbr"
-            " xmp"
-        ).split()
-    )
-)
 # One pass over all tags; the replacement depends on the tag name (block -> line break, table
 # cell -> space, anything else -> nothing). Groups 1 and 2 hold the name when there is one.
 _TAG = re.compile(
@@ -130,11 +117,27 @@ def _tag_replacement(match: re.Match[str]) -> str:
     return ""
 
 
-def _html_tag_replacement(match: re.Match[str]) -> str:
-    name = match.group(1) or match.group(2)
-    if name and name.lower() not in _HTML_TAGS:
-        return match.group()  # "<post>", "<Name>": text in angle brackets, not markup
-    return _tag_replacement(match)
+_MAX_TAG_ROUNDS = 2
+_LEFT_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+
+
+_DANGLING = re.compile(r"(?<!<)<++(?=[/!?])")
+
+
+def _no_tags(s: str) -> str:
+    """``s`` with tags removed until none is left (a removal can join "<" to a tag name).
+
+    "</", "<!" and "<?" never stay either: they are not text anyone writes, and left
+    dangling at the end they would swallow the markup a page puts after the text.
+    """
+    for _ in range(_MAX_TAG_ROUNDS):
+        if "<" not in s or not _TAG.search(s):
+            break
+        s = _TAG.sub(_tag_replacement, s)
+    else:
+        # Still nested deeper: no "<" may start a tag any more.
+        return _LEFT_TAG_START.sub("", s)
+    return _DANGLING.sub("", s) if "<" in s else s
 
 
 def _strip_markup(s: str) -> str:
@@ -192,9 +195,13 @@ def html_to_text_cut(s: str, max_chars: int) -> tuple[str, bool]:
     if "&" in s:
         s = html.unescape(s)
         # Double-escaped markup (`&amp;lt;p&amp;gt;`, common in RSS descriptions) is markup once
-        # unescaped; strip HTML elements once more. Escaped deeper it stays as literal text.
+        # unescaped: strip it once more, whatever the tag name (an allow-list of HTML names let
+        # `<image src=x onerror=...>` through; browsers read it as <img>). Escaped deeper it
+        # stays as literal text ("&lt;b&gt;"), which no HTML reader takes for a tag.
         if "<" in s and _TAG_START.search(s):
-            s = _TAG.sub(_html_tag_replacement, _DROP_CODE.sub("", s))
+            s = _DROP_CODE.sub("", s)
+    if "<" in s:
+        s = _no_tags(s)
     if not s.isascii():
         s = unicodedata.normalize("NFC", s)
     if "\r\n" in s:
@@ -207,6 +214,8 @@ def html_to_text_cut(s: str, max_chars: int) -> tuple[str, bool]:
         if "\n\n\n" in s:
             s = _BLANK_LINES.sub("\n\n", s)
     s = s.strip()
+    if "<" in s:  # last, so that no later step (control characters removed) can form a tag
+        s = _no_tags(s)
     return truncate_text(s, max_chars), cut or len(s) > max_chars
 
 

@@ -13,6 +13,7 @@ from connectors.feed_state import FeedState, SqliteFeedStateStore
 from connectors.feeds import FeedList
 from connectors.rss.poller import schedule_policy
 from connectors.rss.schedule import HEALTH_ORDER, health
+from connectors.terminal import for_terminal
 from streams.settings import ConnectorSettings
 
 
@@ -50,7 +51,9 @@ def feed_rows(
                 "last_poll_age_s": age(st.last_poll_at) if st else None,
                 "interval_s": round(st.interval_s, 1) if st and st.interval_s else None,
                 "failures": st.consecutive_failures if st else 0,
-                "last_error": st.last_error if st and st.consecutive_failures else None,
+                "last_error": for_terminal(st.last_error)
+                if st and st.consecutive_failures
+                else None,
                 "produced": st.produced if st else 0,
             }
         )
