@@ -412,8 +412,12 @@ def _span(
     i: int,
     j: int,
     cuts: Callable[[str], tuple[int, int]],
+    single: Callable[[str], tuple[int, int]] | None = None,
 ) -> tuple[int, int]:
-    """Character span of tokens ``i..j-1`` without a glued proclitic/elision/case suffix."""
+    """Character span of tokens ``i..j-1`` without a glued proclitic/elision/case suffix;
+    a one-token name is cut with ``single`` when given (only before a plausible name)."""
+    if single is not None and i == j - 1:
+        cuts = single
     start, end = spans[i][0], spans[j - 1][1]
     first = text[spans[i][0] : spans[i][1]]
     cut_start, _ = cuts(first)
@@ -438,6 +442,7 @@ def _gazetteer_mentions(
     matches: Sequence[GazMatch],
     cuts: Callable[[str], tuple[int, int]],
     taken: Sequence[tuple[int, int]] = (),
+    single: Callable[[str], tuple[int, int]] | None = None,
 ) -> list[_Mention]:
     out: list[_Mention] = []
     for m in matches:
@@ -445,7 +450,7 @@ def _gazetteer_mentions(
             continue
         if names.clean_span(tokens, m.start, m.end, m.type) != (m.start, m.end):
             continue
-        s, e = _span(text, spans, m.start, m.end, cuts)
+        s, e = _span(text, spans, m.start, m.end, cuts, single)
         conf = GAZETTEER_CONFIDENCE.get(m.kind, GAZETTEER_DEFAULT_CONFIDENCE)
         if names.doubtful(tokens, m.start, m.end):
             conf = min(conf, DOUBTFUL_CONFIDENCE)
@@ -546,7 +551,8 @@ _cut_functions: dict[str | None, Callable[[str], tuple[int, int]]] = {}
 
 
 def _cuts_for(model: CrfModel) -> Callable[[str], tuple[int, int]]:
-    """The model's clitic cuts, undone where the stem is no plausible name."""
+    """The model's clitic cuts, undone where the stem is no plausible name (for one-token
+    names: the first word of a longer name, "لوزارة الداخلية", is cut as the lexicon says)."""
     got = _cut_functions.get(model.lang)
     if got is None:
         feats = model.featurizer
@@ -611,14 +617,17 @@ def _field_mentions(
     """Mentions of one field; with ``sentences``, each tagged sentence is appended to it."""
     model = state.models.get(code) if code else None
     lexicon = model.featurizer.lexicon if model is not None else arabic.default_known()
-    cuts = _cuts_for(model) if model is not None else _checked_default_cuts
+    cuts = model.featurizer.cuts if model is not None else _default_cuts
+    single = _cuts_for(model) if model is not None else _checked_default_cuts
     mentions: list[_Mention] = []
     for spans, tokens in _sentence_tokens(text):
         gaz = state.gazetteer.match(tokens, lexicon)
         if model is None:
-            mentions += _gazetteer_mentions(field, text, spans, tokens, gaz, cuts)
+            mentions += _gazetteer_mentions(field, text, spans, tokens, gaz, cuts, (), single)
             continue
         found = model.tag(tokens, gaz)
+        if code == "ar" and len(found) > 1:
+            found = _join_family(tokens, found)
         if sentences is not None:
             sentences.append(_Tagged(field, text, spans, tokens, found))
         gaz_spans = {(g.start, g.end, g.type) for g in gaz} if gaz and found else ()
@@ -626,7 +635,7 @@ def _field_mentions(
             kept = names.clean_span(tokens, t.start, t.end, t.type)
             if kept is None:
                 continue
-            s, e = _span(text, spans, kept[0], kept[1], cuts)
+            s, e = _span(text, spans, kept[0], kept[1], cuts, single)
             backed = (t.start, t.end, t.type) in gaz_spans
             method = f"{t.source}+gazetteer" if backed else t.source
             conf = t.confidence
@@ -636,8 +645,32 @@ def _field_mentions(
         if code in UNION_LANGUAGES:
             taken = [(t.start, t.end) for t in found]
             loc = [g for g in gaz if g.type == "LOC"]
-            mentions += _gazetteer_mentions(field, text, spans, tokens, loc, cuts, taken)
+            mentions += _gazetteer_mentions(field, text, spans, tokens, loc, cuts, taken, single)
     return mentions
+
+
+_FAMILY = frozenset({"آل", "ال"})
+
+
+def _join_family(tokens: Sequence[str], found: list[Tagged]) -> list[Tagged]:
+    """A person and the family name after "آل" are one name ("سلمان بن عبدالعزيز آل سعود"),
+    as the Arabic corpus tags it, not two people."""
+    out: list[Tagged] = []
+    for t in found:
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and prev.type == t.type == "PER"
+            and (
+                (t.start == prev.end + 1 and tokens[prev.end] in _FAMILY)
+                or (t.start == prev.end and tokens[t.start] in _FAMILY)
+            )
+        ):
+            conf = (prev.confidence + t.confidence) / 2
+            out[-1] = Tagged(prev.start, t.end, "PER", conf, prev.source)
+        else:
+            out.append(t)
+    return out
 
 
 def _document_mentions(model: CrfModel, sentences: Sequence[_Tagged]) -> list[_Mention]:
@@ -650,7 +683,9 @@ def _document_mentions(model: CrfModel, sentences: Sequence[_Tagged]) -> list[_M
             kept = names.clean_span(sent.tokens, t.start, t.end, t.type)
             if kept is None:
                 continue
-            start, end = _span(sent.text, sent.spans, kept[0], kept[1], _cuts_for(model))
+            start, end = _span(
+                sent.text, sent.spans, kept[0], kept[1], model.featurizer.cuts, _cuts_for(model)
+            )
             elided = _elided(sent.text, start)
             conf = t.confidence
             if names.doubtful(sent.tokens, kept[0], kept[1]):

@@ -199,6 +199,9 @@ _AGENCIES = frozenset(
 _AGENCY_PHRASES = frozenset({("ا", "ف", "ب"), ("د", "ب", "ا"), ("ا", "ش", "ا"), ("يو", "بي", "اي")})
 _DASHES = frozenset({"-", "–", "—", "ـ", ":"})
 
+# "آل" (family of): part of the name that follows it.
+_FAMILY = frozenset({arabic.normalize("آل")})
+
 # Heads of facility/institution names whose next words name a person they honour:
 # "مطار الملك فهد" is an airport, not the person "فهد".
 _FACILITY_HEADS = _forms(
@@ -207,8 +210,10 @@ _FACILITY_HEADS = _forms(
         *("قاعدة", "ملعب", "استاد", "مجمع", "كلية", "معهد", "مؤسسة", "جائزة", "برنامج", "حي"),
         *("قصر", "منتزه", "كرسي", "مكتبة", "مدرسة", "صندوق", "ميدان", "دوار", "نفق", "مدينه"),
         *("مستشفيات", "مطارات", "جامعه", "ساحة", "منشأة", "محطة", "بوابة", "برج", "قاعه", "قاعة"),
+        *("جامع", "دارة", "مطاري", "جامعتي", "مستشفيي", "كليات", "مدارس", "مجمعات", "أكاديمية"),
     )
 )
+_GLUED = frozenset({"", "و", "ف", "ب", "ل", "ك", "وب", "ول", "فب", "فل"})
 _ROYAL_TITLES = _forms(("ملك", "أمير", "امير", "شيخ", "سلطان", "إمام", "امام", "خليفة", "رئيس"))
 _FACILITY_AFTER_LATIN = frozenset(
     {
@@ -285,6 +290,12 @@ _LATIN_FUNCTION_WORDS = frozenset(
 )
 
 
+# Acronyms of common nouns that taggers take for organisations ("رسالة SMS").
+_COMMON_ACRONYMS = frozenset(
+    {"sms", "gps", "pdf", "usb", "ceo", "dna", "atm", "vip", "tv", "hd", "url", "faq", "pin"}
+)
+
+
 def _uncapitalised(words: Sequence[str]) -> bool:
     """A name in a cased script with no capital letter at all ("ceo von sainsbury"), or one
     article or particle alone ("Los")."""
@@ -293,7 +304,7 @@ def _uncapitalised(words: Sequence[str]) -> bool:
         return False  # uncased script (CJK, Hebrew, Devanagari ...)
     if not any(c.isupper() for c in letters):
         return True
-    return len(words) == 1 and words[0].casefold() in _LATIN_FUNCTION_WORDS
+    return len(words) == 1 and words[0].casefold() in _LATIN_FUNCTION_WORDS | _COMMON_ACRONYMS
 
 
 def _function_word(token: str) -> bool:
@@ -311,11 +322,32 @@ _BROKEN_PLURALS = frozenset(
 )
 
 
+# Country names that look like an indefinite nisba adjective.
+_NISBA_COUNTRIES = frozenset({arabic.normalize("سورية")})
+
+
+def _indefinite_adjective(tokens: Sequence[str], i: int) -> bool:
+    """Is the indefinite nisba ``tokens[i]`` ("سعودية" in "عائلة سعودية") an adjective after an
+    indefinite noun? (The country itself is written with the article: "السعودية".)"""
+    word = _plain(tokens[i])
+    norm = arabic.normalize(word)
+    if i == 0 or not norm.endswith("يه") or len(norm) < 5:
+        return False
+    if re.match("^[وفبكل]{0,2}ال", word) or word[:1] in "وف":
+        return False  # definite, or coordinated: "تركيا والسعودية"
+    if norm in _NISBA_COUNTRIES:
+        return False
+    prev = tokens[i - 1]
+    if not arabic.is_arabic(prev) or _function_word(prev) or _plain(prev).startswith("ال"):
+        return False
+    return not any(c.isdigit() for c in prev)
+
+
 def _adjective(tokens: Sequence[str], i: int) -> bool:
     """Is the definite nisba ``tokens[i]`` ("السعودية") an adjective after a definite noun?"""
     word = _plain(tokens[i])
     if not word.startswith("ال") or i == 0:
-        return False
+        return _indefinite_adjective(tokens, i)
     norm = arabic.normalize(word)
     if not (norm.endswith(("يه", "ي")) and len(norm) > 5):
         return False
@@ -338,10 +370,15 @@ def _facility_person(tokens: Sequence[str], i: int, j: int) -> bool:
     def bare(k: int) -> str:
         return _bare(tokens[k]) if 0 <= k < len(tokens) else ""
 
+    def head(k: int) -> bool:
+        word = bare(k)
+        # with a glued proclitic: "بمطار", "وجامعة", "ولمستشفى"
+        return any(word[n:] in _FACILITY_HEADS for n in range(3) if word[:n] in _GLUED)
+
     if arabic.is_arabic(tokens[i]):
-        if bare(i - 1) in _FACILITY_HEADS:
+        if head(i - 1):
             return True
-        return bare(i - 1) in _ROYAL_TITLES and bare(i - 2) in _FACILITY_HEADS
+        return bare(i - 1) in _ROYAL_TITLES and head(i - 2)
     nxt = tokens[j].casefold() if j < len(tokens) else ""
     return nxt in _FACILITY_AFTER_LATIN
 
@@ -389,6 +426,8 @@ def clean_span(tokens: Sequence[str], i: int, j: int, typ: str) -> tuple[int, in
         return None
     if typ == "PER" and _facility_person(tokens, i, j):
         return None
+    if typ == "PER" and i > 0 and _norm(tokens[i - 1]) in _FAMILY:
+        i -= 1  # "آل سعود" is the family name, not the person "سعود"
     return i, j
 
 

@@ -90,6 +90,9 @@ def test_display_name_is_the_most_frequent_surface() -> None:
         ("هبطت الطائرة في مطار الملك فهد الدولي", "فهد", "PER"),
         ("يعالج في مستشفى خالد الجامعي", "خالد", "PER"),
         ("He landed at Kennedy Airport", "Kennedy", "PER"),
+        ("صلى في جامع الملك خالد أمس", "خالد", "PER"),
+        ("تدرس بجامعة الملك سعود في الرياض", "سعود", "PER"),
+        ("نجت عائلة سعودية من الحريق", "سعودية", "LOC"),
     ],
 )
 def test_non_names_are_dropped(text: str, name: str, typ: str) -> None:
@@ -112,6 +115,8 @@ def test_non_names_are_dropped(text: str, name: str, typ: str) -> None:
         ("北京举行会议", "北", "LOC", "北"),
         ("في مطار الملك فهد", "مطار الملك فهد", "LOC", "مطار الملك فهد"),
         ("تقدم نيسان سيارة جديدة", "نيسان", "ORG", "نيسان"),  # Nissan, not April
+        ("من أسرة آل سعود الحاكمة", "سعود", "PER", "آل سعود"),
+        ("وصلت إلى سورية أمس", "سورية", "LOC", "سورية"),
     ],
 )
 def test_names_are_kept_or_trimmed(text: str, name: str, typ: str, kept: str | None) -> None:
@@ -129,6 +134,7 @@ def test_names_are_kept_or_trimmed(text: str, name: str, typ: str, kept: str | N
         ("said the ceo von sainsbury today", 2, 5, True),
         ("in der französischen Stadt", 2, 3, True),
         ("in 1991 - wrote", 1, 2, True),
+        ("أرسل رسالة SMS إلى الرقم", 2, 3, True),
         ("Charles de Gaulle said", 0, 3, False),
         ("В Москве прошла встреча", 1, 2, False),
         ("北京举行会议", 0, 2, False),
@@ -150,6 +156,18 @@ def test_datelines_are_kept_out_of_the_facets() -> None:
     for e in found:
         if e.name == "رويترز":
             assert all(m.text == "رويترز" for m in e.mentions)
+
+
+def test_a_family_name_after_al_belongs_to_the_person() -> None:
+    from streams.enrich.entities import Tagged, _join_family
+
+    toks = _tokens("استقبل الملك سلمان بن عبدالعزيز آل سعود الوفد")
+    found = [Tagged(2, 5, "PER", 0.9, "crf"), Tagged(6, 7, "PER", 0.7, "crf")]
+    assert [(t.start, t.end) for t in _join_family(toks, found)] == [(2, 7)]
+    found = [Tagged(2, 5, "PER", 0.9, "crf"), Tagged(5, 7, "PER", 0.7, "crf")]
+    assert [(t.start, t.end) for t in _join_family(toks, found)] == [(2, 7)]
+    found = [Tagged(2, 5, "PER", 0.9, "crf"), Tagged(6, 7, "LOC", 0.7, "crf")]
+    assert len(_join_family(toks, found)) == 2
 
 
 def test_names_and_tokens_are_bounded() -> None:

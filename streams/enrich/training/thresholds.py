@@ -10,9 +10,11 @@ entity of that type: what ``eval_entities`` counts as facet precision). Then, ov
 * facet precision P(t) = right / kept among entities with confidence >= t,
 * facet recall R(t) = right entities kept / right entities at t = 0 (what the threshold costs);
 
-the threshold chosen is the lowest with P(t) >= ``TARGET_PRECISION`` and R(t) >= ``MIN_RECALL``;
-when none reaches the target, the one with the best F0.5 (precision weighted) that keeps
-``MIN_RECALL``. The table and the choice are printed; paste the choice into
+the threshold chosen maximises facet precision while keeping recall: the highest threshold
+with R(t) >= ``KEEP_RECALL`` (0.9) when its precision reaches ``TARGET_PRECISION`` (0.85);
+otherwise the lowest threshold reaching the target with R(t) >= ``MIN_RECALL`` (0.8); otherwise
+the highest with R(t) >= ``MIN_RECALL``. Never below ``FLOOR`` (doubtful mentions carry 0.05 and
+must stay out). The table and the choice are printed; the choice goes into
 ``entities.FACET_THRESHOLDS`` (with the figures in the commit message).
 """
 
@@ -30,7 +32,9 @@ from streams.enrich.training.data import read_corpus
 from streams.enrich.training.scoring import SCORED_TYPES, join_tokens, snap, spans
 
 TARGET_PRECISION = 0.85
-MIN_RECALL = 0.7
+KEEP_RECALL = 0.9
+MIN_RECALL = 0.8
+FLOOR = 0.1
 STEPS = tuple(round(0.05 * k, 2) for k in range(20))
 BATCH = 256
 MAX_CHARS = 20000
@@ -85,12 +89,15 @@ def sweep(judged: Sequence[Judged]) -> list[dict[str, float]]:
 
 
 def choose(rows: Sequence[dict[str, float]]) -> float:
-    """The lowest threshold meeting the precision target at ``MIN_RECALL``; else best F0.5."""
+    """The threshold by the rule of the module docstring."""
+    keep = [r for r in rows if r["recall"] >= KEEP_RECALL]
+    if keep and keep[-1]["precision"] >= TARGET_PRECISION:
+        return max(FLOOR, keep[-1]["threshold"])
     ok = [r for r in rows if r["recall"] >= MIN_RECALL]
     for r in ok:
         if r["precision"] >= TARGET_PRECISION:
-            return r["threshold"]
-    return max(ok or rows, key=lambda r: r["f05"])["threshold"]
+            return max(FLOOR, r["threshold"])
+    return max(FLOOR, (ok or rows[:1])[-1]["threshold"])
 
 
 def tune(langs: Sequence[str] | None = None, limit: int | None = None) -> dict[str, Any]:
