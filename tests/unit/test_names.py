@@ -324,3 +324,28 @@ def test_seed_article_shows_names_as_written_one_entity_each(
     assert not any("تأهيل" in n for n in shown)
     keys = [e.key for e in seed_article]
     assert len(keys) == len(set(keys))
+
+
+# --- the Arabic titled-person rule ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("أكد سمو الشيخ حمد بن خالد آل ثاني أن الزيارة ناجحة", ["حمد بن خالد آل ثاني"]),
+        ("استقبل الملك محمد السادس الوفد أمس", ["محمد السادس"]),
+        ("وقال الفريق سيقاطع الجلسة المقبلة", []),  # the team, a verb
+        ("وأوضح وزير خارجيتها أن", []),  # a title without article governs a noun
+        ("قال الرئيس كارلوس منديز ومساعدوه إن", ["كارلوس منديز"]),
+    ],
+)
+def test_titled_person_rule(text: str, want: list[str]) -> None:
+    model = entities.model_for("ar")
+    assert model is not None
+    toks = _tokens(text)
+    got = [
+        " ".join(toks[a:b])
+        for a, b, t in entities.arabic_rules(model.featurizer, toks)
+        if t == "PER"
+    ]
+    assert got == want
