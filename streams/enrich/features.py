@@ -7,15 +7,20 @@ settings, lexicon, clusters and gazetteer that the model's MANIFEST entry names.
 
 from __future__ import annotations
 
+import io
 import lzma
 import math
 import re
+import sys
+import threading
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from streams import resources
 from streams.enrich import arabic
 
 # ---------------------------------------------------------------------------------------------
@@ -93,6 +98,78 @@ def arabic_key(text: str) -> str:
     return arabic.normalize(text)
 
 
+# What the Arabic tagger reads (``FeatureSettings.arabic_letters``). ``arabic.normalize`` is a
+# matching key: it folds ى into ي and ة into ه, which turns the preposition على into the name
+# علي ("Ali"), منى ("Mona") into مني ("from me"), عليه ("on him") into علية ("Aliya"), so a
+# tagger reading it sees a person in every "على". The tagger's forms drop only harakat and
+# tatweel ("keep_all") and, by default, also unify the alef forms أ إ آ ٱ, whose hamza news
+# text writes or omits at random ("keep_ya_ta": ى and ة stay themselves).
+_TAG_MARKS = re.compile(
+    "[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\u06e8\u06ea-\u06ed\u0640]"
+)
+_TAG_ALEF = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا"})
+ARABIC_LETTERS = ("normalize", "keep_ya_ta", "keep_all")
+
+
+def _keep_ya_ta(text: str) -> str:
+    return _TAG_MARKS.sub("", text).translate(_TAG_ALEF)
+
+
+def _keep_all(text: str) -> str:
+    return _TAG_MARKS.sub("", text)
+
+
+_FOLDS: dict[str, Callable[[str], str]] = {
+    "normalize": arabic_key,
+    "keep_ya_ta": _keep_ya_ta,
+    "keep_all": _keep_all,
+}
+
+
+def arabic_fold(letters: str) -> Callable[[str], str]:
+    """The function giving the tagger's form of an Arabic word (one object per setting)."""
+    try:
+        return _FOLDS[letters]
+    except KeyError:
+        raise ValueError(
+            f"arabic_letters must be one of {ARABIC_LETTERS}, not {letters!r}"
+        ) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Word clusters (``training/clusters.py`` builds them from unlabelled text): a TSV, xz, of
+# ``word<TAB>coarse.medium.fine`` cluster ids, one line a word, ``#`` comment lines first.
+# Arabic words are in the ``CLUSTER_LETTERS`` form (stems: proclitics and article split off).
+# ---------------------------------------------------------------------------------------------
+CLUSTER_LETTERS = "keep_ya_ta"
+MODELS_DIR = resources.package_file("streams.enrich", "models")
+_cluster_lock = threading.Lock()
+_cluster_tables: dict[str, dict[str, str]] = {}
+
+
+def read_cluster_table(path: Traversable | Path) -> dict[str, str]:
+    table: dict[str, str] = {}
+    with path.open("rb") as raw, io.TextIOWrapper(lzma.LZMAFile(raw), encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("#"):
+                continue
+            word, _, ids = line.rstrip("\n").partition("\t")
+            if word and ids:
+                table[word] = sys.intern(ids)
+    return table
+
+
+def load_clusters(name: str) -> Mapping[str, str]:
+    """The cluster table ``name`` of the models directory, read once per process."""
+    got = _cluster_tables.get(name)
+    if got is None:
+        with _cluster_lock:
+            got = _cluster_tables.get(name)
+            if got is None:
+                got = _cluster_tables[name] = read_cluster_table(MODELS_DIR / name)
+    return got
+
+
 def surface_key(text: str, lexicon: Mapping[str, int] | None = None) -> str:
     """Aggregation key of an entity's text: Arabic script ``arabic.normalize_entity`` (clitics
     and article of the first word split off, letters unified), otherwise NFKC + casefold +
@@ -166,7 +243,11 @@ class GazMatch:
 class Gazetteer:
     """Longest-match lookup of token sequences in name lists of many scripts."""
 
-    def __init__(self) -> None:
+    def __init__(self, fold: Callable[[str], str] = arabic_key) -> None:
+        # ``fold``: the form Arabic words are compared in (``arabic_key``; a tagger's span-name
+        # gazetteer uses the tagger's own form, ``Featurizer.fold``)
+        self.fold = fold
+        self.source: dict[str, str] = {}  # name -> type, as given to ``from_names``
         self.entries: dict[tuple[str, ...], tuple[str, str, str]] = {}
         self.first: set[str] = set()
         self.prefixes: set[tuple[str, ...]] = set()  # proper prefixes of multi-token names
@@ -182,15 +263,15 @@ class Gazetteer:
         self._inner_cache.clear()
 
     @staticmethod
-    def name_key(name: str) -> tuple[str, ...]:
+    def name_key(name: str, fold: Callable[[str], str] = arabic_key) -> tuple[str, ...]:
         toks = [name[s:e] for s, e in tokenize(name)]
-        keys = [token_key(t) for t in toks]
+        keys = [fold(t) if arabic.is_arabic(t) else latin_key(t) for t in toks]
         if keys and arabic.is_arabic(toks[0]):
             keys[0] = arabic.strip_article(keys[0])
         return tuple(keys)
 
     def add(self, name: str, type_: str, kind: str) -> None:
-        key = self.name_key(name)
+        key = self.name_key(name, self.fold)
         if not key or key in self.entries:
             return
         variants = [key]
@@ -205,9 +286,12 @@ class Gazetteer:
             self.max_len = max(self.max_len, len(k))
 
     @classmethod
-    def from_names(cls, names: Mapping[str, str], kind: str = "train") -> Gazetteer:
+    def from_names(
+        cls, names: Mapping[str, str], kind: str = "train", fold: Callable[[str], str] = arabic_key
+    ) -> Gazetteer:
         """A gazetteer of ``name -> type`` (e.g. the entity strings of a training corpus)."""
-        gaz = cls()
+        gaz = cls(fold)
+        gaz.source = dict(names)
         for name, type_ in names.items():
             gaz.add(name, type_, kind)
         return gaz
@@ -226,7 +310,7 @@ class Gazetteer:
     def first_keys(self, token: str, lexicon: Mapping[str, int] | None) -> list[str]:
         """Keys under which ``token`` may start a name (with clitics/elision/suffix removed)."""
         if arabic.is_arabic(token):
-            norm = arabic_key(token)
+            norm = self.fold(token)
             keys = [arabic.strip_article(norm)]
             prefix, stem = arabic.split_clitics(norm, lexicon)
             if prefix:
@@ -242,7 +326,7 @@ class Gazetteer:
 
     def inner_key(self, token: str) -> list[str]:
         if arabic.is_arabic(token):
-            return [arabic_key(token)]
+            return [self.fold(token)]
         keys = [latin_key(token)]
         _start, end = core_cuts(token)
         if end:
@@ -370,10 +454,17 @@ class FeatureSettings:
     window: int = 2  # neighbour words at -window..+window
     affixes: int = 4  # prefixes/suffixes of length 1..affixes
     gazetteer: bool = True  # gazetteer B/I flags as features
-    clusters: bool = False  # word clusters as features (none are built yet)
+    clusters: bool = False  # word clusters as features (``cluster_table``)
+    cluster_table: str = ""  # file of the models directory: word -> cluster ids
+    cluster_window: int = 1  # cluster ids of the words at -n..+n besides the word's own
+    # the form of Arabic words that every feature reads (``ARABIC_LETTERS``); "normalize" =
+    # the matching key (ى->ي, ة->ه), kept as the default for the models trained with it
+    arabic_letters: str = "normalize"
     bigrams: bool = True  # word bigrams around the token
     names: bool = True  # name list learned from the training entities (jackknifed)
     span_names: bool = False  # whole training entity strings matched as a gazetteer (jackknifed)
+    span_names_min_share: float = 0.0  # one-word strings: min share of the word's occurrences
+    # that are inside entities (training only)
     runs: bool = False  # first/last word of each run of capitalised words (Latin scripts)
     jackknife: int = 5  # folds for the name list at training time
     c1: float = 0.05
@@ -392,7 +483,7 @@ class FeatureSettings:
 class _Word:
     here: list[str]
     near: list[list[str]]  # features of this word seen from offsets -w..-1, +1..+w
-    core: str  # name-list key (``Featurizer.name_key``)
+    core: str  # name-list key (``Featurizer.tag_core``)
     cuts: tuple[int, int] | None = None  # ``core_cuts`` (Latin words; lexicon-independent)
 
 
@@ -410,31 +501,38 @@ class Featurizer:
         span_names: Gazetteer | None = None,
     ) -> None:
         self.lang = lang
-        self.span_names = span_names
         self.settings = settings
         self.gazetteer = gazetteer if settings.gazetteer else None
         self.lexicon: Mapping[str, int] = lexicon if lexicon is not None else {}
+        self.fold = arabic_fold(settings.arabic_letters)
+        if clusters is None and settings.clusters and settings.cluster_table:
+            clusters = load_clusters(settings.cluster_table)
         self.clusters: Mapping[str, str] = clusters if (clusters and settings.clusters) else {}
         self.names: Mapping[str, str] = names if names is not None else {}
+        if span_names is not None and span_names.fold is not self.fold:
+            # built with another form of Arabic words than this tagger reads: rebuild
+            span_names = Gazetteer.from_names(span_names.source, fold=self.fold)
+        self.span_names = span_names
         self.offsets = [d for d in range(-settings.window, settings.window + 1) if d != 0]
         self._cache: dict[str, _Word] = {}
         self._keys: dict[str, str] = {}
         self._cuts: dict[str, tuple[int, int]] = {}
 
     # -- per word -------------------------------------------------------------------------
-    def _cluster(self, key: str, out: list[str], tag: str = "") -> None:
-        path = self.clusters.get(key)
-        if path is None:
-            return
-        for n in (4, 8, 12):
-            if len(path) >= n:
-                out.append(f"{tag}c{n}={path[:n]}")
-        out.append(f"{tag}c={path}")
+    def _cluster_ids(self, *keys: str) -> list[str]:
+        """Cluster ids (coarse to fine) of the first of ``keys`` in the table."""
+        for key in keys:
+            ids = self.clusters.get(key)
+            if ids is not None:
+                return ids.split(".")
+        return []
 
     def _arabic_word(self, token: str) -> tuple[list[str], dict[int, list[str]], str]:
-        norm = arabic_key(token)
+        norm = self.fold(token)
         prefix, stem = arabic.split_clitics(norm, self.lexicon)
         core = arabic.strip_article(stem) if prefix.endswith("ال") or not prefix else stem
+        # the lexicon and the trigger lists are keyed by the matching form
+        match = stem if self.fold is arabic_key else arabic_key(stem)
         here = [f"w={norm}", f"s={stem}", f"p={prefix or '-'}"]
         if core != stem:
             here.append(f"k={core}")
@@ -443,14 +541,15 @@ class Featurizer:
                 here.append(f"s{k}={stem[:k]}")
                 here.append(f"e{k}={stem[-k:]}")
         here.append(f"e1={stem[-1:]}")
-        freq = self.lexicon.get(stem, 0)
+        freq = self.lexicon.get(match, 0)
         here.append(f"f={min(int(math.log2(freq + 1)), 12)}")
-        trig = TRIGGERS_AR.get(stem) or TRIGGERS_AR.get(norm)
+        trig = TRIGGERS_AR.get(match) or TRIGGERS_AR.get(arabic_key(norm))
         if trig:
             here.append(f"tr={trig}")
         if _DIGIT.search(token):
             here.append("dig")
-        self._cluster(stem, here)
+        cids = self._cluster_ids(_keep_ya_ta(stem), _keep_ya_ta(norm)) if self.clusters else []
+        here += [f"c{g}={c}" for g, c in enumerate(cids)]
         known_as = self.names.get(core)
         if known_as:
             here.append(f"nl={known_as}")
@@ -464,9 +563,8 @@ class Featurizer:
             if abs(d) == 1:
                 feats.append(f"{d}p={prefix or '-'}")
                 feats.append(f"{d}e2={stem[-2:]}")
-                path = self.clusters.get(stem)
-                if path is not None:
-                    feats.append(f"{d}c={path[:8]}")
+            if abs(d) <= self.settings.cluster_window:
+                feats += [f"{d}c{g}={c}" for g, c in enumerate(cids)]
             near[d] = feats
         return here, near, core
 
@@ -501,7 +599,8 @@ class Featurizer:
             here.append("hyph")
         if not first.isalnum():
             here.append("punct")
-        self._cluster(core, here)
+        cids = self._cluster_ids(core, low) if self.clusters else []
+        here += [f"c{g}={c}" for g, c in enumerate(cids)]
         known_as = self.names.get(core)
         if known_as:
             here.append(f"nl={known_as}")
@@ -515,9 +614,8 @@ class Featurizer:
                 if core != low:
                     feats.append(f"{d}k={core}")
                 feats.append(f"{d}e3={core[-3:]}")
-                path = self.clusters.get(core)
-                if path is not None:
-                    feats.append(f"{d}c={path[:8]}")
+            if abs(d) <= self.settings.cluster_window:
+                feats += [f"{d}c{g}={c}" for g, c in enumerate(cids)]
             near[d] = feats
         return here, near, core, (start, end)
 
@@ -528,10 +626,16 @@ class Featurizer:
         if self.gazetteer is not None:
             self.gazetteer.clear_caches()
 
+    def tag_core(self, token: str) -> str:
+        """The key of ``token`` in the name list (``names``): its core (Arabic stem without
+        clitics and article, Latin word without elision/suffix) in the form the tagger reads."""
+        return self.word(token).core
+
     def name_key(self, token: str) -> str:
-        """The key of ``token`` in the name list (Arabic stem without clitics, Latin core)."""
+        """The matching key of ``token``'s core (Arabic: ``arabic_key`` of the stem without
+        clitics and article; Latin core): for comparing words across sentences and with lists."""
         cached = self._cache.get(token)
-        if cached is not None:
+        if cached is not None and (cached.cuts is not None or self.fold is arabic_key):
             return cached.core
         got = self._keys.get(token)
         if got is None:

@@ -6,8 +6,10 @@ the openly licensed corpora (CC BY-SA: AQMAR, WikiANN, Turkish Wiki NER) and mar
 so; ``--lang xx`` (repeatable) trains some languages only (the MANIFEST keeps the other
 entries); ``--out DIR`` writes elsewhere than ``streams/enrich/models``; ``--tune``
 grid-searches c1/c2 on a 10 % hold-out of the training split first (never on dev);
-``--ablation`` also trains each model without gazetteer features and records its dev F1 beside
-the real one.
+``--ablation`` also trains each model without gazetteer features (and Arabic without its word
+clusters and with the matching key's letters) and records their dev F1 beside the real one.
+A model whose settings name a ``cluster_table`` (Arabic) gets it built first by
+``training/clusters.py`` when it is missing (from the unlabelled SaudiNewsNet articles).
 
 Output per language: ``ner-<lang>.crfsuite.xz`` (crfsuite model, xz-compressed) and an entry in
 ``MANIFEST.json``: files trained on with their licences, restriction, size, training time,
@@ -33,7 +35,14 @@ from typing import Any
 import pycrfsuite  # type: ignore[import-untyped]
 
 from streams.enrich import arabic
-from streams.enrich.features import FeatureSettings, Featurizer, Gazetteer, decode
+from streams.enrich.features import (
+    FeatureSettings,
+    Featurizer,
+    Gazetteer,
+    arabic_fold,
+    decode,
+    load_clusters,
+)
 from streams.enrich.training import data as corpora
 from streams.enrich.training.data import read_corpus
 from streams.enrich.training.gazetteers import GAZ_DIR
@@ -70,6 +79,9 @@ class Spec:
     # Shuffle the training sentences (fixed seed) so that the jackknife folds of the name lists
     # mix the files; needed when several corpora are concatenated.
     shuffle: bool = False
+    # --ablation: besides "without_gazetteer_features", models trained with these settings
+    # changed, their dev scores recorded under the label in MANIFEST "ablation"
+    ablations: tuple[tuple[str, dict[str, Any]], ...] = ()
 
     def files(self, open_only: bool) -> tuple[str, ...]:
         if not open_only:
@@ -80,14 +92,29 @@ class Spec:
 
 
 SPECS: dict[str, Spec] = {
+    # Arabic reads words with ى and ة as written (not the matching key's ي and ه: على is not
+    # علي) and the word clusters of SaudiNewsNet (training/clusters.py) of each word and its
+    # neighbours; MANIFEST "ablation" holds the dev scores without each of them.
     "ar": Spec(
         "ar",
         ("ar_anercorp.train",),
         "ar_anercorp.dev",
         FeatureSettings(
-            c1=0.05, c2=0.01, minfreq=1, max_iterations=200, o_threshold=0.7, span_names=True
+            c1=0.05,
+            c2=0.01,
+            minfreq=1,
+            max_iterations=200,
+            o_threshold=0.7,
+            span_names=True,
+            arabic_letters="keep_ya_ta",
+            clusters=True,
+            cluster_table="clusters-ar.tsv.xz",
         ),
         open_train=("ar_aqmar.train",),
+        ablations=(
+            ("without_clusters", {"clusters": False}),
+            ("with_matching_letters", {"arabic_letters": "normalize"}),
+        ),
     ),
     "en": Spec(
         "en",
@@ -143,7 +170,7 @@ def build_names(feats: Featurizer, data: Sequence[Sentence]) -> dict[str, str]:
     typed: dict[str, Counter[str]] = defaultdict(Counter)
     for tokens, tags in data:
         for tok, tag in zip(tokens, tags, strict=True):
-            key = feats.name_key(tok)
+            key = feats.tag_core(tok)
             if len(key) < 2 or not key[0].isalpha():
                 continue
             total[key] += 1
@@ -157,12 +184,26 @@ def build_names(feats: Featurizer, data: Sequence[Sentence]) -> dict[str, str]:
     return names
 
 
-def build_span_names(data: Sequence[Sentence]) -> dict[str, str]:
-    """Entity strings of the training data -> their most frequent type."""
+def build_span_names(data: Sequence[Sentence], min_share: float = 0.0) -> dict[str, str]:
+    """Entity strings of the training data -> their most frequent type. A one-word string is
+    kept only if at least ``min_share`` of that word's occurrences are inside an entity (so
+    the preposition "لي", once part of a Chinese name, does not mark every "to me")."""
     typed: dict[str, Counter[str]] = defaultdict(Counter)
     for tokens, tags in data:
         for start, end, typ in spans(tags):
             typed[" ".join(tokens[start:end])][typ] += 1
+    if min_share > 0:
+        single = {name for name in typed if " " not in name}
+        seen: Counter[str] = Counter()
+        inside: Counter[str] = Counter()
+        for tokens, tags in data:
+            for tok, tag in zip(tokens, tags, strict=True):
+                if tok in single:
+                    seen[tok] += 1
+                    inside[tok] += tag != "O"
+        for name in single:
+            if inside[name] < min_share * seen[name]:
+                del typed[name]
     return {name: c.most_common(1)[0][0] for name, c in typed.items()}
 
 
@@ -173,7 +214,9 @@ def featurizer(
     lexicon: Mapping[str, int] | None = None,
     names: Mapping[str, str] | None = None,
     span_names: Mapping[str, str] | None = None,
+    clusters: Mapping[str, str] | None = None,
 ) -> Featurizer:
+    """The featurizer of a model; ``clusters`` = its settings' ``cluster_table`` unless given."""
     if lang == "ar" and lexicon is None:
         lexicon = arabic.default_known()
     return Featurizer(
@@ -181,9 +224,12 @@ def featurizer(
         settings,
         gaz,
         lexicon,
+        clusters=clusters,
         names=names if settings.names else None,
         span_names=(
-            Gazetteer.from_names(span_names) if settings.span_names and span_names else None
+            Gazetteer.from_names(span_names, fold=arabic_fold(settings.arabic_letters))
+            if settings.span_names and span_names
+            else None
         ),
     )
 
@@ -194,14 +240,15 @@ def training_sequences(
     gaz: Gazetteer | None,
     data: Sequence[Sentence],
     lexicon: Mapping[str, int] | None,
+    clusters: Mapping[str, str] | None = None,
 ) -> tuple[list[list[list[str]]], dict[str, str], dict[str, str]]:
     """Features of the training data (name list and entity strings jackknifed over contiguous
     folds) and the name list and entity strings of all of it: what the run-time featurizer
     (and any scoring of the model) must be built with."""
-    base = featurizer(lang, settings, gaz, lexicon)
+    base = featurizer(lang, settings, gaz, lexicon, clusters=clusters)
     names = build_names(base, data) if settings.names else {}
     use_spans = settings.span_names
-    span_names = build_span_names(data) if use_spans else {}
+    span_names = build_span_names(data, settings.span_names_min_share) if use_spans else {}
     if not settings.names and not use_spans:
         return [base.sequence(t) for t, _ in data], names, span_names
     k = max(2, settings.jackknife)
@@ -216,7 +263,8 @@ def training_sequences(
             gaz,
             lexicon,
             build_names(base, others) if settings.names else None,
-            build_span_names(others) if use_spans else None,
+            build_span_names(others, settings.span_names_min_share) if use_spans else None,
+            clusters,
         )
         seqs += [feats.sequence(t) for t, _ in data[lo:hi]]
     return seqs, names, span_names
@@ -288,11 +336,35 @@ def tune(spec: Spec, files: Sequence[str], gaz: Gazetteer | None) -> FeatureSett
     return best[1]
 
 
+def _variant(
+    spec: Spec,
+    settings: FeatureSettings,
+    gaz: Gazetteer | None,
+    data: Sequence[Sentence],
+    dev: list[Sentence],
+    lexicon: Mapping[str, int] | None,
+    path: Path,
+) -> dict[str, Any]:
+    """Dev scores of a model trained on ``data`` with ``settings`` (for the ablations)."""
+    seqs, names, span_names = training_sequences(spec.lang, settings, gaz, data, lexicon)
+    feats = featurizer(spec.lang, settings, gaz, lexicon, names, span_names)
+    _train_crf(seqs, data, settings, path)
+    return _dev_score(feats, path, dev).report()
+
+
 def train_one(
     spec: Spec, out: Path, open_only: bool, gaz: Gazetteer, do_tune: bool, ablation: bool
 ) -> dict[str, Any]:
     files = spec.files(open_only)
     settings = tune(spec, files, gaz) if do_tune else spec.settings
+    if open_only and settings.clusters:
+        # the clusters come from a non-commercial (CC BY-NC-SA) corpus: not in an open build
+        settings = FeatureSettings(**{**settings.as_dict(), "clusters": False})
+    if settings.clusters and settings.cluster_table:
+        from streams.enrich.training import clusters
+
+        clusters.ensure()  # built from the unlabelled corpus when missing
+        load_clusters(settings.cluster_table)
     started = time.monotonic()
     data = load(files)
     if spec.shuffle:
@@ -310,11 +382,14 @@ def train_one(
         entry_ablation: dict[str, Any] | None = None
         if ablation:
             plain = FeatureSettings(**{**settings.as_dict(), "gazetteer": False})
-            seqs0, names0, spans0 = training_sequences(spec.lang, plain, None, data, lexicon)
-            feats0 = featurizer(spec.lang, plain, None, lexicon, names0, spans0)
             raw0 = Path(tmp) / "plain.crfsuite"
-            _train_crf(seqs0, data, plain, raw0)
-            entry_ablation = {"without_gazetteer_features": _dev_score(feats0, raw0, dev).report()}
+            entry_ablation = {
+                "without_gazetteer_features": _variant(spec, plain, None, data, dev, lexicon, raw0)
+            }
+            for label, changes in spec.ablations:
+                alt = FeatureSettings(**{**settings.as_dict(), **changes})
+                entry_ablation[label] = _variant(spec, alt, gaz, data, dev, lexicon, raw0)
+                print(f"  {spec.lang} {label}: dev F1 {entry_ablation[label]['micro']['f1']:.4f}")
     target = out / f"ner-{spec.lang}.crfsuite.xz"
     target.write_bytes(lzma.compress(blob, preset=9))
     aux = out / f"ner-{spec.lang}.aux.json.xz"
@@ -361,6 +436,18 @@ def train_one(
         "dev_file": f"{spec.dev}.jsonl",
         "dev": score.report(),
     }
+    if settings.clusters and settings.cluster_table:
+        table = MODELS / settings.cluster_table
+        entry["clusters"] = {
+            "file": settings.cluster_table,
+            "size_bytes": table.stat().st_size,
+            "sha256": hashlib.sha256(table.read_bytes()).hexdigest(),
+            "built_by": "streams/enrich/training/clusters.py",
+            "source": "SaudiNewsNet (Alhagri 2015), unlabelled Arabic news, not shipped",
+            "licence": "CC BY-NC-SA 4.0",
+        }
+        entry["restriction"] += "; non-commercial (word clusters of a CC BY-NC-SA 4.0 corpus)"
+        entry["open_only"] = False
     if entry_ablation:
         entry["ablation"] = entry_ablation
     micro = entry["dev"]["micro"]
@@ -406,9 +493,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hasattr(pycrfsuite, "__version__")
         else "0.9.12"
     }
+    tables = {
+        m["clusters"]["file"]: m["clusters"]["size_bytes"]
+        for m in models.values()
+        if "clusters" in m
+    }
     manifest["total_size_bytes"] = sum(
         int(m["size_bytes"]) + int(m.get("aux_size_bytes", 0)) for m in models.values()
-    )
+    ) + sum(tables.values())
     manifest_path.write_text(
         json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
