@@ -220,10 +220,17 @@ def decode_body(body: bytes, content_type: str | None, language: str | None = No
     return Decoded(None, "unknown", [f"undecodable: not utf-8{wanted}, no charset fits"])
 
 
-def repair(text: str) -> str:
-    """``text`` with double-encoded UTF-8 undone; unchanged when it shows none."""
+def repair(text: str, language: str | None = None) -> str:
+    """``text`` with double-encoded UTF-8 undone; unchanged when it shows none.
+
+    With a ``language`` of a non-Latin script, a field written in none of that script but in
+    Latin-1 letters ("ãÑÍÈÇ" for an Arabic feed: its windows-1256 bytes read as windows-1252
+    somewhere before us) is read back through the language's code pages.
+    """
     if text.isascii():
         return text
+    if language:
+        text = _relabel(text, language)
     if _LATIN_MOJIBAKE.search(text):
         fixed = ftfy.fix_encoding(text)
         if fixed != text:
@@ -236,5 +243,40 @@ def repair(text: str) -> str:
         except UnicodeError:
             continue
         if len(fixed) < len(text) and not fixed.isascii():
+            return fixed
+    return text
+
+
+# Scripts of the languages whose legacy code pages ``_relabel`` tries.
+_SCRIPTS = {
+    **dict.fromkeys(("ar", "fa", "ur", "ps", "ckb", "ku"), re.compile("[\u0600-\u06ff]")),
+    **dict.fromkeys(("ru", "uk", "bg", "sr", "mk", "be", "kk"), re.compile("[\u0400-\u04ff]")),
+    "el": re.compile("[\u0370-\u03ff]"),
+    "he": re.compile("[\u0590-\u05ff]"),
+    "th": re.compile("[\u0e00-\u0e7f]"),
+}
+_LATIN1_LETTERS = re.compile("[\u00c0-\u00ff]")
+_MIN_MISREAD = 3
+
+
+def _relabel(text: str, language: str) -> str:
+    primary = re.split(r"[-_]", language.strip().lower(), maxsplit=1)[0]
+    script = _SCRIPTS.get(primary)
+    if script is None or script.search(text):
+        return text
+    misread = len(_LATIN1_LETTERS.findall(text))
+    letters = sum(1 for c in text if c.isalpha())
+    if misread < _MIN_MISREAD or misread * 2 < letters:
+        return text  # mostly ASCII letters: a Latin-script line with accents, not a misreading
+    try:
+        raw = text.encode("cp1252")
+    except UnicodeEncodeError:
+        return text
+    for codepage in _LEGACY_BY_LANGUAGE.get(primary, ()):
+        try:
+            fixed = raw.decode(codepage)
+        except UnicodeDecodeError:
+            continue
+        if len(script.findall(fixed)) >= misread * 0.8:
             return fixed
     return text

@@ -432,6 +432,7 @@ def _item(
     feed_language: str | None,
     limits: ParseLimits,
     dates: DateReader,
+    text_language: str | None = None,
 ) -> Item:
     url, guid, key_guid = _link_and_guid(entry, base_url, limits)
     key = item_key(url, key_guid)
@@ -443,7 +444,7 @@ def _item(
         value, cut = html_to_text_cut(raw, cap)
         if cut:
             cuts.add(what)
-        return repair(value)
+        return repair(value, text_language)
 
     if key_guid is not None and len(key_guid) > limits.max_short_chars:
         cuts.add("guid")
@@ -563,13 +564,14 @@ def _parse_into(
     out.meta = _meta(_get(result, "feed") or {}, body, base_url, limits)
     base = base_url or None
     seen: set[str] = set()
-    dates = DateReader(language or out.meta.language)
+    text_language = language or out.meta.language
+    dates = DateReader(text_language)
     if len(entries) > limits.max_items:
         out.dropped["over_max_items"] += len(entries) - limits.max_items
         entries = entries[: limits.max_items]
     for entry in entries:
         try:
-            item = _item(entry, base, now, out.meta.language, limits, dates)
+            item = _item(entry, base, now, out.meta.language, limits, dates, text_language)
         except _Drop as drop:
             out.dropped[drop.reason] += 1
             continue

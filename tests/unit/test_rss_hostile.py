@@ -291,3 +291,12 @@ def test_parser_processes_have_memory_and_cpu_limits() -> None:
         with pytest.raises(parse_job.ParseCpuExceeded):
             pool.submit(parse_job.within_budget, eval, spin).result(timeout=60)
         assert pool.submit(parse_job.within_budget, eval, "1 + 1").result(timeout=60) == 2
+
+
+def test_arabic_misread_upstream_is_relabelled_with_the_language() -> None:
+    misread = ARABIC.encode("cp1256").decode("cp1252")  # "ãÑÍÈÇ ..." already in valid UTF-8
+    french = "Élection présidentielle à Paris"
+    parsed = _parse(_rss([misread, french], language="ar"))
+    assert [i.title for i in parsed.items] == [ARABIC, french]
+    # without a language nothing says the Latin-1 letters are wrong
+    assert _parse(_rss([misread])).items[0].title == misread
