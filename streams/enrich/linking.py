@@ -10,7 +10,8 @@ Ids: ``country:SY`` (ISO 3166-1 alpha-2), ``region:TR-06`` (first-level ISO 3166
 ``link(name, type, lang, context_ids)`` decides as follows:
 
 * only LOC and ORG are linked (a person "Jordan" or "Paris Hilton" never is); a LOC may link to
-  an organisation and an ORG to a country or a capital ("Moscow said"), with less confidence;
+  an organisation and an ORG to a country ("Syria said"), with less confidence, unless the
+  name is also a region or a city ("Georgia beat Alabama": a team);
 * names are compared on a key (NFKC, case folded, diacritics, tatweel and punctuation removed,
   Arabic/Persian letter forms unified with ``arabic.normalize``); an all-capitals acronym
   ("WHO", "UN", "ООН") only matches a text written in capitals; an Arabic proclitic or article
@@ -52,10 +53,13 @@ MIN_MARGIN = 0.75  # best minus second-best score under which a name is ambiguou
 
 _PRIOR = {"country": 3.0, "org": 3.0, "capital": 2.5, "region": 2.0, "city": 1.0}
 _LOC_KINDS = frozenset({"country", "capital", "region", "city"})
-# index tiers (see training/links.py): how much a name says about the entity it names
+# index tiers (see training/links.py): where a name comes from, so what it says about the entity
 TIER_ALTERNATE, TIER_MINOR, TIER_MAJOR, TIER_VARIANT, TIER_PREFERRED = 0, 1, 2, 3, 4
 _TIER_SCORE = (-0.3, -1.0, 0.0, 0.5, 2.0)
 _TIER_QUALITY = (0.9, 0.85, 1.0, 1.0, 1.0)
+# a label of one language (CLDR, pycountry) is evidence in that language only: the Persian
+# name of Algiers is the Arabic word الجزيرة, the Finnish name of Brazil the capital "Brasilia"
+_LANGUAGE_BITS = (1 << TIER_MINOR) | (1 << TIER_MAJOR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +117,15 @@ class _Data:
         self.variants: list[list[str]] = [r[6] for r in rows]
         self.alternates: list[list[str]] = [r[7] for r in rows]
         self.preferred: list[list[str]] = [r[8] for r in rows]
-        self.translations: list[list[str]] = [r[9] for r in rows]
+        self.translations: list[dict[str, list[str]]] = [r[9] for r in rows]
         self.by_id: dict[str, int] = {i: n for n, i in enumerate(self.ids)}
+        self.label_langs: frozenset[str] = frozenset(
+            lang for rows_ in (self.labels, self.translations) for ls in rows_ for lang in ls
+        )
         self.common: dict[str, frozenset[str]] = {
             lang: frozenset(key(w) for w in words) for lang, words in raw["common"].items()
         }
-        # key -> [8 * n + tier, ...]
+        # key -> [32 * n + mask of the tiers of the names with that key, ...]
         self.index: dict[str, list[int]] = raw["index"]
 
 
@@ -213,8 +220,11 @@ def _russian_forms(k: str) -> list[str]:
     return out
 
 
-def _candidates(name: str, data: _Data) -> tuple[str, dict[int, tuple[int, float]]]:
-    """(key matched, {entity: (tier, quality)}) for ``name``; empty when nothing matches."""
+def _forms(name: str, data: _Data) -> list[tuple[str, dict[int, tuple[int, float]]]]:
+    """Every known form of ``name`` in order of trust: [(key, {entity: (tier mask, quality)})].
+
+    The name as written first, then without Arabic proclitics or article, a Turkish case suffix
+    or a French elision, a Russian case ending, a German genitive -s."""
     k = key(name)
     tries: list[tuple[str, float]] = []
     acro = _acronym(name)
@@ -232,28 +242,34 @@ def _candidates(name: str, data: _Data) -> tuple[str, dict[int, tuple[int, float
             tries.append((key(stripped), 0.95))
         if k.endswith("s") and len(k) > 4:
             tries.append((k[:-1], 0.85))  # German genitive "Deutschlands"
-    found: dict[int, tuple[int, float]] = {}
-    matched = ""
+    out: list[tuple[str, dict[int, tuple[int, float]]]] = []
+    seen = set()
     for cand_key, quality in tries:
         hits = data.index.get(cand_key)
-        if not hits:
+        if not hits or cand_key in seen:
             continue
-        matched = cand_key
-        for code in hits:
-            found[code >> 3] = (code & 7, quality)
-        break  # the first form that is known decides
-    return matched, found
+        seen.add(cand_key)
+        out.append((cand_key, {code >> 5: (code & 31, quality) for code in hits}))
+    return out
+
+
+def _candidates(name: str, data: _Data) -> tuple[str, dict[int, tuple[int, float]]]:
+    """The first known form of ``name`` (see ``_forms``), or ("", {})."""
+    forms = _forms(name, data)
+    return forms[0] if forms else ("", {})
 
 
 @functools.lru_cache(maxsize=1 << 15)
-def _cached_candidates(name: str) -> tuple[str, Mapping[int, tuple[int, float]]]:
-    matched, found = _candidates(name, _load())
-    return matched, MappingProxyType(found)
+def _cached_forms(name: str) -> tuple[tuple[str, Mapping[int, tuple[int, float]]], ...]:
+    return tuple((k, MappingProxyType(found)) for k, found in _forms(name, _load()))
 
 
 @functools.lru_cache(maxsize=1 << 15)
-def _label_key(n: int, lang: str) -> str:
-    return key(_load().labels[n].get(lang, ""))
+def _lang_keys(n: int, lang: str) -> frozenset[str]:
+    """Keys of the names entity ``n`` has in language ``lang`` (label and translations)."""
+    data = _load()
+    names = [data.labels[n].get(lang, ""), *data.translations[n].get(lang, ())]
+    return frozenset(key(name) for name in names if name)
 
 
 def _context(data: _Data, context_ids: Collection[str]) -> tuple[list[str], list[str], list[str]]:
@@ -287,12 +303,23 @@ def link(name: str, type: str, lang: str | None, context_ids: Collection[str] = 
 @functools.lru_cache(maxsize=1 << 16)
 def _link(name: str, type: str, lang: str | None, context_ids: frozenset[str]) -> Link | None:
     data = _load()
-    matched, found = _cached_candidates(name)
-    if not found:
-        return None
     lang = (lang or "").split("-")[0].split("_")[0].lower()
-    bare = matched.lstrip("^")
-    in_lang = {n for n in found if lang and _label_key(n, lang) == bare}
+    judged = lang in data.label_langs
+    # the first known form with evidence in this language decides ("Pakistan'a": not the
+    # label "Pakistana" of another language, but Pakistan + the dative suffix)
+    for matched, found in _cached_forms(name):
+        bare = matched.lstrip("^")
+        in_lang = {n for n in found if lang and bare in _lang_keys(n, lang)}
+        tiers: dict[int, tuple[int, float]] = {}
+        for n, (mask, quality) in found.items():
+            if judged and n not in in_lang:
+                mask &= ~_LANGUAGE_BITS
+            if mask:
+                tiers[n] = (mask.bit_length() - 1, quality)
+        if tiers:
+            break
+    else:
+        return None
     ctx_countries, ctx_places, ctx_admins = _context(data, context_ids)
     common = data.common.get(lang, frozenset())
     # a country before its capital of the same name ("Kuwait"), a city before the region named
@@ -300,19 +327,21 @@ def _link(name: str, type: str, lang: str | None, context_ids: frozenset[str]) -
     # known in the text's language before one that is only another language's ("Brasília")
     countries_here = {
         data.countries[n]
-        for n, (tier, _q) in found.items()
+        for n, (tier, _q) in tiers.items()
         if data.kinds[n] == "country" and (tier >= TIER_VARIANT or n in in_lang)
     }
     cities_in = {
-        data.admins[n] or data.countries[n] for n in found if data.kinds[n] in ("city", "capital")
+        data.admins[n] or data.countries[n]
+        for n, (tier, _q) in tiers.items()
+        if data.kinds[n] in ("city", "capital") and tier >= TIER_MAJOR
     }
     scored: list[tuple[float, float, int]] = []
-    for n, (tier, quality) in found.items():
+    for n, (tier, quality) in tiers.items():
         kind = data.kinds[n]
         q = quality * _TIER_QUALITY[tier]
         if type == "ORG" and kind != "org":
-            if kind not in ("country", "capital"):
-                continue
+            if kind != "country" or tier < TIER_MAJOR:
+                continue  # "Syria said" may be an ORG; a city as ORG is a team or a council
             q *= 0.85
         elif type != "ORG" and kind == "org":
             q *= 0.85
@@ -381,7 +410,8 @@ def variants(id: str) -> frozenset[str]:
     if n is None:
         return frozenset()
     names = [*data.labels[n].values(), *data.variants[n], *data.alternates[n]]
-    return frozenset([*names, *data.preferred[n], *data.translations[n]])
+    translations = [t for ts in data.translations[n].values() for t in ts]
+    return frozenset([*names, *data.preferred[n], *translations])
 
 
 def lookup(query: str) -> list[str]:
@@ -394,7 +424,8 @@ def lookup(query: str) -> list[str]:
         _matched, found = _candidates(query.strip().upper(), data)  # "who", "nato" typed lower
 
     def rank(n: int) -> tuple[float, int, str]:
-        tier, quality = found[n]
+        mask, quality = found[n]
+        tier = mask.bit_length() - 1
         return (-(_PRIOR[data.kinds[n]] + _TIER_SCORE[tier] + quality), -data.pops[n], data.ids[n])
 
     return [data.ids[n] for n in sorted(found, key=rank)]

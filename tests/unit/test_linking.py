@@ -210,3 +210,17 @@ def test_linking_eval_set_meets_the_targets() -> None:
     assert overall["wrong"] < 1.0, result["errors"]
     for lang, row in result["table"].items():
         assert row["wrong"] <= 5.0, (lang, result["errors"])
+
+
+def test_names_that_are_something_else_are_not_linked() -> None:
+    """Misses of an earlier version on real news names (GeoNames alternates, foreign labels)."""
+    assert linking.link("White House", "LOC", "en") is None  # an alternate of Casablanca
+    assert _id("Venice", lang="en") != "geonames:4509884"  # an alternate of Dayton
+    assert linking.link("Gulf", "LOC", "en") is None  # a province of Papua New Guinea
+    assert linking.link("الجزيرة", "ORG", "ar") is None  # the Persian name of Algiers
+    assert linking.link("الجزيرة", "LOC", "ar") is None
+    assert linking.link("Magna", "ORG", "en") is None
+    assert linking.link("Copenhagen", "ORG", "en") is None  # a football club, not the city
+    assert _id("England", lang="de") == "region:GB-ENG"  # not the UK through a minor label
+    assert _id("Brasília", lang="en") == "geonames:3469058"  # Finnish "Brasilia" is Brazil
+    assert _id("Pakistan'a", lang="tr") == "country:PK"

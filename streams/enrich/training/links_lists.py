@@ -619,7 +619,9 @@ COMMON_WORDS: dict[str, str] = {
         "victoria|columbia|concord|mission|orange|temple|of|van|batman|hit|most|bath|"
         "salem|eugene|hope|union|aurora|"
         "gary|lawrence|pueblo|ontario|garden grove|spring|santa|central|northern|southern|"
-        "eastern|western|north|south|east|west|capital|coast|lakes|highlands|islands"
+        "eastern|western|north|south|east|west|capital|coast|lakes|highlands|islands|gulf|"
+        "bay|delta|lake|river|valley|mountains|plateau|lowlands|upper|lower|federal|national|"
+        "metropolitan|interior|frontier|border|midlands|peninsula|lagoon|sea|ocean"
     ),
     "fr": "orange|tours|pau|grasse|central|est|ouest|nord|sud|centre|capitale",
     "de": "essen|halle|hamm|marl|mainz|ulm|mitte|nord|ost|süd|west|zentral",
@@ -650,3 +652,6 @@ MAJOR_LANGUAGES = frozenset(
         "af", "sw", "am", "so", "ha", "yo", "ig", "zu", "tl",
     }
 )  # fmt: skip
+
+# GeoNames alternate names that are ordinary phrases, not names of that city.
+ALTERNATE_STOPLIST = frozenset({"White House", "Red House", "New Town", "Old Town", "Capital"})
