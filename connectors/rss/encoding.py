@@ -115,6 +115,8 @@ _LATIN_MOJIBAKE = re.compile(
 )
 # What the UTF-8 lead bytes of Arabic (D8-DB), Cyrillic (D0, D1), Greek (CE, CF) and Hebrew (D7)
 # look like in those code pages: without one of them there is nothing to repair.
+# ... and what continuation bytes (80-BF) look like in them: Latin-1 signs, dashes and quotes.
+_CONTINUATION = re.compile("[\u0080-\u00bf\u2013-\u203a\u20ac\u2122]")
 _LEAD_OF_MOJIBAKE = re.compile("[\u0637-\u063a\u0420\u0421\u039e\u039f\u05d7]")
 
 
@@ -235,7 +237,7 @@ def repair(text: str, language: str | None = None) -> str:
         fixed = ftfy.fix_encoding(text)
         if fixed != text:
             return fixed
-    if not _LEAD_OF_MOJIBAKE.search(text):
+    if not _LEAD_OF_MOJIBAKE.search(text) or not _CONTINUATION.search(text):
         return text
     for codepage in _REPAIR_CODEPAGES:
         try:
