@@ -133,3 +133,22 @@ def test_terminal_output_has_no_escape_sequences() -> None:
     assert "\\x1b" in shown and "\\u202e" in shown
     assert for_terminal("مرحبا 日本 café\tok") == "مرحبا 日本 café\tok"
     assert for_terminal(None) == ""
+
+
+def test_feeds_check_prints_no_server_escape_sequence() -> None:
+    from connectors.rss.check import CheckReport
+    from streams.net.types import FetchResult, Validators
+
+    report = CheckReport(
+        "https://t.example/feed",
+        fetched=FetchResult(
+            status="ok",
+            url="https://t.example/\x1b[2Jfeed",
+            http_status=200,
+            content_type="application/rss+xml\x1b]8;;https://evil.example\x07",
+            validators=Validators(etag='"v1\x1b[31m"', last_modified="Mon\x9b2J"),
+        ),
+    )
+    text = "\n".join(report.lines())
+    assert not any(c in text for c in "\x1b\x07\x9b"), text
+    assert '"v1\\x1b[31m"' in text
