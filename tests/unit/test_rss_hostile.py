@@ -300,3 +300,12 @@ def test_arabic_misread_upstream_is_relabelled_with_the_language() -> None:
     assert [i.title for i in parsed.items] == [ARABIC, french]
     # without a language nothing says the Latin-1 letters are wrong
     assert _parse(_rss([misread])).items[0].title == misread
+
+
+@pytest.mark.parametrize("content_type", ["text/xml; charset=windows-1256", None])
+def test_utf8_arabic_declared_windows_1256_is_read_as_utf8(content_type: str | None) -> None:
+    # "the reverse": read as declared it gave "ظ…ط±ط­ط¨ط§"
+    body = _rss([ARABIC], encoding="utf-8", declared="windows-1256")
+    parsed = _parse(body, content_type)
+    assert parsed.items[0].title == ARABIC
+    assert "charset: utf-8 (declared windows-1256)" in parsed.warnings
