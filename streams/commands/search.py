@@ -38,7 +38,7 @@ MARK_OPEN, MARK_CLOSE = "\u00bb", "\u00ab"
 TITLE_WEIGHT = 3.0
 NON_FACET_WEIGHT = 0.3
 MAX_IDS = 5  # ids of one --entity value (lookup ranks them; "Georgia": country and US state)
-MAX_VARIANTS = 150  # spellings of one linked name added to a free-text query
+MAX_VARIANTS = 60  # spellings of one linked name added to a free-text query
 MAX_NGRAM = 4  # longest run of query words looked up as one name
 
 Lookup = Callable[[str], Sequence[str]]
@@ -140,13 +140,25 @@ def expand_text(
     return out
 
 
+def _script(text: str) -> str | None:
+    """The Unicode script word of the first letter (ARABIC, LATIN, CYRILLIC, CJK ...)."""
+    for char in text:
+        if char.isalpha():
+            return unicodedata.name(char, "?").split()[0]
+    return None
+
+
 def _spellings(run: str, ids: Sequence[str], variants: Variants) -> tuple[str, ...]:
+    """Other spellings of the linked ids in the script the user typed (سوريا -> سورية, شام):
+    other scripts are reached through the id; short foreign forms ("Siri", "FN") would match
+    unrelated words, so a spelling needs 4 letters."""
+    script = _script(run)
     seen = {run.casefold()}
     out: list[str] = []
     for entity_id in ids:
         for name in sorted(variants(entity_id), key=lambda v: (len(v), v)):
             folded = name.casefold()
-            if len(name) >= 2 and folded not in seen:
+            if len(name) >= 4 and folded not in seen and _script(name) == script:
                 seen.add(folded)
                 out.append(name)
     return tuple(out[:MAX_VARIANTS])

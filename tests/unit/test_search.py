@@ -113,7 +113,9 @@ def test_free_text_naming_a_linked_place_is_expanded_with_its_spellings() -> Non
     segments = expand_text("اتفاق سوريا")
     assert segments[0] == Segment("اتفاق")
     assert segments[1].ids[:1] == ("country:SY",)
-    assert "سورية" in segments[1].variants and "Syria" in segments[1].variants
+    assert "سورية" in segments[1].variants
+    # other scripts come in through the id, not as phrases ("Siri" is not Syria in a text)
+    assert all(v[0] not in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" for v in segments[1].variants)
     q = build_query("اتفاق سوريا", segments=segments)
     assert "سورية" in str(q) and "country:SY" in str(q)
     # Nothing linked: the plain query, unchanged.
