@@ -167,7 +167,7 @@ def to_raw_article(
         article_id=item.article_id,
         source=Source(
             feed=ref or feed_ref(feed, state),
-            url=item.url,
+            url=item.url or None,  # a GUID without a link: null, not ""
             guid=item.guid,
             title=item.title,
             summary=item.summary,

@@ -48,6 +48,7 @@ from typing import Any
 
 import feedparser
 
+from connectors.rss import identity
 from connectors.rss.dates import DateReader
 from connectors.rss.encoding import decode_body, repair
 from connectors.rss.text import (
@@ -563,12 +564,12 @@ def _parse_into(
         return
     out.meta = _meta(_get(result, "feed") or {}, body, base_url, limits)
     base = base_url or None
-    seen: set[str] = set()
     text_language = language or out.meta.language
     dates = DateReader(text_language)
     if len(entries) > limits.max_items:
         out.dropped["over_max_items"] += len(entries) - limits.max_items
         entries = entries[: limits.max_items]
+    parsed: list[tuple[Item, dict[str, Any]]] = []
     for entry in entries:
         try:
             item = _item(entry, base, now, out.meta.language, limits, dates, text_language)
@@ -579,8 +580,8 @@ def _parse_into(
             out.dropped["entry_error"] += 1
             out.warnings.append(f"entry_error: {type(exc).__name__}: {_short(str(exc))}")
             continue
-        if item.article_id in seen:
-            out.dropped["duplicate_in_feed"] += 1
-            continue
-        seen.add(item.article_id)
-        out.items.append(item)
+        parsed.append((item, entry))
+    # Identity from link AND guid (issue 14.3): see connectors.rss.identity.
+    out.items, duplicates = identity.resolve(parsed)
+    if duplicates:
+        out.dropped["duplicate_in_feed"] += duplicates

@@ -88,7 +88,11 @@ class Source(ContractModel):
     """Written by the connector only: what the publisher said, normalised."""
 
     feed: FeedRef = Field(description="The feed this article came from.")
-    url: str = Field(description="Canonical article URL (tracking parameters stripped).")
+    url: str | None = Field(
+        description="Canonical article URL (tracking parameters stripped; the fragment kept "
+        "only when it tells posts of one page apart). null when the item has a GUID but no "
+        'link (before 1.3 such items carried "").'
+    )
     guid: str | None = Field(None, description="The item's GUID/id as published, if any.")
     title: str = Field("", description="Title as clean text (no HTML).", max_length=2000)
     summary: str = Field("", description="Summary as clean text (no HTML).", max_length=20000)

@@ -113,7 +113,7 @@ def decide(
         return "skipped", "extract.fetch_pages is off"
     if policy == "never":
         return "skipped", "full_text: never"
-    if not src.url.lower().startswith(("http://", "https://")):
+    if not (src.url or "").lower().startswith(("http://", "https://")):
         return "no_url", "the item has no http(s) link"
     if policy == "auto":
         own = max(len(src.summary), len(src.content or ""))
@@ -329,11 +329,13 @@ class Extractor:
         src = raw.source
         fetched_at = datetime.now(UTC)
         page = await self.pages.fetch(
-            src.url,
+            src.url or "",  # decide() let only http(s) URLs through
             host_policy=host_policy(src.feed.page_policy, self.settings.page_fetch),
             deadline_s=self.cfg.page_deadline_s,
         )
-        EXTRACT_FETCH_SECONDS.labels(host_class(src.url, src.feed.url)).observe(page.elapsed_s)
+        EXTRACT_FETCH_SECONDS.labels(host_class(src.url or "", src.feed.url)).observe(
+            page.elapsed_s
+        )
         ext: Extraction | None = None
         if page.ok and page.body is not None:
             started = time.monotonic()
@@ -377,7 +379,7 @@ class Extractor:
                 outcomes.append(Poison(exc))
                 continue
             status, src = found.info.status, raw.source
-            EXTRACT_PAGES.labels(status, host_class(src.url, src.feed.url)).inc()
+            EXTRACT_PAGES.labels(status, host_class(src.url or "", src.feed.url)).inc()
             self.count_feed(src.feed.feed_id, feed_result(status))
             outcomes.append(Forward(article, article.article_id.encode()))
         return outcomes
