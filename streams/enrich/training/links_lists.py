@@ -637,6 +637,7 @@ CITY_VARIANTS: dict[int, str] = {
     4140963: (
         "واشنطن|واشنطن العاصمة|Вашингтон|واشنگتن|华盛顿|Washington D.C.|Washington, D.C.|Waşington"
     ),
+    703448: "Kyiv|Kiev|Киев|Київ|كييف|کی‌یف|基辅|Kiew|Kiew|Kijów",
     2660646: "Geneva|Genf|Genève|Ginebra|Ginevra|Cenevre|جنيف|Женева|ژنو|日内瓦",
     5128581: "New York|New York City|NYC|Nueva York|نيويورك|Нью-Йорк|نیویورک|纽约",
 }
