@@ -139,7 +139,7 @@ _BOILERPLATE_STARTS = (
     r"supporter)|donate (?:now|today|to))\b",
     r"(?:learn more about your ad[- ]?choices|see (?:omnystudio|acast|megaphone|podcastchoices)"
     r"\S* for|hosted on (?:acast|anchor|libsyn|megaphone|buzzsprout|simplecast))",
-    r"(?:share (?:this|on)\b|tabloola|sponsored content\b|advertisement\s*$)",
+    r"(?:share (?:this|on)\b|taboola\b|sponsored content\b|advertisement\s*$)",
     r"(?:all rights reserved|copyright\s*(?:©|\(c\)|\d{4})|©\s*\d{4}|جميع الحقوق محفوظة)",
 )
 _BOILERPLATE = re.compile(
