@@ -153,6 +153,13 @@ _ORDINALS = frozenset(
 _AMBIGUOUS_TITLES = frozenset({"فريق", "قائد", "زعيم", "مدير", "سيد", "سيده"})
 
 
+def _person(feats: Featurizer, token: str) -> bool:
+    """Is ``token`` a person's name in the model's name list (keyed in the tagger's form, or
+    the matching key for models trained before the tagger read letters as written)?"""
+    fold = getattr(feats, "fold", arabic_key)
+    return feats.names.get(fold(token)) == "PER" or feats.names.get(arabic_key(token)) == "PER"
+
+
 def _known(feats: Featurizer, word: str) -> bool:
     return feats.lexicon.get(word, 0) >= _RARE
 
@@ -183,7 +190,7 @@ def _namelike(feats: Featurizer, token: str) -> bool:
         norm[:1] in "وفبلك" and feats.lexicon.get(norm[1:], 0) >= _RARE
     ):
         return False
-    if feats.names.get(norm) == "PER":
+    if _person(feats, token):
         return True
     if norm.endswith(("يه", "ون", "ين", "ات")) and len(norm) > 4:
         return False
@@ -194,7 +201,7 @@ def _inner_name(feats: Featurizer, token: str) -> bool:
     """Can the name-like ``token`` continue a name (not a verb or word after a one-word name:
     "شيراك استنكروا", "شافيز ومواقفنا", "برلسكوني مرفوقة")?"""
     norm = arabic_key(token)
-    if feats.names.get(norm) == "PER":
+    if _person(feats, token):
         return True
     return (
         len(norm) >= 3
@@ -207,7 +214,7 @@ def _inner_name(feats: Featurizer, token: str) -> bool:
 def _surname(feats: Featurizer, token: str, norm: str) -> bool:
     """A definite last word of a name: a regnal number, "الدين" of a compound name, or a rare
     definite family name (البردويل, الطبسي)."""
-    if norm in _ORDINALS or norm == "الدين" or feats.names.get(norm) == "PER":
+    if norm in _ORDINALS or norm == "الدين" or _person(feats, token):
         return True
     return (
         arabic.is_definite(token)
@@ -578,6 +585,7 @@ def _plausible_stem(
     lexicon: Mapping[str, int],
     known_names: Mapping[str, str] | None,
     gazetteer: Gazetteer,
+    fold: Callable[[str], str] = arabic_key,
 ) -> bool:
     """Is the rest of ``token`` after a cut proclitic a known or plausible name?
 
@@ -592,7 +600,7 @@ def _plausible_stem(
     if arabic.has_hamza_alef_start(stem.lstrip("\u0640")):
         return True
     norm = arabic.normalize(stem)
-    if known_names and norm in known_names:
+    if known_names and (norm in known_names or fold(stem) in known_names):
         return True
     # countries, capitals, regions, organisations - not every small town's alternate name
     entry = gazetteer.entries.get((arabic.strip_article(norm),))
@@ -616,6 +624,7 @@ def _checked(
     cuts: Callable[[str], tuple[int, int]],
     lexicon: Mapping[str, int],
     known_names: Mapping[str, str] | None,
+    fold: Callable[[str], str] = arabic_key,
 ) -> Callable[[str], tuple[int, int]]:
     cache = _checked_cuts.setdefault(lang, {})
 
@@ -625,7 +634,7 @@ def _checked(
             start, end = cuts(token)
             if start and arabic.is_arabic(token):
                 gaz = _state().gazetteer
-                if not _plausible_stem(token, start, lexicon, known_names, gaz):
+                if not _plausible_stem(token, start, lexicon, known_names, gaz, fold):
                     start = 0
             if len(cache) > 200_000:
                 cache.clear()
@@ -644,8 +653,9 @@ def _cuts_for(model: CrfModel) -> Callable[[str], tuple[int, int]]:
     got = _cut_functions.get(model.lang)
     if got is None:
         feats = model.featurizer
+        fold = getattr(feats, "fold", arabic_key)
         got = _cut_functions[model.lang] = _checked(
-            model.lang, feats.cuts, feats.lexicon, feats.names
+            model.lang, feats.cuts, feats.lexicon, feats.names, fold
         )
     return got
 
