@@ -15,16 +15,24 @@ Ids: ``country:SY`` (ISO 3166-1 alpha-2), ``region:TR-06`` (first-level ISO 3166
 * names are compared on a key (NFKC, case folded, diacritics, tatweel and punctuation removed,
   Arabic/Persian letter forms unified with ``arabic.normalize``); an all-capitals acronym
   ("WHO", "UN", "ООН") only matches a text written in capitals; an Arabic proclitic or article
-  (و ف ب ك ل ال) or a Turkish case suffix ("Suriye'de") is removed only when what remains is a
-  known name;
+  (و ف ب ك ل ال), a Turkish case suffix ("Suriye'de"), a French elision, a Russian case ending
+  ("в Сирии") or a German genitive -s is removed only when what remains is a known name;
+* a name's weight depends on where it comes from: hand-written and ISO names, a CLDR/pycountry
+  label of the text's language, a GeoNames alternate name; when the text's language is known,
+  another language's label is no evidence (Finnish "Brasilia" is Brazil, Persian الجزیره is
+  Algiers: neither is what an English or Arabic text means);
 * candidates are ranked: countries and organisations before capitals, capitals before regions
-  and cities, a city before the region named after it, population breaks ties; a name that is a
-  label in the text's language counts more than a GeoNames alternate name; ``context_ids`` (the
-  other linked ids of the article) support candidates of the same country or US state
-  ("Georgia" beside Atlanta is the state, beside Tbilisi the country);
+  and cities, a country before its capital of the same name, a city before the region named
+  after it, population breaks ties; ``context_ids`` (the other linked ids of the article)
+  support candidates of the same country or US state ("Georgia" beside Atlanta is the state,
+  beside Tbilisi the country); a country id alone is weak support for a place inside it;
 * a city or region whose name is a common word of the text's language ("Nice" in English,
   "Ordu" in Turkish) needs context support;
 * when the best two candidates are close, the name is ambiguous and nothing is linked.
+
+Callers get the best results by linking an article's names twice: each alone, then each with
+the ids the others received as ``context_ids`` (``eval_linking`` scores both that and the
+one-pass order). Results are memoised: the same name with the same context costs a dict lookup.
 """
 
 from __future__ import annotations
@@ -52,7 +60,6 @@ MIN_CONFIDENCE = 0.5  # below this nothing is returned (what ``link`` returns is
 MIN_MARGIN = 0.75  # best minus second-best score under which a name is ambiguous
 
 _PRIOR = {"country": 3.0, "org": 3.0, "capital": 2.5, "region": 2.0, "city": 1.0}
-_LOC_KINDS = frozenset({"country", "capital", "region", "city"})
 # index tiers (see training/links.py): where a name comes from, so what it says about the entity
 TIER_ALTERNATE, TIER_MINOR, TIER_MAJOR, TIER_VARIANT, TIER_PREFERRED = 0, 1, 2, 3, 4
 _TIER_SCORE = (-0.3, -1.0, 0.0, 0.5, 2.0)
@@ -333,7 +340,7 @@ def _link(name: str, type: str, lang: str | None, context_ids: frozenset[str]) -
     cities_in = {
         data.admins[n] or data.countries[n]
         for n, (tier, _q) in tiers.items()
-        if data.kinds[n] in ("city", "capital") and tier >= TIER_MAJOR
+        if data.kinds[n] in ("city", "capital")
     }
     scored: list[tuple[float, float, int]] = []
     for n, (tier, quality) in tiers.items():
@@ -348,8 +355,6 @@ def _link(name: str, type: str, lang: str | None, context_ids: frozenset[str]) -
         score = _PRIOR[kind] + _TIER_SCORE[tier]
         if n in in_lang:
             score += 1.0
-        elif in_lang and tier <= TIER_MAJOR:
-            score -= 1.0
         if kind in ("city", "capital"):
             score += min(2.0, max(0.0, math.log10(max(data.pops[n], 1) / 1e5)))
             if data.countries[n] in countries_here:
@@ -382,17 +387,19 @@ def _link(name: str, type: str, lang: str | None, context_ids: frozenset[str]) -
     confidence = round(q * (0.55 + 0.45 * min(1.0, margin / 2.5)), 3)
     if confidence < MIN_CONFIDENCE:
         return None
-    return Link(data.ids[n], confidence, _label(data, n, lang, bare))
+    return Link(data.ids[n], confidence, _label(data, n, lang, bare, name))
 
 
-def _label(data: _Data, n: int, lang: str | None, matched: str) -> str:
-    """The label in ``lang``; else the known spelling the text matched ("Bayern"); else en."""
+def _label(data: _Data, n: int, lang: str | None, matched: str, written: str) -> str:
+    """The label in ``lang``; else the known spelling the text matched, as written if it is one
+    ("Bayern", "Münih"); else the English label."""
     labels = data.labels[n]
     if lang and lang in labels:
         return labels[lang]
-    for name in (*labels.values(), *data.variants[n], *data.preferred[n], *data.alternates[n]):
-        if key(name) == matched:
-            return name
+    known = [*labels.values(), *data.variants[n], *data.preferred[n], *data.alternates[n]]
+    same = [k for k in known if key(k) == matched]
+    if same:
+        return written.strip() if written.strip() in same else same[0]
     return labels.get("en") or next(iter(labels.values()), "")
 
 
