@@ -12,7 +12,9 @@ one, and the **facet precision**: of the entities that reach the summary facets 
 true), the share whose every mention is a gold entity of that type. Both are also compared on
 the sentences without Wikipedia markup (WikiANN keeps "''Name" glued as one gold token, which
 the product tokenises as news text is tokenised). ``--limit N`` / ``--langs a,b`` /
-``--no-variants`` / ``--no-speed`` keep a run short (``make eval EVAL_ARGS=...``).
+``--no-variants`` / ``--no-speed`` keep a run short (``make eval EVAL_ARGS=...``);
+``--detokenized`` also runs the product path on the tokens joined as news text would be
+("Bern, Schweiz (CH)." rather than "Bern , Schweiz ( CH ) .").
 
 Then entity-level exact-match P/R/F1 over PER/ORG/LOC (micro and per type) on the gold tokens
 (the dev file named in ``models/MANIFEST.json``), for
@@ -119,7 +121,9 @@ def has_markup(tokens: Sequence[str]) -> bool:
     return any(m in t for t in tokens for m in _MARKUP)
 
 
-def product_path(lang: str, dev: Sequence[Sentence]) -> tuple[dict[str, Any], list[list[Span]]]:
+def product_path(
+    lang: str, dev: Sequence[Sentence], detokenize: bool = False
+) -> tuple[dict[str, Any], list[list[Span]]]:
     """Scores of the enrich stage's own analysis on the dev sentences, declared ``lang``, and
     each sentence's predicted spans (snapped to its gold tokens)."""
     score = Score()
@@ -129,7 +133,7 @@ def product_path(lang: str, dev: Sequence[Sentence]) -> tuple[dict[str, Any], li
     routed: Counter[str] = Counter()
     for k in range(0, len(dev), PRODUCT_BATCH):
         chunk = dev[k : k + PRODUCT_BATCH]
-        joined = [join_tokens(tokens) for tokens, _tags in chunk]
+        joined = [join_tokens(tokens, detokenize) for tokens, _tags in chunk]
         preps = [prepare_fields([("text", text)], MAX_CHARS) for text, _offsets in joined]
         results = pipeline.analyse_many([(prep, lang) for prep in preps])
         for (_tokens, tags), (_text, offsets), (detected, found) in zip(
@@ -170,6 +174,7 @@ def evaluate(
     speed: bool = True,
     limit: int | None = None,
     variants: bool = True,
+    detokenized: bool = False,
 ) -> dict[str, Any]:
     """All figures as a dict; ``limit``: the first N dev sentences of each language only;
     ``variants=False``: only the product path and the tagger alone (no document, union,
@@ -201,6 +206,8 @@ def evaluate(
         rows = (r for r in read_corpus(dev_name) if r["tokens"])
         dev = [(r["tokens"], r["tags"]) for r in islice(rows, limit)]
         product, product_preds = product_path(lang, dev)
+        if detokenized:
+            product["detokenized"] = product_path(lang, dev, detokenize=True)[0]
         crf, union, gaz_only, no_rules, document = Score(), Score(), Score(), Score(), Score()
         plain_crf, plain_product = Score(), Score()
         tagged = [model.tag(tokens) for tokens, _tags in dev]
@@ -348,6 +355,17 @@ def product_table(result: dict[str, Any]) -> list[str]:
             f"  {rep['micro']['p']:6.3f}/{rep['micro']['r']:.3f}"
             f"  {facet['precision']:8.3f} ({facet['n']:5d})"
         )
+    for lang, entry in result["languages"].items():
+        detok = entry["product"].get("detokenized")
+        if detok:
+            rep = detok["score"]
+            lines.append(
+                f"{lang:4} detokenized text ('Bern, Schweiz.'): product "
+                + "  ".join(f"{t} {_f1(rep, t):.3f}" for t in types)
+                + f"  P/R {rep['micro']['p']:.3f}/{rep['micro']['r']:.3f}"
+                + f"  facet prec {detok['facet']['micro']['precision']:.3f}"
+                + f"  away {100 * detok['routed_away']:.1f}%"
+            )
     lines.append(
         "sentences without wiki markup ("
         + ", ".join(_MARKUP)
@@ -427,6 +445,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="only the product path and the tagger (no document/union/gazetteer variants)",
     )
+    parser.add_argument(
+        "--detokenized",
+        action="store_true",
+        help="also run the product path on detokenised text ('Bern, Schweiz.')",
+    )
     parser.add_argument("--json", type=Path, help="also write the result here")
     parser.add_argument("--data", type=Path, help="development data (default: ../shared/data)")
     args = parser.parse_args(argv)
@@ -436,7 +459,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     langs = [*(args.lang or []), *(args.langs.split(",") if args.langs else [])]
     result = evaluate(
-        langs or None, speed=not args.no_speed, limit=args.limit, variants=not args.no_variants
+        langs or None,
+        speed=not args.no_speed,
+        limit=args.limit,
+        variants=not args.no_variants,
+        detokenized=args.detokenized,
     )
     _print(result)
     if args.json:

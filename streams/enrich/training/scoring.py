@@ -62,15 +62,34 @@ class Score:
         return out
 
 
-def join_tokens(tokens: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
-    """The sentence text of gold ``tokens`` (joined with single spaces: the corpora keep no
-    original spacing) and each token's character span in it."""
+# Detokenising (``join_tokens(..., detokenize=True)``): no space before closing punctuation and
+# clitics, none after opening brackets and quotes - an approximation of the original spacing.
+_NO_SPACE_BEFORE = frozenset(
+    {",", ".", ";", ":", "!", "?", ")", "]", "}", "%", "”", "»", "…", "'s", "’s", "n't"}
+    | {"،", "؛", "؟", "..."}
+)
+_NO_SPACE_AFTER = frozenset({"(", "[", "{", "“", "«", "„", "$", "#"})
+
+
+def join_tokens(
+    tokens: Sequence[str], detokenize: bool = False
+) -> tuple[str, list[tuple[int, int]]]:
+    """The sentence text of gold ``tokens`` and each token's character span in it: joined with
+    single spaces (the corpora keep no original spacing), or with ``detokenize`` without the
+    spaces news text would not have ("Bern , Schweiz ." -> "Bern, Schweiz.")."""
     offsets: list[tuple[int, int]] = []
+    parts: list[str] = []
     pos = 0
-    for token in tokens:
+    for i, token in enumerate(tokens):
+        if i and not (
+            detokenize and (token in _NO_SPACE_BEFORE or tokens[i - 1] in _NO_SPACE_AFTER)
+        ):
+            parts.append(" ")
+            pos += 1
         offsets.append((pos, pos + len(token)))
-        pos += len(token) + 1
-    return " ".join(tokens), offsets
+        parts.append(token)
+        pos += len(token)
+    return "".join(parts), offsets
 
 
 def snap(start: int, end: int, offsets: Sequence[tuple[int, int]]) -> tuple[int, int] | None:
