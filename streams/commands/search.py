@@ -208,7 +208,17 @@ def text_query(text: str, segments: Sequence[Segment] = ()) -> dict[str, Any]:
             }
             for name in seg.variants
         ]
-        should.append({"terms": {"entity_ids": list(seg.ids), "boost": 0.5}})
+        # any mention linked to the id, in any language (facet or not)
+        should.append(
+            {
+                "nested": {
+                    "path": "entity_mentions",
+                    "query": {"terms": {"entity_mentions.id": list(seg.ids)}},
+                    "score_mode": "max",
+                    "boost": 0.5,
+                }
+            }
+        )
         must.append({"bool": {"should": should, "minimum_should_match": 1}})
     # The query as typed, as a whole, still ranks the exact wording first.
     return {"bool": {"must": must, "should": [_text_match(text)]}}
