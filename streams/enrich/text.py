@@ -130,7 +130,9 @@ _BOILERPLATE_STARTS = (
     r"(?:yazı|gönderi)\b.{1,400}?\bilk olarak\b.{1,200}?\bgöründü\b",
     # newsletters, social, podcasts, ads
     r"(?:sign up|subscribe|register)\b.{0,60}?\b(?:newsletter|podcast|channel|feed|"
-    r"apple podcasts|spotify|youtube|updates)\b",
+    r"apple podcasts|spotify|youtube|updates|briefing|inbox|alerts|digest)\b",
+    r"(?:this (?:article|story|content) is (?:for|reserved for|only for) subscribers|"
+    r"cet article est réservé aux abonnés|dieser artikel ist nur für abonnenten)",
     r"(?:abonnez-vous|inscrivez-vous|jetzt abonnieren|suscríbete|abonne ol|اشترك)\b",
     r"follow (?:us|me)\b.{0,40}?\b(?:on|at)\b",
     r"(?:listen|watch|available|find us) (?:on|to|at|wherever)\b.{0,80}?\b(?:podcasts?|"
@@ -140,7 +142,9 @@ _BOILERPLATE_STARTS = (
     r"(?:learn more about your ad[- ]?choices|see (?:omnystudio|acast|megaphone|podcastchoices)"
     r"\S* for|hosted on (?:acast|anchor|libsyn|megaphone|buzzsprout|simplecast))",
     r"(?:share (?:this|on)\b|taboola\b|sponsored content\b|advertisement\s*$)",
-    r"(?:all rights reserved|copyright\s*(?:©|\(c\)|\d{4})|©\s*\d{4}|جميع الحقوق محفوظة)",
+    r"(?:all rights reserved|copyright\s*(?:©|\(c\)|\d{4})|©\s*\d{4}|جميع الحقوق محفوظة|"
+    r"tous droits réservés|alle rechte vorbehalten|todos los derechos reservados|"
+    r"tüm hakları saklıdır|все права защищены)",
 )
 _BOILERPLATE = re.compile(
     f"{_LEAD}(?:{'|'.join(_BOILERPLATE_STARTS)}){_TO_EOL}", re.IGNORECASE | re.MULTILINE

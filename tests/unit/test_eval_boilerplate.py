@@ -30,6 +30,10 @@ BOILERPLATE = [
     "Weiterlesen",
     "Lire aussi : Le maire de Lyon démissionne",
     "Читать далее: Визит в Казань",
+    "Sign up for our evening briefing and get the top stories in your inbox.",
+    "This article is for subscribers only. Subscribe now for full access.",
+    "© 2026 Harbour Media Group. Tous droits réservés.",
+    "Alle Rechte vorbehalten.",
 ]
 
 
