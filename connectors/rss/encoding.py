@@ -233,19 +233,18 @@ def repair(text: str, language: str | None = None) -> str:
         return text
     if language:
         text = _relabel(text, language)
+    # The non-Latin code pages first: their mojibake holds Latin-1 letters too (cp1256 maps
+    # E0-EF to à, â, ç, è...), on which ftfy would make a partial, wrong fix.
+    if _LEAD_OF_MOJIBAKE.search(text) and _CONTINUATION.search(text):
+        for codepage in _REPAIR_CODEPAGES:
+            try:
+                fixed = text.encode(codepage).decode("utf-8")
+            except UnicodeError:
+                continue
+            if len(fixed) < len(text) and not fixed.isascii():
+                return fixed
     if _LATIN_MOJIBAKE.search(text):
-        fixed = ftfy.fix_encoding(text)
-        if fixed != text:
-            return fixed
-    if not _LEAD_OF_MOJIBAKE.search(text) or not _CONTINUATION.search(text):
-        return text
-    for codepage in _REPAIR_CODEPAGES:
-        try:
-            fixed = text.encode(codepage).decode("utf-8")
-        except UnicodeError:
-            continue
-        if len(fixed) < len(text) and not fixed.isascii():
-            return fixed
+        return ftfy.fix_encoding(text)
     return text
 
 

@@ -31,6 +31,8 @@ BASE = "https://hostile.example.net/feed.xml"
 ARABIC = "مرحبا بكم في نشرة الأخبار من القاهرة وبيروت"
 FRENCH = "Élection présidentielle : le résultat définitif est annoncé à l’été, ça démarre"
 RUSSIAN = "Правительство объявило новый план по транспорту"
+# ZWNJ and an ellipsis: three-byte UTF-8 whose cp1256 reading starts with "â", a Latin-1 letter
+PERSIAN = "می‌خواهم بدانم چه شد… «خبر فوری»"
 
 
 def _rss(
@@ -87,7 +89,8 @@ def test_russian_in_windows_1251_with_the_operator_hint() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "codepage"), [(ARABIC, "cp1256"), (FRENCH, "cp1252"), (RUSSIAN, "cp1251")]
+    ("text", "codepage"),
+    [(ARABIC, "cp1256"), (PERSIAN, "cp1256"), (FRENCH, "cp1252"), (RUSSIAN, "cp1251")],
 )
 def test_double_encoded_utf8_is_repaired(text: str, codepage: str) -> None:
     mojibake = text.encode("utf-8").decode(codepage, "replace")
