@@ -12,7 +12,10 @@ template's pattern, so it is not searchable before it is complete), filled:
 then one atomic ``_aliases`` call moves the month's write name and the read alias to the new
 index (dropping the old concrete index), and a last pass over the topic, from step 2's end to
 the new end, replays what the index worker wrote into the old index meanwhile. The index
-worker may keep running throughout; writes are idempotent (``_id = article_id``).
+worker may keep running throughout; writes are idempotent (``_id = article_id``). Every
+write goes to the index that already holds the article, feeds merged
+(``sinks.placement.write_placed``): the topic's later records of an article first indexed in
+an earlier month, and duplicates left by code older than the placement, end as one document.
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from elasticsearch import Elasticsearch, helpers
+from elasticsearch import Elasticsearch
 from kafka import KafkaConsumer, TopicPartition
 
 from streams import topics
 from streams.enrich import linking
 from streams.schema import Article, decode
 from streams.settings import Settings
+from streams.sinks import placement
 from streams.sinks.elastic import (
     derive,
     index_for,
@@ -88,13 +92,20 @@ def _scan_old(es: Elasticsearch, index: str) -> Iterator[dict[str, Any]]:
         after = hits[-1]["sort"]
 
 
-def _copy_old(es: Elasticsearch, plan: MonthPlan, say: Say) -> int:
-    actions = (
-        {"_index": plan.new, "_id": doc["article_id"], "_source": derive(doc, linking.labels)}
-        for doc in _scan_old(es, plan.old)
-    )
-    done, errors = helpers.bulk(es, actions, chunk_size=500, raise_on_error=False)
-    if isinstance(errors, list) and errors:
+def _copy_old(es: Elasticsearch, plan: MonthPlan, built: list[str], say: Say) -> int:
+    """Copy one month; an article an earlier month's new index already holds (a duplicate
+    written before documents were placed across months) is merged into that copy."""
+    done, errors = 0, list[dict[str, Any]]()
+    chunk: list[tuple[str, str, dict[str, Any]]] = []
+    where = ",".join([*built, plan.new])
+    for doc in _scan_old(es, plan.old):
+        chunk.append((plan.new, doc["article_id"], derive(doc, linking.labels)))
+        if len(chunk) == 500:
+            ok, failed = placement.write_placed(es, where, chunk)
+            done, errors, chunk = done + ok, errors + failed, []
+    ok, failed = placement.write_placed(es, where, chunk)
+    done, errors = done + ok, errors + failed
+    if errors:
         raise RuntimeError(f"{len(errors)} documents of {plan.old} failed to copy: {errors[:3]}")
     say(f"  {plan.old} -> {plan.new}: {done} documents copied")
     return done
@@ -125,7 +136,7 @@ def _topic_pass(
                 consumer.seek(tp, start.get(tp, 0))
         now = datetime.now(UTC)
         for batch in batches_until(consumer, parts, end, max_records=1000):
-            actions = []
+            actions: list[tuple[str, str, dict[str, Any]]] = []
             for messages in batch.values():
                 for message in messages:
                     try:
@@ -135,14 +146,14 @@ def _topic_pass(
                     write_name = index_for(settings.elastic, article.source.first_seen_at)
                     target = targets.get(write_name, write_name)
                     actions.append(
-                        {
-                            "_index": target,
-                            "_id": article.article_id,
-                            "_source": to_document(article, now, linking.labels),
-                        }
+                        (target, article.article_id, to_document(article, now, linking.labels))
                     )
-            if actions:
-                ok, _ = helpers.bulk(es, actions, chunk_size=500, raise_on_error=True)
+            # Each article to the index that holds it, feeds merged (sinks.placement).
+            where = ",".join(targets.values()) if targets else settings.elastic.alias
+            for i in range(0, len(actions), 500):
+                ok, failed = placement.write_placed(es, where, actions[i : i + 500])
+                if failed:
+                    raise RuntimeError(f"{len(failed)} articles failed to index: {failed[:3]}")
                 written += ok
     finally:
         consumer.close()
@@ -162,9 +173,11 @@ def reindex(settings: Settings, say: Say) -> list[MonthPlan]:
             say("nothing to reindex: no article index exists yet")
             return []
         say(f"reindexing {len(plans)} month(s) into new indices ({stamp})")
+        built: list[str] = []
         for plan in plans:
             _create_target(es, settings, plan.new)
-            _copy_old(es, plan, say)
+            _copy_old(es, plan, built, say)
+            built.append(plan.new)
         targets = {p.write_name: p.new for p in plans}
         _written, end = _topic_pass(es, settings, targets, None, say)
         es.indices.refresh(index=",".join(p.new for p in plans))

@@ -1,9 +1,10 @@
 """The Elasticsearch side of newsflow: client, index naming, document shape, bulk writes.
 
 The document shape is the index stage's business; it is checked against the real template in
-an integration test (the template is ``dynamic: strict``, so any drift fails loudly). An
-article's concrete index is fixed by the month of its ``first_seen_at``, so re-writes of the
-same ``article_id`` always land on the same document (idempotent ``_id``).
+an integration test (the template is ``dynamic: strict``, so any drift fails loudly). A new
+article's concrete index is the month of its ``first_seen_at``; a re-write of an article goes
+to the index that already holds it, whatever month its record says, and merges the feeds that
+carried it (``sinks.placement``): one document per ``article_id`` across the alias.
 
 Entities (contract 1.3): the summary fields ``entities.person|org|location|misc`` hold the
 display names (``name``, as written) of the entities that passed the facet threshold;
@@ -28,7 +29,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +42,7 @@ from streams.errors import PoisonArticle, RetryableError, backoff_delays
 from streams.metrics import BULK_ITEMS, ELASTIC_REFUSED, RETRIES
 from streams.schema import Article
 from streams.settings import ElasticSettings, RetrySettings
+from streams.sinks import placement
 
 log = logging.getLogger("newsflow.sinks.elastic")
 
@@ -238,6 +240,10 @@ def to_document(
             "fetched_at": src.fetched_at.isoformat(),
             "indexed_at": indexed_at.isoformat(),
             "content_hash": src.content_hash,
+            # Every feed that carried the article (merged with the stored document's at
+            # write time, sinks.placement); ``feed`` is the one whose record wrote it last.
+            "feeds": [own_feed(article)],
+            "feed_ids": [src.feed.feed_id],
             "feed": {
                 "id": src.feed.feed_id,
                 "url": src.feed.url,
@@ -257,6 +263,12 @@ def to_document(
         },
         labels,
     )
+
+
+def own_feed(article: Article) -> placement.FeedEntry:
+    """The ``feeds`` entry of the feed whose record this is."""
+    src = article.source
+    return placement.feed_entry(src.feed.feed_id, src.feed.name, src.first_seen_at.isoformat())
 
 
 def entity_labels(ids: Iterable[str], labels: Labels) -> dict[str, list[str]]:
@@ -293,6 +305,7 @@ def derive(doc: dict[str, Any], labels: Labels | None = None) -> dict[str, Any]:
     Kept apart from ``to_document`` so ``newsflow reindex`` can recompute them on documents
     copied from an older index.
     """
+    placement.ensure(doc)  # feeds / feed_ids of a document from before they existed
     if labels is not None:
         doc["entity_labels"] = entity_labels(doc.get("entity_ids") or [], labels)
     else:
@@ -310,6 +323,9 @@ class PreparedBulk:
 
     ids: tuple[str, ...]  # document ids, in request order
     lines: tuple[bytes, ...]  # per item: NDJSON action line + document line (orjson: 4x json)
+    # Articles only: per item, the record's own ``feeds``; ``send`` then places the items
+    # where their article is held and merges feeds (``sinks.placement``).
+    feeds: tuple[tuple[placement.FeedEntry, ...], ...] | None = None
 
     @property
     def body(self) -> bytes:
@@ -317,7 +333,9 @@ class PreparedBulk:
 
     def subset(self, positions: Sequence[int]) -> PreparedBulk:
         return PreparedBulk(
-            tuple(self.ids[i] for i in positions), tuple(self.lines[i] for i in positions)
+            tuple(self.ids[i] for i in positions),
+            tuple(self.lines[i] for i in positions),
+            None if self.feeds is None else tuple(self.feeds[i] for i in positions),
         )
 
 
@@ -417,6 +435,7 @@ class ElasticSink:
         self.settings = settings
         self._client = client
         self.labels = labels  # id -> {lang: label} for entity_labels; None: none written
+        self.placement = placement.Placement(settings.alias)  # one document per article
 
     def start(self) -> None:
         if self._client is None:
@@ -430,7 +449,7 @@ class ElasticSink:
 
     def prepare(self, articles: Sequence[Article], indexed_at: datetime) -> PreparedBulk:
         """Build the NDJSON bulk body of articles (CPU work, done apart from the network call)."""
-        return prepare_bulk(
+        bulk = prepare_bulk(
             (
                 index_for(self.settings, article.source.first_seen_at),
                 article.article_id,
@@ -438,6 +457,7 @@ class ElasticSink:
             )
             for article in articles
         )
+        return replace(bulk, feeds=tuple((own_feed(a),) for a in articles))
 
     def send(self, bulk: PreparedBulk, refresh: bool = False) -> list[WriteResult]:
         """One bulk request; one result per item, in order.
@@ -447,7 +467,11 @@ class ElasticSink:
         """
         if not bulk.ids:
             return []
+        after = None
         try:
+            if bulk.feeds is not None:  # articles: one document across the alias (placement)
+                lines, after = self.placement.place(self.client, bulk.ids, bulk.lines, bulk.feeds)
+                bulk = replace(bulk, lines=tuple(lines))
             # A pre-serialised NDJSON body is accepted at run time; the stubs list sequences.
             resp = self.client.bulk(operations=bulk.body, refresh=refresh)  # type: ignore[arg-type]
         except TransportError as exc:  # connection refused, timeout, TLS ...
@@ -459,7 +483,10 @@ class ElasticSink:
             if exc.meta.status == 429 or exc.meta.status >= 500:
                 raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
             raise PoisonArticle(f"{type(exc).__name__}: {exc}") from exc
-        return list(_results(bulk.ids, resp["items"]))
+        results = list(_results(bulk.ids, resp["items"]))
+        if after is not None:
+            self.placement.remember(bulk.ids, after, [r.ok for r in results])
+        return results
 
     def write(
         self, articles: Sequence[Article], indexed_at: datetime, refresh: bool = False
