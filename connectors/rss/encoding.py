@@ -100,6 +100,16 @@ _WEB_ORDER = (
     "cp874",
     "koi8_r",
 )
+# What charset detection may answer: the legacy charsets web servers actually send. Left to
+# itself, charset-normalizer answered Mac, Korean or Japanese charsets for 12 % of short Arabic
+# titles sent as windows-1256 (1,737 of 1,975 decoded right; 1,932 with this list, all 1,975
+# with the language).
+_WEB_CHARSETS = (
+    "cp1252", "latin_1", "iso8859_15", "cp1250", "iso8859_2", "cp1251", "koi8_r", "koi8_u",
+    "iso8859_5", "cp1253", "iso8859_7", "cp1254", "iso8859_9", "cp1255", "iso8859_8", "cp1256",
+    "iso8859_6", "cp1257", "cp1258", "cp874", "gb18030", "big5", "shift_jis", "euc_jp",
+    "euc_kr",
+)  # fmt: skip
 _UTF8_NAMES = frozenset(("utf_8", "utf8", "utf_8_sig"))
 # Step 4: a body with at least this many well-formed multi-byte characters per broken
 # sequence is UTF-8 with damage, not another encoding.
@@ -162,7 +172,7 @@ def _strict(body: bytes, encoding: str) -> str | None:
 
 
 def _detected(body: bytes) -> str | None:
-    matches = list(charset_normalizer.from_bytes(body))
+    matches = list(charset_normalizer.from_bytes(body, cp_isolation=list(_WEB_CHARSETS)))
     if not matches:
         return None
     best = matches[0]
