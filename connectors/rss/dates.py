@@ -23,8 +23,13 @@ Cost (measured on this machine, warm, 2 busy cores): the fast paths take 15-22 u
 (feedparser's own RFC 822 reader: 15 us); dateparser took 1-3 ms a date with a language and
 60-170 ms without one (it then tries all of its ~200 languages, and the first such call cost
 1.8 s of loading; 17 common news languages cost 12-36 ms instead). So the fallback runs only
-after the fast paths, only on text with a digit in it, with results memoised per feed, and
-one feed gets at most ``FALLBACK_BUDGET_S`` seconds of it in all.
+after the fast paths, only on text with a digit in it, with results memoised per feed; the
+language that read a date is then the only one tried for the feed's next dates, and a month
+name it read ("Set") joins the fast path for this feed. One feed gets at most
+``FALLBACK_BUDGET_S`` seconds of fallback in all. Measured: 1,000 Portuguese RFC 822 dates
+("Seg, 24 Set 2018 10:00:00 -0300") parsed in 0.26 s CPU with the hint and 0.43 s without (all
+dated; RFC 822 in English: 0.23 s); before the learning, 547 and 419 of them were dated within
+a 0.5 s budget.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from typing import Any
 
 MIN_DATE = datetime(1990, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=1)
-FALLBACK_BUDGET_S = 0.5
+FALLBACK_BUDGET_S = 1.5
 _NOTE_RAW_CHARS = 100
 _MAX_RAW_CHARS = 200  # longer is not a date; dateparser's cost grows with the length
 _MAX_OFFSET_MIN = 14 * 60
@@ -159,8 +164,11 @@ def _build(match: re.Match[str], month: int, offset: int) -> datetime:
     return (naive - timedelta(minutes=offset)).replace(tzinfo=UTC)
 
 
-def _fast(raw: str) -> datetime | None:
-    """The date when ``raw`` has one of the fast shapes; None when it has none of them."""
+def _fast(raw: str, months: dict[str, int] | None = None) -> datetime | None:
+    """The date when ``raw`` has one of the fast shapes; None when it has none of them.
+
+    ``months``: month names of another language learnt from this feed's earlier dates.
+    """
     match = _ISO.fullmatch(raw)
     if match is not None:
         if match["sign"] or len(match["y"]) > 4:
@@ -171,7 +179,8 @@ def _fast(raw: str) -> datetime | None:
         return _build(match, int(match["mo"]), offset)
     match = _RFC822.fullmatch(raw)
     if match is not None:
-        month = _MONTHS.get(match["mon"].lower())
+        name = match["mon"].lower()
+        month = _MONTHS.get(name) or (months.get(name) if months else None)
         if month is None:
             return None  # another language's month name: the fallback knows it
         offset = _offset_minutes(match["zone"])
@@ -201,6 +210,29 @@ class DateReader:
         self._language = _dateparser_language(language)
         self._budget_s = budget_s
         self._memo: dict[str, datetime | None] = {}
+        self._months: dict[str, int] = {}
+
+    def _learn(self, text: str, stamp: datetime) -> None:
+        """Remember the month name of an RFC 822-shaped date dateparser just read ("Set" is
+        September in this feed), so the feed's next dates take the fast path: a 1,000-item
+        Portuguese feed needs a dozen dateparser calls, not a thousand. Only learnt when
+        dateparser's answer, back in the string's own zone, has the string's day and year.
+        """
+        match = _RFC822.fullmatch(text)
+        if match is None:
+            return
+        name = match["mon"].lower()
+        if name in _MONTHS or name in self._months:
+            return
+        try:
+            offset = _offset_minutes(match["zone"])
+        except _Impossible:
+            return
+        if offset is None:
+            return
+        local = stamp + timedelta(minutes=offset)
+        if local.day == int(match["d"]) and str(local.year).endswith(match["y"]):
+            self._months[match["mon"].lower()] = local.month
 
     def read(self, raw: str, now: datetime) -> tuple[datetime | None, str | None]:
         """(date in UTC, None) or (None, why it was dropped)."""
@@ -212,7 +244,7 @@ class DateReader:
         if _SIGNED_YEAR.match(text):
             return None, _note("impossible", text)  # "-2024-01-01", "-0001-01-01"
         try:
-            stamp = _fast(text)
+            stamp = _fast(text, self._months)
         except _Impossible:
             return None, _note("impossible", text)
         if stamp is None:
@@ -227,6 +259,8 @@ class DateReader:
                 stamp = self._fallback(text)
                 self._budget_s -= time.perf_counter() - started
                 self._memo[text] = stamp
+                if stamp is not None:
+                    self._learn(text, stamp)
             if stamp is None:
                 return None, _note("unparseable", text)
         if stamp < MIN_DATE:
@@ -236,7 +270,7 @@ class DateReader:
         return stamp, None
 
     def _fallback(self, text: str) -> datetime | None:
-        import dateparser
+        from dateparser.date import DateDataParser
 
         settings: dict[str, Any] = {
             "REQUIRE_PARTS": ["day", "month", "year"],
@@ -248,11 +282,16 @@ class DateReader:
         }
         languages = [self._language] if self._language else list(_NEWS_LANGUAGES)
         try:
-            found = dateparser.parse(text, languages=languages, settings=settings)
+            data = DateDataParser(languages=languages, settings=settings).get_date_data(text)
         except (ValueError, OverflowError, TypeError):
             return None
+        found = data.date_obj
         if found is None:
             return None
+        if self._language is None and data.locale:
+            # The language that read it: the feed's next dates try that one only (1-3 ms a
+            # date instead of 12-36 ms).
+            self._language = _dateparser_language(data.locale)
         stamp: datetime = found if found.tzinfo is not None else found.replace(tzinfo=UTC)
         return stamp.astimezone(UTC)
 

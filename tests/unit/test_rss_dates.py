@@ -155,3 +155,17 @@ def test_any_string_gives_a_date_within_bounds_or_none(raw: str, language: str |
     assert MIN_DATE <= stamp <= NOW + FUTURE_SLACK
     if raw.lstrip().startswith(("-", "\u2212")):
         raise AssertionError(f"a signed year became {stamp}")
+
+
+def test_a_long_portuguese_feed_is_dated_within_the_budget() -> None:
+    days = ["Seg", "Ter", "Qua", "Qui", "Sex"]
+    months = ["Jan", "Fev", "Mar", "Abr", "Mai", "Jun", "Jul", "Ago", "Set", "Out", "Nov", "Dez"]
+    dates = [
+        f"{days[i % 5]}, {1 + i % 28:02d} {months[i % 12]} 2024 {i % 24:02d}:{i % 60:02d}:00 -0300"
+        for i in range(600)
+    ]
+    for hint in ("pt", None):
+        parsed = parse_feed(_feed(dates), base_url=BASE, now=NOW, language=hint)
+        dated = [i.published_at for i in parsed.items]
+        assert all(dated), [i.published_at_note for i in parsed.items if not i.published_at][:3]
+        assert dated[8] == datetime(2024, 9, 9, 11, 8, tzinfo=UTC)  # "Qui, 09 Set 2024 08:08"
