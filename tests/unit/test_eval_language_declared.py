@@ -19,6 +19,8 @@ NAMES = [
     # a sentence of the declared language about foreign names: the names' letters do not count
     ("Au tournoi de Prague , le Français a battu Tomáš Berdych et Radek Štěpánek .", "fr"),
     ("Im Finale schlug sie Agnieszka Radwańska und Dominika Cibulková .", "de"),
+    # particles inside names are part of the names
+    ("Pretoria - 10 - Hennie van der Merwe , 11 - Sarel du Toit , 12 - Koos de Villiers", "en"),
     # a long list of names is still names
     (
         "Agrigento , Caltanissetta , Castelvetrano , Mazara , Marsala , Trapani , Erice , "
