@@ -868,18 +868,22 @@ def _absorb(target: _Cluster, other: _Cluster) -> None:
 
 
 _linker_broken = False
+_linking: Any = None  # the module once looked up (False: its data is not shipped)
 
 
 def _linker() -> Any:
     """H3's ``streams.enrich.linking`` when present and its data shipped, else None."""
+    global _linking
     if _linker_broken:
         return None
-    try:
-        linking = importlib.import_module("streams.enrich.linking")
-    except ImportError:
-        return None
-    available = getattr(linking, "available", None)
-    return linking if available is None or available() else None
+    if _linking is None:
+        try:
+            module = importlib.import_module("streams.enrich.linking")
+        except ImportError:
+            return None
+        available = getattr(module, "available", None)
+        _linking = module if available is None or available() else False
+    return _linking or None
 
 
 def _surface(fields: Mapping[str, str], m: _Mention) -> str:

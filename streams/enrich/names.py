@@ -117,6 +117,11 @@ ARABIC_FUNCTION_WORDS = frozenset(
     }
 )
 _FUNCTION_PLAIN = frozenset(_plain(w) for w in ARABIC_FUNCTION_WORDS)
+# Particles and verbs that end any name they follow ("بيلد الألمانية إن السفير"): no
+# organisation or place name contains them either.
+_NEVER_IN_NAMES = frozenset(
+    _plain(w) for w in ("إن", "أن", "أنه", "إنه", "انه", "قد", "لقد", "كان", "قال", "قالت", "وقال")
+)
 
 # Months (Gregorian in the Levantine, Egyptian/Gulf and European forms; Hijri), weekdays and
 # currencies: compared by ``_bare`` form, one word or the whole span.
@@ -237,16 +242,20 @@ def doubtful(tokens: Sequence[str], i: int, j: int) -> bool:
     German corpus tags adjectives such as "französischen" as places), an article alone ("Los"),
     numbers alone? (Annotated corpora tag some of these, so dropping them would cost recall.)"""
     words = tokens[i:j]
-    if all(any(c.isdigit() for c in w) or not any(c.isalnum() for c in w) for w in words):
+    if not any(w.isalpha() for w in words) and all(
+        any(c.isdigit() for c in w) or not any(c.isalnum() for c in w) for w in words
+    ):
         return True
-    return dateline(tokens, i, j) or (not arabic.is_arabic(words[0]) and _uncapitalised(words))
+    if dateline(tokens, i, j):
+        return True
+    return not arabic.is_arabic(words[0]) and _uncapitalised(words)
 
 
 def dateline(tokens: Sequence[str], i: int, j: int) -> bool:
     """Is ``tokens[i:j]`` a news agency in a dateline or photo credit ("الرياض - واس",
     "(AFP) -", "Reuters -", "(رويترز - أرشيف)")? It stays an organisation mention (annotated
     corpora tag it so) but never reaches the facets (``entities`` caps its confidence)."""
-    return _agency(tokens[i:j]) and _dateline(tokens, i, j)
+    return _dateline(tokens, i, j) and _agency(tokens[i:j])
 
 
 def _dateline(tokens: Sequence[str], i: int, j: int) -> bool:
@@ -258,6 +267,8 @@ def _dateline(tokens: Sequence[str], i: int, j: int) -> bool:
 
 
 def _agency(words: Sequence[str]) -> bool:
+    if len(words) > 3:
+        return False
     forms = tuple(_norm(w) for w in words)
     return (len(forms) == 1 and forms[0] in _AGENCIES) or forms in _AGENCY_PHRASES
 
@@ -265,8 +276,10 @@ def _agency(words: Sequence[str]) -> bool:
 def _not_name_phrase(words: Sequence[str], typ: str) -> bool:
     """Months, weekdays, currencies (one word or the whole span, numbers allowed around)."""
     words = [w for w in words if not w.isdigit()]
-    if not words:
+    if not words or len(words) > 3:
         return False  # numbers alone: ``doubtful``
+    if _bare(words[-1]) not in _NOT_NAME_WORDS:
+        return False
     if arabic.is_arabic(words[0]):
         phrase = _bare_phrase(words)
         return phrase in NOT_NAMES_AR and not (typ == "ORG" and phrase in _MONTHS_AS_BRANDS)
@@ -277,6 +290,13 @@ def _not_name_phrase(words: Sequence[str], typ: str) -> bool:
         typ == "ORG" and phrase in _MONTHS_AS_BRANDS
     )
 
+
+# Every last word of those phrases (a quick test before the phrase is built).
+_NOT_NAME_WORDS = frozenset(
+    {p.split()[-1] for p in NOT_NAMES_AR}
+    | {latin_key(p).split()[-1] for p in NOT_NAMES_LATIN}
+    | {_bare(p.split()[-1]) for p in (*_MONTHS_AR, *_WEEKDAYS_AR, *_CURRENCIES_AR)}
+)
 
 # Articles and particles of Latin-script languages: never a name alone ("Los" at the start of
 # a Spanish sentence is no place).
@@ -404,10 +424,14 @@ def clean_span(tokens: Sequence[str], i: int, j: int, typ: str) -> tuple[int, in
         # a formula or (for people) a run-on word ends the name
         for k in range(i + 1, j):
             norm = _norm(tokens[k])
-            if norm in _FORMULA_STARTS or (
-                typ == "PER"
-                and arabic.is_arabic(tokens[k])
-                and (_function_word(tokens[k]) or _RUN_ON.match(norm) is not None)
+            if (
+                norm in _FORMULA_STARTS
+                or _plain(tokens[k]) in _NEVER_IN_NAMES
+                or (
+                    typ == "PER"
+                    and arabic.is_arabic(tokens[k])
+                    and (_function_word(tokens[k]) or _RUN_ON.match(norm) is not None)
+                )
             ):
                 j = k
                 break

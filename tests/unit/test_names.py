@@ -117,6 +117,12 @@ def test_non_names_are_dropped(text: str, name: str, typ: str) -> None:
         ("تقدم نيسان سيارة جديدة", "نيسان", "ORG", "نيسان"),  # Nissan, not April
         ("من أسرة آل سعود الحاكمة", "سعود", "PER", "آل سعود"),
         ("وصلت إلى سورية أمس", "سورية", "LOC", "سورية"),
+        (
+            "قالت صحيفة بيلد الألمانية إن السفير",
+            "بيلد الألمانية إن السفير",
+            "ORG",
+            "بيلد الألمانية",
+        ),
     ],
 )
 def test_names_are_kept_or_trimmed(text: str, name: str, typ: str, kept: str | None) -> None:
