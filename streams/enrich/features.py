@@ -58,6 +58,8 @@ ABBREVIATIONS = frozenset(
         *("Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec", "Str", "Hl", "Doç", "Yrd"),
         *("Av", "bzw", "usw", "vgl", "ggf", "evtl", "inkl", "geb", "gest", "ca", "vs"),
         "etc",
+        # headlines in capitals ("ST. LOUIS", "DR. NO")
+        *("ST", "DR", "MR", "MRS", "MT", "FT", "JR", "SR", "GEN", "GOV", "SEN", "CORP", "INC"),
     }
 )
 _ABBREVIATION = "|".join(sorted(ABBREVIATIONS, key=lambda a: (-len(a), a)))

@@ -67,6 +67,7 @@ def test_sentences(text: str, expected: list[str]) -> None:
         ("''Ozark'' ... ok", ["''", "Ozark", "''", "...", "ok"]),
         ("وصل، ثم؛ هل؟ وسوريا", ["وصل", "،", "ثم", "؛", "هل", "؟", "وسوريا"]),
         ("Ende. Plan", ["Ende", ".", "Plan"]),
+        ("ST. LOUIS WINS", ["ST.", "LOUIS", "WINS"]),
     ],
 )
 def test_tokens(text: str, expected: list[str]) -> None:
