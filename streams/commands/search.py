@@ -376,7 +376,17 @@ def search(
             "entities",
         ],
     )
-    return dict(resp.body if hasattr(resp, "body") else resp)
+    out = dict(resp.body if hasattr(resp, "body") else resp)
+    # What the query was widened to, for the reader (and --json): ids, keys, linked spellings.
+    out["newsflow"] = {
+        "entities": [{"query": t.query, "ids": list(t.ids), "keys": list(t.keys)} for t in targets],
+        "linked_words": [
+            {"words": seg.text, "ids": list(seg.ids), "spellings": len(seg.variants)}
+            for seg in segments
+            if seg.ids
+        ],
+    }
+    return out
 
 
 def _plain(snippet: str) -> str:
@@ -403,7 +413,17 @@ def render(resp: dict[str, Any]) -> str:
 
     Entities are shown by their display names (the index's summary fields hold names)."""
     hits = resp["hits"]["hits"]
-    lines = [f"{resp['hits']['total']['value']} hit(s)"]
+    lines = []
+    resolved = resp.get("newsflow") or {}
+    for target in resolved.get("entities", []):
+        means = ", ".join(target["ids"]) or "no linked id; by name"
+        lines.append(f"entity {readable(target['query'])}: {means}")
+    for seg in resolved.get("linked_words", []):
+        lines.append(
+            f"{readable(seg['words'])}: also {', '.join(seg['ids'])} and "
+            f"{seg['spellings']} other spelling(s)"
+        )
+    lines.append(f"{resp['hits']['total']['value']} hit(s)")
     for rank, hit in enumerate(hits, start=1):
         src = hit["_source"]
         when = (src.get("published_at") or src.get("first_seen_at") or "")[:16]

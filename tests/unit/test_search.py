@@ -144,3 +144,16 @@ def test_each_highlight_is_printed_once() -> None:
     }
     text = render(resp)
     assert text.count("وقعت »سوريا« اتفاقا") == 1 and text.count("»سوريا« »وتركيا«") == 0
+
+
+def test_render_says_what_an_entity_and_linked_words_were_resolved_to() -> None:
+    resp = {
+        "hits": {"total": {"value": 0}, "hits": []},
+        "newsflow": {
+            "entities": [{"query": "Turkey", "ids": ["country:TR"], "keys": ["turkey"]}],
+            "linked_words": [{"words": "سوريا", "ids": ["country:SY"], "spellings": 9}],
+        },
+    }
+    text = render(resp)
+    assert "entity Turkey: country:TR" in text
+    assert "also country:SY and 9 other spelling(s)" in text
