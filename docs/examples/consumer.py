@@ -30,7 +30,13 @@ DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "streams/schema/article.v
 
 def describe(article: dict[str, Any]) -> str:
     language = article["language"]["code"] or "?"
-    entities = ", ".join(f"{e['text']} ({e['type']})" for e in article["entities"][:5])
+    # 1.3: `name` is the display name as written (older records: `text`), `id` the
+    # cross-language link (`country:SY`) when there is one; `key` is for matching, not display.
+    entities = ", ".join(
+        f"{e.get('name') or e['text']} ({e['type']}{', ' + e['id'] if e.get('id') else ''})"
+        for e in article["entities"][:5]
+        if e.get("facet", True)
+    )
     return f"{article['article_id']} [{language}] {article['source']['title']} | {entities}"
 
 
