@@ -22,6 +22,7 @@ from typing import Any
 
 from streams import resources
 from streams.enrich import arabic
+from streams.enrich.bounded import KEYS, WORDS, BoundedCache
 
 # ---------------------------------------------------------------------------------------------
 # Tokenisation: spans into the original string. CJK ideographs and kana are one token each (no
@@ -254,8 +255,8 @@ class Gazetteer:
         self.first: set[str] = set()
         self.prefixes: set[tuple[str, ...]] = set()  # proper prefixes of multi-token names
         self.max_len = 1
-        self._first_cache: dict[str, list[str]] = {}
-        self._inner_cache: dict[str, list[str]] = {}
+        self._first_cache: dict[str, list[str]] = BoundedCache(KEYS)
+        self._inner_cache: dict[str, list[str]] = BoundedCache(KEYS)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -516,9 +517,9 @@ class Featurizer:
             span_names = Gazetteer.from_names(span_names.source, fold=self.fold)
         self.span_names = span_names
         self.offsets = [d for d in range(-settings.window, settings.window + 1) if d != 0]
-        self._cache: dict[str, _Word] = {}
-        self._keys: dict[str, str] = {}
-        self._cuts: dict[str, tuple[int, int]] = {}
+        self._cache: dict[str, _Word] = BoundedCache(WORDS)
+        self._keys: dict[str, str] = BoundedCache(KEYS)
+        self._cuts: dict[str, tuple[int, int]] = BoundedCache(KEYS)
 
     # -- per word -------------------------------------------------------------------------
     def _cluster_ids(self, *keys: str) -> list[str]:
