@@ -86,6 +86,19 @@ def needs_parse(state: FeedState, fetched: FetchResult) -> bool:
     return fetched.status == "ok" and body_hash(fetched.body or b"") != state.body_hash
 
 
+def count_digest(digest: Digest, feed_id: str) -> None:
+    """The Prometheus counters of one delivered poll: result, articles, drops, cut fields."""
+    metrics.FEED_POLLS.labels(feed_id, digest.result, digest.error or "").inc()
+    if digest.new:
+        metrics.ARTICLES.labels("connector", "new").inc(digest.new)
+    if digest.updated:
+        metrics.ARTICLES.labels("connector", "updated").inc(digest.updated)
+    for reason, n in digest.dropped.items():
+        metrics.FEED_DROPPED.labels(reason).inc(n)
+    for what, n in digest.truncated.items():
+        metrics.FEED_TRUNCATED.labels(what).inc(n)
+
+
 def schedule_policy(conf: ConnectorSettings) -> SchedulePolicy:
     return SchedulePolicy(
         min_interval_s=conf.min_interval_s,
@@ -315,15 +328,7 @@ class Connector:
             log.warning("poll %s failed: %s", feed.id, digest.state.last_error)
         else:
             s.failing_feeds.pop(feed.id, None)
-        metrics.FEED_POLLS.labels(feed.id, digest.result, digest.error or "").inc()
-        if digest.new:
-            metrics.ARTICLES.labels("connector", "new").inc(digest.new)
-        if digest.updated:
-            metrics.ARTICLES.labels("connector", "updated").inc(digest.updated)
-        for reason, n in digest.dropped.items():
-            metrics.FEED_DROPPED.labels(reason).inc(n)
-        for what, n in digest.truncated.items():
-            metrics.FEED_TRUNCATED.labels(what).inc(n)
+        count_digest(digest, feed.id)
         for warning in digest.warnings:
             log.info("feed %s: %s", feed.id, warning)
         self._publish_health(feed.id)

@@ -16,11 +16,13 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
+from prometheus_client import REGISTRY
 
 from connectors.feeds import FeedSpec
 from connectors.rss import parse_job
 from connectors.rss.digest import digest_fetch, new_state
 from connectors.rss.parse import parse_feed
+from connectors.rss.poller import count_digest
 from connectors.rss.schedule import SchedulePolicy
 from connectors.rss.text import html_to_text
 from connectors.rss.types import ParsedFeed, ParseLimits
@@ -168,6 +170,24 @@ def test_a_2mb_content_cut_to_the_cap_sets_truncated_and_is_counted() -> None:
     assert len(article.source.content) <= ParseLimits().max_content_chars
     assert article.source.truncated is True
     assert digest.truncated == {"content": 1}
+    # counted once delivered (the poller's accounting after Kafka's acks)
+    before = REGISTRY.get_sample_value("newsflow_feed_items_truncated_total", {"field": "content"})
+    count_digest(digest, FEED.id)
+    after = REGISTRY.get_sample_value("newsflow_feed_items_truncated_total", {"field": "content"})
+    assert (after or 0) - (before or 0) == 1
+    # the record-size trim in the parser process counts too
+    job_digest, records = parse_job.digest_job(
+        FEED,
+        new_state(FEED),
+        FetchResult(status="ok", url=BASE, http_status=200, body=body, validators=Validators()),
+        None,
+        NOW.timestamp(),
+        POLICY,
+        200_000,
+        1,
+    )
+    assert records[0].trimmed
+    assert job_digest.truncated == {"content": 1, "record_size": 1}
 
 
 def test_every_cut_sets_the_flag_and_an_untouched_item_does_not() -> None:
