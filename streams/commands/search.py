@@ -315,13 +315,16 @@ def build_query(
     return {"bool": {"must": must or [{"match_all": {}}], "filter": filters}}
 
 
-def aggregations(size: int = 8) -> dict[str, Any]:
+def aggregations(size: int = 8, label_lang: str = "en") -> dict[str, Any]:
+    """Facets: names as written per type, and linked places/organisations counted once per link
+    id across languages (``linked``, labelled in ``label_lang``)."""
     return {
         "language": {"terms": {"field": "language.code", "size": size}},
         "feed": {"terms": {"field": "feed.id", "size": size}},
         "person": {"terms": {"field": "entities.person", "size": size}},
         "org": {"terms": {"field": "entities.org", "size": size}},
         "location": {"terms": {"field": "entities.location", "size": size}},
+        "linked": {"terms": {"field": f"entity_labels.{label_lang}", "size": size}},
     }
 
 

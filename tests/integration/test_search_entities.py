@@ -17,6 +17,7 @@ from elasticsearch import Elasticsearch
 
 from streams.commands import search
 from streams.commands.bootstrap import ensure_elastic
+from streams.enrich import linking
 from streams.enrich.entities import key_of
 from streams.schema import Article, Entity, EntityMention, LanguageInfo
 from streams.settings import Settings
@@ -131,7 +132,7 @@ def indexed(
     settings, client = isolated_es
     ensure_elastic(settings, lambda _m: None, client=client)
     articles = _articles()
-    sink = ElasticSink(settings.elastic, client=client)
+    sink = ElasticSink(settings.elastic, client=client, labels=linking.labels)
     assert all(r.ok for r in sink.write(articles, datetime.now(UTC), refresh=True))
     yield settings, client, articles
 
@@ -203,3 +204,14 @@ def test_results_show_names_and_each_snippet_once(
     assert "entities: " in text and "تركيا" in text
     snippet_lines = [line for line in text.splitlines() if line.startswith("    … ")]
     assert snippet_lines and len(snippet_lines) == len(set(snippet_lines))
+
+
+def test_the_linked_facet_counts_one_place_across_languages(
+    indexed: tuple[Settings, Elasticsearch, list[Article]],
+) -> None:
+    settings, client, _articles = indexed
+    resp = search.search(client, settings.elastic, "", size=0)
+    linked = {b["key"]: b["doc_count"] for b in resp["aggregations"]["linked"]["buckets"]}
+    # سوريا, Syria, Suriye, Сирия: one bucket (the French mention is below the facet threshold)
+    assert linked["Syria"] == 4
+    assert "linked: Syria 4" in search.render(resp)

@@ -157,3 +157,10 @@ def test_render_says_what_an_entity_and_linked_words_were_resolved_to() -> None:
     text = render(resp)
     assert "entity Turkey: country:TR" in text
     assert "also country:SY and 9 other spelling(s)" in text
+
+
+def test_the_linked_facet_counts_one_referent_across_languages() -> None:
+    from streams.commands.search import aggregations
+
+    assert aggregations()["linked"] == {"terms": {"field": "entity_labels.en", "size": 8}}
+    assert aggregations(label_lang="ar")["linked"]["terms"]["field"] == "entity_labels.ar"
