@@ -18,6 +18,7 @@ its id.
 from __future__ import annotations
 
 import logging
+import lzma
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -74,7 +75,7 @@ def _linker() -> tuple[Lookup, Variants] | None:
         if not linking.available():
             return None
         linking.variants("")  # loads the data once, here, where a failure is handled
-    except (OSError, ValueError, EOFError) as exc:  # damaged data: search without the linker
+    except (OSError, ValueError, EOFError, lzma.LZMAError) as exc:  # damaged: names only
         log.warning("entity linker data unreadable (%s); searching names only", exc)
         return None
     return linking.lookup, linking.variants
