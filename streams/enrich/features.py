@@ -42,7 +42,7 @@ _WORD = rf"(?:(?![{_CJK}])[\w{_MARKS}])+"
 # * known abbreviations keep their dot ("St. Niklaus", "Dr.", "Corp."), so do initials before a
 #   name ("J. R. R. Tolkien"), day/rank ordinals before a word ("3. Oktober", "1. FC Köln") and
 #   Roman numerals ("Karl IV. ( Böhmen )", "II. Dünya"), as German and Turkish write them;
-# * numbers keep their separators ("1.2", "3:0", "1/2", "1,000");
+# * numbers keep their separators ("1.2", "3:0", "1/2", "1,000", "1967–1970");
 # * English possessive/clitic "'s" is a token of its own ("Germany 's" in CoNLL); other
 #   apostrophes and hyphens stay inside the word ("d'Uruguay", "Ankara'da", "Saint-Étienne");
 # * runs of one punctuation mark are one token ("''", "...", "--", "=="); Arabic punctuation
@@ -71,7 +71,7 @@ TOKEN_RE = re.compile(
     rf"|(?<![\w.])[{_UPPER}]\.(?=[ \t]+{_LETTER})"  # initials: J. R. R. Tolkien
     r"|(?<![\w.])\d{1,2}\.(?=[ \t]+\w)"  # 3. Oktober / 1. FC Köln
     r"|(?<![\w.])[IVXLC]{2,5}\.(?=\s|$)"  # Karl IV. / II. Dünya Savaşı
-    r"|\d+(?:[.,:/]\d+)+"  # 1.2 / 3:0 / 1/2
+    r"|\d+(?:[.,:/–]\d+)+"  # 1.2 / 3:0 / 1/2 / 1967–1970
     rf"|[{_CJK}]"
     rf"|{_WORD}(?:(?:[-&]|['’](?![sS]\b)){_WORD})*"
     r"|['’][sS]\b"

@@ -68,6 +68,7 @@ def test_sentences(text: str, expected: list[str]) -> None:
         ("وصل، ثم؛ هل؟ وسوريا", ["وصل", "،", "ثم", "؛", "هل", "؟", "وسوريا"]),
         ("Ende. Plan", ["Ende", ".", "Plan"]),
         ("ST. LOUIS WINS", ["ST.", "LOUIS", "WINS"]),
+        ("Bahia ( 1967–1970 )", ["Bahia", "(", "1967–1970", ")"]),
     ],
 )
 def test_tokens(text: str, expected: list[str]) -> None:

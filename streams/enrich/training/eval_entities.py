@@ -118,7 +118,10 @@ _MARKUP = ("''", "]]", "[[", "==", "**", "|", "``")
 
 
 def has_markup(tokens: Sequence[str]) -> bool:
-    return any(m in t for t in tokens for m in _MARKUP)
+    """Wiki markup in the gold tokens (also a list bullet glued to a word: "*1950")."""
+    return any(m in t for t in tokens for m in _MARKUP) or any(
+        len(t) > 1 and t[0] in "*#" for t in tokens
+    )
 
 
 def product_path(
