@@ -12,6 +12,7 @@ without failing its batch.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -30,6 +31,7 @@ from streams.schema import (
     RawArticle,
     StageStamp,
 )
+from streams.schema.models import LINK_ID_PATTERN
 
 Input = ExtractedArticle | RawArticle
 
@@ -40,8 +42,13 @@ def model_versions() -> dict[str, str]:
     return {"langid": language.MODEL_VERSION, **entities.MODEL_VERSIONS}
 
 
+_LINK_ID = re.compile(LINK_ID_PATTERN)
+
+
 def _to_contract(found: FoundEntity) -> Entity:
-    link = found.link_confidence
+    # an id the contract would refuse must not dead-letter the article: it is dropped
+    linked = found.id is not None and len(found.id) <= 200 and _LINK_ID.match(found.id)
+    link = found.link_confidence if linked else None
     return Entity(
         text=found.text,
         type=found.type if found.type in ENTITY_TYPES else "MISC",
@@ -54,7 +61,7 @@ def _to_contract(found: FoundEntity) -> Entity:
         count=found.count,
         name=found.name or found.text,
         key=found.key or found.normalized,
-        id=found.id,
+        id=found.id if linked else None,
         link_confidence=None if link is None else round(min(1.0, max(0.0, link)), 4),
         facet=found.facet,
     )

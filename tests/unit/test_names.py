@@ -355,3 +355,18 @@ def test_titled_person_rule(text: str, want: list[str]) -> None:
         if t == "PER"
     ]
     assert got == want
+
+
+def test_an_id_the_contract_refuses_does_not_fail_the_article() -> None:
+    from streams.enrich.types import Mention
+
+    mention = (Mention("title", 0, 5, "Syria"),)
+    bad = FoundEntity("Syria", "LOC", "syria", mention, 0.9, "crf", id="Not An Id")
+    got = pipeline._to_contract(bad)
+    assert got.id is None and got.link_confidence is None and got.name == "Syria"
+    assert got.mentions[0].text == "Syria"
+    good = FoundEntity(
+        "Syria", "LOC", "syria", mention, 0.9, "crf", id="country:SY", link_confidence=1
+    )
+    ok = pipeline._to_contract(good)
+    assert ok.id == "country:SY" and ok.link_confidence == 1.0 and ok.key == "syria"
