@@ -18,6 +18,7 @@ from typing import Literal
 
 from connectors.feed_state import FeedState
 from connectors.feeds import FeedSpec
+from connectors.rss import identity
 from connectors.rss.parse import parse_feed
 from connectors.rss.schedule import (
     SchedulePolicy,
@@ -264,6 +265,7 @@ def digest_fetch(
             remembered: dict[str, tuple[str, float]] = {}
             ref, pipeline = feed_ref(feed, st), connector_stamp(fetched_at)
             for item in parsed.items:
+                item = identity.sticky(item, st.seen_entry)  # the id it had before, if any
                 seen = st.seen_entry(item.article_id)
                 if seen is not None and seen[0] == item.content_hash[:16]:
                     remembered[item.article_id] = seen

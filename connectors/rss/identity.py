@@ -19,16 +19,20 @@ The rule (pure; ``identity_keys`` on plain ``Candidate`` values):
   ``url``, so the link opens the post), else its GUID (``url guid:<guid>``; a space never
   occurs in a canonical URL).
 
-Known limit: identity is decided within one fetched document. When the other items sharing a
-page later leave the feed, the one that remains is keyed by its canonical URL again and is
-indexed once more under that id (one duplicate, never a lost article). Measured on the
-hand-written feeds in ``tests/unit/test_identity.py``: 50 fragment posts -> 50 ids (were 1),
-a sponsor post -> 2 ids (was 1).
+Between polls (``sticky``, called by ``digest`` with the feed's seen set): the grouping above
+depends on which items the document holds now. When the other posts of a page have left the
+feed, the one that remains would be keyed by its canonical URL again; when a sponsor post
+reuses the link of an article already indexed, that article would be re-keyed by its GUID.
+Either way a second document. So each item also carries the keys it would have had otherwise
+(``Item.alt_keys``), and an item whose current id the feed never produced takes the
+alternative it did produce (the canonical-URL id only when its text is what was produced
+under it). Measured on the hand-written feeds in ``tests/unit/test_identity.py``: 50 fragment
+posts -> 50 ids (were 1), a sponsor post -> 2 ids (was 1), and both stay stable over polls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -108,17 +112,59 @@ def _candidate(item: Item, entry: dict[str, Any]) -> Candidate:
     return Candidate(key, guid or None, link_fragment(entry) if item.url else "", item.content_hash)
 
 
+def _url_of(key: str, base: str) -> str:
+    """The record's URL for an item keyed ``key`` whose canonical URL is ``base``."""
+    return key if key.startswith(base + "#") and " guid:" not in key else base
+
+
 def resolve(parsed: Sequence[tuple[Item, dict[str, Any]]]) -> tuple[list[Item], int]:
     """The items of one document with their final ids (in order), and how many were dropped as
     duplicates. ``parsed`` pairs each ``Item`` with the feedparser entry it came from."""
-    keys = identity_keys([_candidate(item, entry) for item, entry in parsed])
+    cands = [_candidate(item, entry) for item, entry in parsed]
+    keys = identity_keys(cands)
     items: list[Item] = []
-    for (item, _entry), key in zip(parsed, keys, strict=True):
+    for (item, _entry), cand, key in zip(parsed, cands, keys, strict=True):
         if key is None:
             continue
         base = item.url or ""
+        alt: tuple[str, ...]  # the canonical-URL key first, then the alternatives
         if base and key != base:
-            url = key if key.startswith(base + "#") and " guid:" not in key else item.url
-            item = replace(item, article_id=article_id(key), url=url)
+            alt = (base,)  # grouped now; alone before?
+            item = replace(item, article_id=article_id(key), url=_url_of(key, base), alt_keys=alt)
+        elif base and (cand.fragment or cand.guid):  # alone now; grouped before?
+            alt = tuple(
+                k
+                for k in (
+                    base,
+                    f"{base}#{cand.fragment}" if cand.fragment else "",
+                    f"{base} guid:{cand.guid}" if cand.guid else "",
+                    f"{base}#{cand.fragment} guid:{cand.guid}"
+                    if cand.fragment and cand.guid
+                    else "",
+                )
+                if k
+            )
+            item = replace(item, alt_keys=alt)
         items.append(item)
     return items, len(parsed) - len(items)
+
+
+SeenEntry = Callable[[str], "tuple[str, float] | None"]
+
+
+def sticky(item: Item, seen_entry: SeenEntry) -> Item:
+    """``item`` under the id the feed already produced it with, when its current id is new to
+    the feed but one of its ``alt_keys`` is not. The canonical-URL key is taken back only by
+    the item whose text was produced under it (several may share that URL now)."""
+    if not item.alt_keys or seen_entry(item.article_id) is not None:
+        return item
+    base = item.alt_keys[0]
+    for key in item.alt_keys:
+        aid = article_id(key)
+        entry = seen_entry(aid)
+        if entry is None:
+            continue
+        if key == base and entry[0] != item.content_hash[:16]:
+            continue
+        return replace(item, article_id=aid, url=_url_of(key, base), alt_keys=())
+    return item

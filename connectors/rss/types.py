@@ -62,6 +62,9 @@ class Item:
     # Fields cut to fit a cap ("title", "summary", "content", "authors", "guid", ...): any
     # cut sets ``source.truncated``, and each is counted in newsflow_feed_items_truncated_total.
     truncated: tuple[str, ...] = ()
+    # Keys this item would have had with other items of its document (``rss.identity``): the
+    # feed's seen set picks one it already used, so an article keeps its id between polls.
+    alt_keys: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

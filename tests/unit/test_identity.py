@@ -12,10 +12,12 @@ from xml.sax.saxutils import escape
 
 from connectors.feed_state import FeedState
 from connectors.feeds import FeedSpec
-from connectors.rss.digest import to_raw_article
+from connectors.rss.digest import digest_fetch, new_state, to_raw_article
 from connectors.rss.identity import Candidate, identity_keys
 from connectors.rss.parse import parse_feed
+from connectors.rss.schedule import SchedulePolicy
 from connectors.rss.types import ParsedFeed
+from streams.net.types import FetchResult, Validators
 from streams.schema.ids import article_id
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -135,3 +137,37 @@ def test_rule_on_candidates() -> None:
         f"{u} guid:a",
         f"{u} guid:b",
     ]
+
+
+def _poll(state: FeedState | None, body: bytes, at: float) -> tuple[FeedState, list[str]]:
+    """One poll of the feed through ``digest_fetch`` (the connector's pure step): the next
+    state and the ids it produced."""
+    feed = FeedSpec(id="diary", url="https://blog.example/feed.xml")
+    fetched = FetchResult(
+        status="ok", url=feed.url, http_status=200, body=body, validators=Validators()
+    )
+    policy = SchedulePolicy(min_interval_s=60, max_interval_s=3600, failure_base_s=60)
+    d = digest_fetch(feed, state or new_state(feed), fetched, sent=None, now=at, policy=policy)
+    return d.state, [a.article_id for a in d.articles]
+
+
+def test_ids_stay_when_the_other_posts_of_a_page_leave_the_feed() -> None:
+    page = "https://blog.example/2008/06/26.html"
+    posts = [(f"{page}#a{n}", f"post-{n}", f"Post {n}: пост {n}") for n in range(3)]
+    state, first = _poll(None, rss(posts), NOW.timestamp())
+    assert len(set(first)) == 3
+    # Next day only the last post of that page is left, with a new post of another page.
+    later = [("https://blog.example/2008/06/27.html#a9", "post-9", "Post 9"), posts[2]]
+    state, second = _poll(state, rss(later), NOW.timestamp() + 86400)
+    assert len(second) == 1  # only the new post: post 2 kept its id, nothing re-emitted
+    assert second[0] != first[2]
+
+
+def test_an_article_keeps_its_id_when_a_sponsor_post_reuses_its_link() -> None:
+    link = "https://news.example/economy/budget"
+    article = (link, "urn:uuid:1", "Le budget adopté")
+    state, first = _poll(None, rss([article]), NOW.timestamp())
+    assert first == [article_id(link)]
+    sponsor = (link, "urn:uuid:2", "Sponsored: savings")
+    state, second = _poll(state, rss([sponsor, article]), NOW.timestamp() + 600)
+    assert len(second) == 1 and second[0] != article_id(link)  # only the sponsor post is new
