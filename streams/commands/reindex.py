@@ -135,6 +135,9 @@ def _topic_pass(
             else:
                 consumer.seek(tp, start.get(tp, 0))
         now = datetime.now(UTC)
+        # Where an article may already be: the new indices (never the old ones, which go),
+        # plus months only the topic has (their write names get created as we go).
+        where = list(targets.values()) if targets else [settings.elastic.alias]
         for batch in batches_until(consumer, parts, end, max_records=1000):
             actions: list[tuple[str, str, dict[str, Any]]] = []
             for messages in batch.values():
@@ -145,13 +148,14 @@ def _topic_pass(
                         continue  # not a contract record: the index stage dead-letters those
                     write_name = index_for(settings.elastic, article.source.first_seen_at)
                     target = targets.get(write_name, write_name)
+                    if targets and target not in where:
+                        where.append(target)
                     actions.append(
                         (target, article.article_id, to_document(article, now, linking.labels))
                     )
             # Each article to the index that holds it, feeds merged (sinks.placement).
-            where = ",".join(targets.values()) if targets else settings.elastic.alias
             for i in range(0, len(actions), 500):
-                ok, failed = placement.write_placed(es, where, actions[i : i + 500])
+                ok, failed = placement.write_placed(es, ",".join(where), actions[i : i + 500])
                 if failed:
                     raise RuntimeError(f"{len(failed)} articles failed to index: {failed[:3]}")
                 written += ok

@@ -16,7 +16,7 @@ from streams.commands.bootstrap import ensure_elastic
 from streams.commands.reindex import reindex
 from streams.schema import Article, FeedRef, LanguageInfo, encode
 from streams.settings import Settings
-from streams.sinks.elastic import ElasticSink, index_for
+from streams.sinks.elastic import ElasticSink, index_for, to_document
 from tests.conftest import make_raw
 from tests.integration import stage_helpers as h
 
@@ -151,10 +151,19 @@ def test_index_worker_and_reindex_keep_one_document_with_every_feed(
     assert first[0]["feed_ids"] == ["wire-ar", "blog-tr", "wire-en"]
     assert len(docs(client, alias)) == 11
 
+    # A December duplicate as code before the placement left them (written around the sink).
+    legacy = carried("blog-tr", DEC, 2)
+    december = index_for(settings.elastic, DEC)
+    client.index(index=december, id=legacy.article_id, document=to_document(legacy, DEC))
+    assert len(docs(client, alias)) == 12
+
     # Reindex rebuilds from the indices and the topic: the December records must not make a
-    # December copy.
+    # December copy, and the old duplicate is merged into the November document.
     reindex(settings, lambda _m: None)
     after = docs(client, alias)
     assert len(after) == 11
     (again,) = [d for d in after if d["article_id"] == records[0].article_id]
     assert again["feed_ids"] == ["wire-ar", "blog-tr", "wire-en"]
+    (merged,) = [d for d in after if d["article_id"] == legacy.article_id]
+    assert merged["feed_ids"] == ["wire-en", "blog-tr"]
+    assert merged["first_seen_at"] == NOV.isoformat()
