@@ -372,7 +372,7 @@ def product_table(result: dict[str, Any]) -> list[str]:
     lines.append(
         "sentences without wiki markup ("
         + ", ".join(_MARKUP)
-        + "), micro F1 tag/prod: "
+        + ", *x), micro F1 tag/prod: "
         + "; ".join(
             f"{lang} {entry['without_markup']['crf']['micro']['f1']:.3f}/"
             f"{entry['without_markup']['product']['micro']['f1']:.3f} "
