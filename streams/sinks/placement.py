@@ -50,6 +50,9 @@ from typing import Any
 import orjson
 from elasticsearch import ApiError, Elasticsearch
 
+# The feeds listed per article are bounded: the earliest MAX_FEEDS (a link every feed of a
+# large list carries, such as a site's front page, must not grow one document without limit).
+MAX_FEEDS = 500
 FeedEntry = dict[str, Any]  # {"id": str, "name": str | None, "first_seen_at": ISO 8601}
 # The lookup reads doc values, not _source: loading and filtering the _source of 500 held
 # documents took 107 ms in Elasticsearch (median 139 ms per lookup, 5 KB documents; more with
@@ -99,7 +102,8 @@ def held_feeds(source: Mapping[str, Any]) -> list[FeedEntry]:
 
 def merge(*lists: Iterable[Mapping[str, Any]]) -> list[FeedEntry]:
     """One entry per feed id: the earliest first_seen_at, the latest non-empty name (later
-    lists are newer); ordered by first_seen_at, then id. Idempotent and order-free in ids."""
+    lists are newer); ordered by first_seen_at, then id; the earliest ``MAX_FEEDS``.
+    Idempotent and order-free in ids."""
     out: dict[str, FeedEntry] = {}
     for entries in lists:
         for entry in entries:
@@ -111,7 +115,7 @@ def merge(*lists: Iterable[Mapping[str, Any]]) -> list[FeedEntry]:
                 old["first_seen_at"] = entry["first_seen_at"]
             if entry.get("name"):
                 old["name"] = entry["name"]
-    return sorted(out.values(), key=lambda e: (_when(e), e["id"]))
+    return sorted(out.values(), key=lambda e: (_when(e), e["id"]))[:MAX_FEEDS]
 
 
 def seen_values(feeds: Iterable[Mapping[str, Any]]) -> list[str]:

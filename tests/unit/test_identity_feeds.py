@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from streams.sinks.placement import apply, ensure, feed_entry, from_seen, merge, seen_values
+from streams.sinks.placement import (
+    MAX_FEEDS,
+    apply,
+    ensure,
+    feed_entry,
+    from_seen,
+    merge,
+    seen_values,
+)
 
 A = feed_entry("wire-ar", "وكالة", "2026-11-30T23:58:00+00:00")
 B = feed_entry("blog-tr", "Günlük", "2026-12-01T00:03:00+00:00")
@@ -29,3 +37,13 @@ def test_apply_sets_ids_doc_values_and_the_earliest_first_seen() -> None:
 def test_a_document_from_before_feeds_gets_its_one_feed() -> None:
     old = {"feed": {"id": "wire-ar", "name": "وكالة"}, "first_seen_at": A["first_seen_at"]}
     assert ensure(old)["feeds"] == [A] and old["feed_ids"] == ["wire-ar"]
+
+
+def test_the_list_is_bounded_to_the_earliest_feeds() -> None:
+    many = [
+        feed_entry(f"f{n:04d}", None, f"2026-11-{1 + n % 28:02d}T00:00:00+00:00")
+        for n in range(900)
+    ]
+    merged = merge(many)
+    assert len(merged) == MAX_FEEDS
+    assert merge(merged, many) == merged
