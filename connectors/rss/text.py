@@ -133,9 +133,11 @@ def _no_tags(s: str) -> str:
     dangling at the end they would swallow the markup a page puts after the text.
     """
     for _ in range(_MAX_TAG_ROUNDS):
-        if "<" not in s or not _TAG.search(s):
+        if "<" not in s:
+            return s
+        s, removed = _TAG.subn(_tag_replacement, s)
+        if not removed:
             break
-        s = _TAG.sub(_tag_replacement, s)
     else:
         # Still nested deeper: no "<" may start a tag any more.
         return _LEFT_TAG_START.sub("", s)
@@ -208,7 +210,9 @@ def html_to_text_cut(s: str, max_chars: int) -> tuple[str, bool]:
         s = unicodedata.normalize("NFC", s)
     if "\r\n" in s:
         s = s.replace("\r\n", "\n")
+    length = len(s)
     s = _ODD_CHAR.sub(_replace_odd_char, s)
+    junk_removed = len(s) != length
     if "  " in s:
         s = _SPACES.sub(" ", s)
     if "\n" in s:
@@ -216,7 +220,7 @@ def html_to_text_cut(s: str, max_chars: int) -> tuple[str, bool]:
         if "\n\n\n" in s:
             s = _BLANK_LINES.sub("\n\n", s)
     s = s.strip()
-    if "<" in s:  # last, so that no later step (control characters removed) can form a tag
+    if junk_removed and "<" in s:  # "<\x00img ...>": removing a control can form a tag
         s = _no_tags(s)
     return truncate_text(s, max_chars), cut or len(s) > max_chars
 
