@@ -72,6 +72,8 @@ def test_markup_to_text(html: str, expected: str) -> None:
         "<<b>img src=x onerror=alert(1)>ok",
         "&lt;<b>img src=x onerror=alert(1)&gt;ok",
         "<<<b>b>img src=x onerror=alert(1)>ok",
+        "<\x00img src=x onerror=alert(1)>ok",  # a tag once the control character goes
+        "&lt;\x07img src=x onerror=alert(1)&gt;ok",
     ],
 )
 def test_scripts_and_handlers_never_survive(html: str) -> None:
