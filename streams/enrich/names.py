@@ -386,7 +386,10 @@ def _adjective(tokens: Sequence[str], i: int) -> bool:
     return noun.endswith(("ه", "ات")) or noun in _BROKEN_PLURALS
 
 
-def _facility_person(tokens: Sequence[str], i: int, j: int) -> bool:
+def _facility_start(tokens: Sequence[str], i: int) -> int | None:
+    """Where the facility name around an Arabic name at ``tokens[i]`` starts ("مطار" of
+    "مطار الملك فهد", "بجامعة" of "بجامعة الملك سعود"), or None."""
+
     def bare(k: int) -> str:
         return _bare(tokens[k]) if 0 <= k < len(tokens) else ""
 
@@ -395,10 +398,16 @@ def _facility_person(tokens: Sequence[str], i: int, j: int) -> bool:
         # with a glued proclitic: "بمطار", "وجامعة", "ولمستشفى"
         return any(word[n:] in _FACILITY_HEADS for n in range(3) if word[:n] in _GLUED)
 
+    if head(i - 1):
+        return i - 1
+    if bare(i - 1) in _ROYAL_TITLES and head(i - 2):
+        return i - 2
+    return None
+
+
+def _facility_person(tokens: Sequence[str], i: int, j: int) -> bool:
     if arabic.is_arabic(tokens[i]):
-        if head(i - 1):
-            return True
-        return bare(i - 1) in _ROYAL_TITLES and head(i - 2)
+        return _facility_start(tokens, i) is not None
     nxt = tokens[j].casefold() if j < len(tokens) else ""
     return nxt in _FACILITY_AFTER_LATIN
 
@@ -409,7 +418,8 @@ def clean_span(tokens: Sequence[str], i: int, j: int, typ: str) -> tuple[int, in
     Drops: over-long tokens or names, agencies as people or places, honorific formulas, months,
     weekdays and currencies, Arabic function words alone ("على", "لي"), a definite nisba
     adjective after a definite noun as a place ("الشركة السعودية"), a person named inside a
-    facility name ("مطار الملك فهد"). Trims a person's run-on words ("للكشف", "حفظه الله").
+    facility name ("مطار الملك فهد"). Trims a person's run-on words ("للكشف", "حفظه الله"); an
+    organisation or place named after someone takes its facility head ("مستشفى الملك فيصل").
     """
     if j - i > MAX_NAME_TOKENS or any(len(tokens[k]) > MAX_TOKEN_CHARS for k in range(i, j)):
         return None
@@ -452,6 +462,13 @@ def clean_span(tokens: Sequence[str], i: int, j: int, typ: str) -> tuple[int, in
         return None
     if typ == "PER" and i > 0 and _norm(tokens[i - 1]) in _FAMILY:
         i -= 1  # "آل سعود" is the family name, not the person "سعود"
+    if typ in ("ORG", "LOC") and arab:
+        # "مستشفى الملك فيصل": the facility, not the bare name of the king it honours (a place
+        # after a plain head stays as it is: "مدينة الرياض" is the place "الرياض")
+        titled = _bare(tokens[i]) in _ROYAL_TITLES and i + 1 < j
+        start = _facility_start(tokens, i + 1 if titled else i)
+        if start is not None and (titled or start == i - 2):
+            i = start
     return i, j
 
 
