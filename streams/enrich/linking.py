@@ -84,6 +84,7 @@ _SPACE = re.compile(r"[\s\-‐‑–—_,;:!?\"«»“”„()\[\]/\\·•]+")
 _ARABIC = re.compile("[\u0600-\u06ff]")
 _TR_SUFFIX = re.compile(r"['’][a-zçğıöşüâîû]{1,6}$")
 _ACRONYM_MAX = 6
+_TANWEEN = ("\u064b", "\u064b\u0627", "\u0627\u064b")  # fathatan, before or after alef
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -125,6 +126,8 @@ class _Data:
         self.alternates: list[list[str]] = [r[7] for r in rows]
         self.preferred: list[list[str]] = [r[8] for r in rows]
         self.translations: list[dict[str, list[str]]] = [r[9] for r in rows]
+        # languages whose label was picked among a city's alternate names (display only)
+        self.picked: list[frozenset[str]] = [frozenset(r[10]) for r in rows]
         self.by_id: dict[str, int] = {i: n for n, i in enumerate(self.ids)}
         self.label_langs: frozenset[str] = frozenset(
             lang for rows_ in (self.labels, self.translations) for ls in rows_ for lang in ls
@@ -132,6 +135,7 @@ class _Data:
         self.common: dict[str, frozenset[str]] = {
             lang: frozenset(key(w) for w in words) for lang, words in raw["common"].items()
         }
+        self.never: frozenset[str] = frozenset(key(w) for w in raw.get("never", ()))
         # key -> [32 * n + mask of the tiers of the names with that key, ...]
         self.index: dict[str, list[int]] = raw["index"]
 
@@ -168,7 +172,8 @@ _AR_PREPS = ("", "ب", "ك", "ل")
 
 
 def _arabic_stems(k: str) -> list[str]:
-    """Forms of an Arabic key with its first word's proclitics and/or article removed or added."""
+    """Forms of an Arabic key with its first word's proclitics and/or article removed ("وسوريا",
+    "بالعراق", "للعراق" -> العراق, then عراق); stems of at least three letters."""
     first, _, rest = k.partition(" ")
     tail = f" {rest}" if rest else ""
     out: list[str] = []
@@ -180,8 +185,8 @@ def _arabic_stems(k: str) -> list[str]:
             stem = first[len(pre) :]
             if prep == "ل" and stem.startswith("ل"):  # لل = ل + ال
                 stem = "ا" + stem
-            for s in (stem, stem[2:] if stem.startswith("ال") else "ال" + stem):
-                if len(s) >= 2 and s != first:
+            for s in (stem, stem[2:]) if stem.startswith("ال") else (stem,):
+                if len(s) >= 3 and s != first:
                     out.append(s + tail)
     return out
 
@@ -275,8 +280,26 @@ def _cached_forms(name: str) -> tuple[tuple[str, Mapping[int, tuple[int, float]]
 def _lang_keys(n: int, lang: str) -> frozenset[str]:
     """Keys of the names entity ``n`` has in language ``lang`` (label and translations)."""
     data = _load()
-    names = [data.labels[n].get(lang, ""), *data.translations[n].get(lang, ())]
+    label = "" if lang in data.picked[n] else data.labels[n].get(lang, "")
+    names = [label, *data.translations[n].get(lang, ())]
     return frozenset(key(name) for name in names if name)
+
+
+def _short_clitic(whole: str, stem: str) -> bool:
+    """Was a lone proclitic (و ف ب ك ل, no article) split off a stem of three letters?"""
+    first, stem_first = whole.split(" ")[0], stem.split(" ")[0]
+    return (
+        len(first) - len(stem_first) in (1, 2)
+        and not stem_first.startswith("ال")
+        and len(stem_first) <= 3
+        and first.endswith(stem_first)
+    )
+
+
+def _prominent(data: _Data, n: int) -> bool:
+    """Countries, capitals, organisations and cities of a million: names that a three-letter
+    stem after a clitic may stand for (لمصر, وقطر, بحلب)."""
+    return data.kinds[n] in ("country", "capital", "org") or data.pops[n] >= 1_000_000
 
 
 def _context(data: _Data, context_ids: Collection[str]) -> tuple[list[str], list[str], list[str]]:
@@ -304,12 +327,16 @@ def link(name: str, type: str, lang: str | None, context_ids: Collection[str] = 
     """The id of the place or organisation ``name`` (as written), or None if unknown/ambiguous."""
     if type not in LINKABLE or not name or not name.strip() or len(name) > 120:
         return None
+    if name.rstrip().endswith(_TANWEEN):
+        return None  # تاريخاً, باتاً: an Arabic adverb or indefinite noun, not a name
     return _link(name, type, lang, frozenset(context_ids))
 
 
 @functools.lru_cache(maxsize=1 << 16)
 def _link(name: str, type: str, lang: str | None, context_ids: frozenset[str]) -> Link | None:
     data = _load()
+    if key(name) in data.never:
+        return None
     lang = (lang or "").split("-")[0].split("_")[0].lower()
     judged = lang in data.label_langs
     # the first known form with evidence in this language decides ("Pakistan'a": not the
@@ -318,11 +345,18 @@ def _link(name: str, type: str, lang: str | None, context_ids: frozenset[str]) -
         bare = matched.lstrip("^")
         in_lang = {n for n in found if lang and bare in _lang_keys(n, lang)}
         tiers: dict[int, tuple[int, float]] = {}
+        short_clitic = _short_clitic(key(name), bare)
         for n, (mask, quality) in found.items():
             if judged and n not in in_lang:
                 mask &= ~_LANGUAGE_BITS
+            tier = mask.bit_length() - 1
+            # a clitic comes off a short word only if what remains is a label, and a lone one
+            # off three letters only for a prominent place: وكيل is "deputy", not و + Kiel
+            weak_stem = short_clitic or (tier < TIER_MAJOR and len(bare) < 5)
+            if quality < 1.0 and _ARABIC.search(bare) and weak_stem and not _prominent(data, n):
+                continue
             if mask:
-                tiers[n] = (mask.bit_length() - 1, quality)
+                tiers[n] = (tier, quality)
         if tiers:
             break
     else:

@@ -224,3 +224,17 @@ def test_names_that_are_something_else_are_not_linked() -> None:
     assert _id("England", lang="de") == "region:GB-ENG"  # not the UK through a minor label
     assert _id("Brasília", lang="en") == "geonames:3469058"  # Finnish "Brasilia" is Brazil
     assert _id("Pakistan'a", lang="tr") == "country:PK"
+
+
+def test_arabic_words_that_look_like_places_are_not_linked() -> None:
+    """Seen on Saudi news run through the pipeline: words tagged LOC that were linked."""
+    assert linking.link("وكيل", "LOC", "ar") is None  # "deputy", not و + Kiel
+    assert linking.link("تاريخاً", "LOC", "ar") is None  # an adverb (tanween), not Tarija
+    assert linking.link("باتاً", "LOC", "ar") is None  # not Bata
+    assert linking.link("لمدينة", "LOC", "ar") is None  # "for a city", not Medina
+    assert linking.link("ليل", "LOC", "ar") is None  # "night", not Lille
+    assert linking.link("كورونا", "LOC", "ar") is None  # the virus, not Corona, California
+    assert _id("لمصر", lang="ar") == "country:EG"  # a three-letter stem of a country stays
+    assert _id("بحلب", lang="ar") == "geonames:170063"  # ... and of a city of millions
+    assert _id("عسير", lang="ar") == "region:SA-14"
+    assert _id("والإسكندرية", lang="ar") == "geonames:361058"  # Alexandria, Egypt (not Virginia)

@@ -17,15 +17,15 @@ Entities and their stable ids:
 * ``org:<slug>`` - the organisations of ``links_lists.ORGS`` (hand-written) and the CLDR names of
   the EU and the UN.
 
-File format (JSON, xz): ``{"format": 4, "common": {lang: [word, ...]}, "entities": [[id, kind,
+File format (JSON, xz): ``{"format": 5, "common": {lang: [word, ...]}, "entities": [[id, kind,
 population, country, admin, {lang: label}, [variant, ...], [alternate, ...], [preferred, ...],
-[translation, ...]], ...], "index": {key: [32 * entity + tier mask, ...]}}``. ``kind`` is country,
-region, capital, city or org; ``admin`` the region id of a US city (its state), else "";
-``variants`` are trusted spellings, ``alternates`` the GeoNames alternate names (weaker evidence),
-``preferred`` the hand-written names under which a city is the usual referent ("Gaza"),
-``translations`` the pycountry translations (language -> names) that are not the CLDR label. A label
-of a language outside ``MAJOR_LANGUAGES`` is weaker evidence: CLDR locales with few speakers hold
-names that collide with other countries' names in major languages.
+{lang: [translation, ...]}, [script-picked label language, ...]], ...], "index": {key: [32 * entity
++ tier mask, ...]}}``. ``kind`` is country, region, capital, city or org; ``admin`` the region id
+of a US city (its state), else ""; ``variants`` are trusted spellings, ``alternates`` the GeoNames
+alternate names (weaker evidence), ``preferred`` the hand-written names under which a city is the
+usual referent ("Gaza"), ``translations`` the pycountry translations (language -> names) that are
+not the CLDR label. A label of a language outside ``MAJOR_LANGUAGES`` is weaker evidence: CLDR
+locales with few speakers hold names that collide with other countries' names in major languages.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from streams.enrich.training.links_lists import (
     COMMON_WORDS,
     COUNTRY_VARIANTS,
     MAJOR_LANGUAGES,
+    NEVER_LINKED,
     ORGS,
     REGION_VARIANTS,
 )
@@ -158,7 +159,19 @@ def _countries(locales: list[str]) -> tuple[list[list[Any]], dict[str, dict[str,
         labels.setdefault("en", getattr(c, "common_name", None) or c.name)
         variants += _split(COUNTRY_VARIANTS.get(code, ""))
         rows.append(
-            [f"country:{code}", "country", 0, code, "", labels, _uniq(variants), [], [], foreign]
+            [
+                f"country:{code}",
+                "country",
+                0,
+                code,
+                "",
+                labels,
+                _uniq(variants),
+                [],
+                [],
+                foreign,
+                [],
+            ]
         )
     return rows, cldr
 
@@ -183,7 +196,11 @@ def _regions() -> list[list[Any]]:
                 variants.append(short)
         hand = _split(REGION_VARIANTS.get(s.code, ""))
         variants += hand
-        labels.setdefault("en", hand[0] if hand else names[0])
+        latin = [h for h in hand if re.fullmatch(r"[A-Za-z .'-]+", h)]
+        labels.setdefault("en", latin[0] if latin else names[0])
+        arabic_names = [h for h in hand if re.fullmatch("[\u0621-\u064a ]+", h)]
+        if arabic_names:
+            labels.setdefault("ar", arabic_names[0])
         rows.append(
             [
                 f"region:{s.code}",
@@ -196,6 +213,7 @@ def _regions() -> list[list[Any]]:
                 [],
                 [],
                 {},
+                [],
             ]
         )
     return rows
@@ -304,7 +322,7 @@ def _cities(locales: list[str], country_keys: set[str]) -> list[list[Any]]:
             )
         ]
         preferred = _split(CITY_VARIANTS.get(city["geonameid"], ""))
-        _script_labels(labels, alternates, preferred)
+        picked = _script_labels(labels, alternates, preferred)
         kind = "capital" if city["geonameid"] in capital_ids else "city"
         admin = f"US-{city['admin1code']}" if city["countrycode"] == "US" else ""
         variants = [name, *extra]
@@ -320,6 +338,7 @@ def _cities(locales: list[str], country_keys: set[str]) -> list[list[Any]]:
                 _uniq(a for a in alternates if a not in labels.values()),
                 preferred,
                 {},
+                picked,
             ]
         )
     return rows
@@ -349,9 +368,10 @@ def _like_english(english: str, names: list[str]) -> str | None:
     return max(names, key=rank, default=None)
 
 
-def _script_labels(labels: dict[str, str], names: list[str], preferred: list[str]) -> None:
+def _script_labels(labels: dict[str, str], names: list[str], preferred: list[str]) -> list[str]:
     """Labels in ar, fa, ru, zh from the alternate names' scripts, where CLDR has none (a
-    hand-written preferred name of the right script first)."""
+    hand-written preferred name of the right script first). Returns the languages so labelled:
+    such a label is for display, and is matched as the alternate name it is."""
 
     def pick(pred: Any) -> str | None:
         found = [n for n in names if pred(n)]
@@ -377,25 +397,27 @@ def _script_labels(labels: dict[str, str], names: list[str], preferred: list[str
         first = next((p for p in preferred if re.fullmatch(pattern, p)), None)
         if first:
             candidates[lang] = first
+    picked = []
     for lang, name in candidates.items():
         if name and lang not in labels:
             labels[lang] = name
+            picked.append(lang)
+    return picked
 
 
 def _pick_arabic(names: list[str]) -> str | None:
     """The Arabic spelling most spellings agree on, in Arabic orthography (أ إ ة kept)."""
     if not names:
         return None
-    groups: dict[str, list[str]] = {}
+    groups: dict[str, int] = {}
     for n in names:
-        groups.setdefault(linking.key(n), []).append(n)
-    best = max(groups.values(), key=len)
+        groups[linking.key(n)] = groups.get(linking.key(n), 0) + 1
 
-    def style(n: str) -> tuple[int, int, int]:
+    def style(n: str) -> tuple[int, int, int, int]:
         arabic_marks = int(n.endswith("ة")) + int(bool(re.search("[أإ]", n)))
-        return (-arabic_marks, n.count(" "), len(n))
+        return (-arabic_marks, -groups[linking.key(n)], n.count(" "), len(n))
 
-    return min(best, key=style)
+    return min(names, key=style)
 
 
 def _orgs(cldr: dict[str, dict[str, str]]) -> list[list[Any]]:
@@ -411,7 +433,7 @@ def _orgs(cldr: dict[str, dict[str, str]]) -> list[list[Any]]:
             if org == slug:
                 for lang, name in cldr.get(code, {}).items():
                     labels.setdefault(lang, name)
-        rows.append([f"org:{slug}", "org", 0, "", "", labels, _uniq(variants), [], [], {}])
+        rows.append([f"org:{slug}", "org", 0, "", "", labels, _uniq(variants), [], [], {}, []])
     return rows
 
 
@@ -427,7 +449,10 @@ def _index(entities: list[list[Any]]) -> dict[str, list[int]]:
     language, 1 the label of another language, 0 a GeoNames alternate name."""
     index: dict[str, dict[int, int]] = {}
     for n, row in enumerate(entities):
-        tiers = [(2 if _major(lang) else 1, [t]) for lang, t in row[5].items()]
+        picked = set(row[10])
+        tiers = [
+            (0 if lang in picked else 2 if _major(lang) else 1, [t]) for lang, t in row[5].items()
+        ]
         tiers += [(2 if _major(lang) else 1, ts) for lang, ts in row[9].items()]
         tiers += [(3, row[6]), (0, row[7]), (4, row[8])]
         for tier, names in tiers:
@@ -453,8 +478,9 @@ def build(out_dir: Path = GAZ_DIR) -> dict[str, Any]:
     cities = _cities(locales, country_keys)
     entities = countries + regions + orgs + cities
     data = {
-        "format": 4,
+        "format": 5,
         "common": {lang: _split(words) for lang, words in COMMON_WORDS.items()},
+        "never": sorted(NEVER_LINKED),
         "entities": entities,
         "index": _index(entities),
     }

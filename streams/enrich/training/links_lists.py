@@ -598,6 +598,28 @@ REGION_VARIANTS: dict[str, str] = {
         "Irak Kürt Bölgesel Yönetimi|IKBY|Курдистан|اقلیم کردستان|伊拉克库尔德斯坦"
     ),
     "US-DC": "District of Columbia",
+    "SA-01": "منطقة الرياض|Riyadh Province|Riyadh Region",
+    "SA-02": "منطقة مكة المكرمة|Makkah Province|Makkah Region",
+    "SA-03": "منطقة المدينة المنورة|Madinah Province|Madinah Region",
+    "SA-04": "المنطقة الشرقية|Eastern Province",
+    "SA-05": "القصيم|منطقة القصيم|Qassim|Al-Qassim|Al Qassim",
+    "SA-06": "حائل|منطقة حائل|Hail Region",
+    "SA-07": "تبوك|منطقة تبوك|Tabuk Region",
+    "SA-08": "الحدود الشمالية|منطقة الحدود الشمالية|Northern Borders",
+    "SA-09": "جازان|جيزان|منطقة جازان|Jazan Region",
+    "SA-10": "نجران|منطقة نجران|Najran Region",
+    "SA-11": "الباحة|منطقة الباحة|Al Bahah|Al-Baha",
+    "SA-12": "الجوف|منطقة الجوف|Al Jawf|Al-Jouf",
+    "SA-14": "عسير|منطقة عسير|Asir|Aseer",
+    "IQ-AN": "الأنبار|محافظة الأنبار|Anbar|Al Anbar",
+    "IQ-NI": "نينوى|محافظة نينوى|Nineveh|Ninawa",
+    "IQ-SD": "صلاح الدين|محافظة صلاح الدين|Salahuddin|Saladin",
+    "IQ-DI": "ديالى|محافظة ديالى|Diyala",
+    "SY-DR": "درعا|محافظة درعا|Daraa|Deraa",
+    "SY-ID": "محافظة إدلب|Idlib Governorate",
+    "SY-HA": "محافظة الحسكة|Hasakah Governorate",
+    "SY-RA": "محافظة الرقة|Raqqa Governorate",
+    "SY-DY": "محافظة دير الزور|Deir ez-Zor Governorate",
     "CN-XJ": "Xinjiang|新疆|شينجيانغ|Синьцзян|سین‌کیانگ|Sincan|Doğu Türkistan",
     "CN-XZ": "Tibet|Tibet Autonomous Region|西藏|التبت|Тибет|تبت|Tibet|Tíbet",
     "UA-43": ("Crimea|Krim|Crimée|Kırım|Крым|Республика Крым|القرم|شبه جزيرة القرم|کریمه|克里米亚"),
@@ -628,6 +650,10 @@ COMMON_WORDS: dict[str, str] = {
     "es": "león|leon|mayor|central|norte|sur|este|oeste|santa|victoria|capital|valle",
     "tr": "ordu|batman|of|hit|muş|merkez|doğu|batı|kuzey|güney|başkent",
     "it": "bari|como|ancona|centro|nord|sud|est|ovest",
+    "ar": (
+        "مشهد|المشهد|المدينة|مدينة|بسيط|كريم|مان|كيل|وكيل|ليل|وادي|ترمز|تاريخا|البخاري|"
+        "روسو|ستانلي|داوني|الوسطى|الشمالية|الجنوبية|الشرقية|الغربية"
+    ),
 }
 
 # GeoNames id -> names under which that city is the usual referent in the news, although a
@@ -656,3 +682,7 @@ MAJOR_LANGUAGES = frozenset(
 
 # GeoNames alternate names that are ordinary phrases, not names of that city.
 ALTERNATE_STOPLIST = frozenset({"White House", "Red House", "New Town", "Old Town", "Capital"})
+
+# Names never linked: a place name that news nearly always uses for something else (an industry,
+# a virus), in any language.
+NEVER_LINKED = frozenset({"Hollywood", "هوليوود", "Голливуд", "好莱坞", "Corona", "كورونا"})
