@@ -63,6 +63,8 @@ def read_lines(
     elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding = "utf-16"
     decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    # read1: what is available (a pipe fed line by line is not held back until a chunk fills)
+    read = getattr(stream, "read1", stream.read)
     parts: list[str] = []
     size = 0
     data = head
@@ -86,7 +88,7 @@ def read_lines(
             parts = []  # keep counting, stop keeping
         if not data:
             break
-        data = stream.read(chunk)
+        data = read(chunk)
     if size:
         yield LineTooLong(size) if size > max_line_chars else "".join(parts)
 

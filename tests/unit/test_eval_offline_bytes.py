@@ -167,3 +167,28 @@ def test_property_one_output_line_per_input_line(lines: list[bytes]) -> None:
     assert len(text.splitlines()) == len(lines)
     for line in out:
         json.loads(line)
+
+
+class _Pipe:
+    """A pipe fed line by line: ``read(n)`` would wait for n bytes, ``read1`` returns what is
+    there."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0 or n > 4:
+            raise AssertionError("read(n) blocks on a pipe until n bytes arrive")
+        out, self.data = self.data[:n], self.data[n:]
+        return out
+
+    def read1(self, n: int = -1) -> bytes:
+        end = self.data.find(b"\n") + 1 or len(self.data)
+        out, self.data = self.data[:end], self.data[end:]
+        return out
+
+
+def test_lines_are_yielded_as_they_arrive_on_a_pipe() -> None:
+    lines = read_lines(_Pipe(_lines(GOOD.encode(), b'{"title": "Paris"}')))  # type: ignore[arg-type]
+    assert next(lines) == GOOD
+    assert next(lines) == '{"title": "Paris"}'
