@@ -425,6 +425,10 @@ def clean_span(tokens: Sequence[str], i: int, j: int, typ: str) -> tuple[int, in
         return None
     if sum(len(tokens[k]) + 1 for k in range(i, j)) > MAX_NAME_CHARS:
         return None
+    for k in range(i + 1, j - 1):  # "Berlin (dpa)": the dateline's agency is not the place's
+        if tokens[k] in ("(", "[") and _agency(tokens[k + 1 : k + 2]):
+            j = k
+            break
     arab = arabic.is_arabic(tokens[i])
     if arab:
         if _norm(tokens[i]) in _FORMULA_STARTS or (
