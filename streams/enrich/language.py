@@ -60,7 +60,7 @@ import numpy.typing as npt
 
 from streams.enrich.types import LanguageResult
 
-MODEL_VERSION = "py3langid-0.4.0+pycld2-0.42+script-rules-1"
+MODEL_VERSION = "py3langid-0.4.0+pycld2-0.42+script-rules-2"  # 2: declared-language rule 5
 
 # Characters of the input that the n-gram model reads: enough for a title and a lead paragraph;
 # beyond it the decision no longer changes, only the cost grows.
