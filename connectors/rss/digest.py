@@ -265,7 +265,8 @@ def digest_fetch(
             remembered: dict[str, tuple[str, float]] = {}
             ref, pipeline = feed_ref(feed, st), connector_stamp(fetched_at)
             for item in parsed.items:
-                item = identity.sticky(item, st.seen_entry)  # the id it had before, if any
+                # The id the feed already produced this item with, if it had another one.
+                item = identity.sticky(item, parsed.alt_keys.get(item.article_id), st.seen_entry)
                 seen = st.seen_entry(item.article_id)
                 if seen is not None and seen[0] == item.content_hash[:16]:
                     remembered[item.article_id] = seen

@@ -582,6 +582,6 @@ def _parse_into(
             continue
         parsed.append((item, entry))
     # Identity from link AND guid (issue 14.3): see connectors.rss.identity.
-    out.items, duplicates = identity.resolve(parsed)
+    out.items, duplicates, out.alt_keys = identity.resolve(parsed)
     if duplicates:
         out.dropped["duplicate_in_feed"] += duplicates

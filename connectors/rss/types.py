@@ -62,9 +62,6 @@ class Item:
     # Fields cut to fit a cap ("title", "summary", "content", "authors", "guid", ...): any
     # cut sets ``source.truncated``, and each is counted in newsflow_feed_items_truncated_total.
     truncated: tuple[str, ...] = ()
-    # Keys this item would have had with other items of its document (``rss.identity``): the
-    # feed's seen set picks one it already used, so an article keeps its id between polls.
-    alt_keys: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -76,3 +73,6 @@ class ParsedFeed:
     dropped: Counter[str] = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None  # set when nothing could be parsed at all (e.g. HTML, not a feed)
+    # article_id -> the keys that item would have had with other items of its document
+    # (``rss.identity``): the feed's seen set picks one it already used (stable ids over polls).
+    alt_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)

@@ -171,3 +171,7 @@ def test_an_article_keeps_its_id_when_a_sponsor_post_reuses_its_link() -> None:
     sponsor = (link, "urn:uuid:2", "Sponsored: savings")
     state, second = _poll(state, rss([sponsor, article]), NOW.timestamp() + 600)
     assert len(second) == 1 and second[0] != article_id(link)  # only the sponsor post is new
+    # The article leaves the feed; the sponsor post, now alone with the link, must not take
+    # the article's id (its record would overwrite the article's document).
+    state, third = _poll(state, rss([sponsor]), NOW.timestamp() + 1200)
+    assert third == []
