@@ -25,9 +25,12 @@ one partition, handled by one index worker at a time, in order -- no two writers
 document, and the read-then-write needs no lock. A search sees writes only after a refresh
 (``refresh_interval``: 1 s), so what this worker wrote in the last ``ttl_s`` seconds is also
 remembered (bounded: ``max_entries``) and trusted over the search; after a rebalance the new
-owner starts from the search, which has long seen the old owner's writes.
+owner starts from the search, which has long seen the old owner's writes. The one gap: a
+partition that leaves a worker and comes back within ``ttl_s`` (10 s) while the other worker
+added a feed to one of its articles; that feed is then missing from ``feeds`` until a later
+record of that feed carries it again (the document itself stays one).
 
-``newsflow reindex`` uses ``lookup`` and ``merge`` the same way (``commands.reindex``).
+``newsflow reindex`` uses ``lookup`` and ``merge`` the same way (``write_placed``).
 
 Cost, measured on the local stack (2 shared cores; 20,500 documents of ~5 KB; batches of
 500; ``place`` only, median of 5): 27 ms when no id is held (new articles, the usual case),
@@ -203,7 +206,7 @@ def _index_of(action: bytes) -> str:
 class Placement:
     """``place`` before a bulk request, ``remember`` after it (see the module docstring)."""
 
-    def __init__(self, alias: str, ttl_s: float = 30.0, max_entries: int = 20_000) -> None:
+    def __init__(self, alias: str, ttl_s: float = 10.0, max_entries: int = 20_000) -> None:
         self.alias = alias
         self.ttl_s = ttl_s
         self.max_entries = max_entries
