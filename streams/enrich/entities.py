@@ -845,6 +845,8 @@ class _Cluster:
     id: str | None = None
     link_confidence: float | None = None
     into: _Cluster | None = None  # merged into this one
+    name: str | None = None  # display name, computed for ``name_of`` mentions
+    name_of: int = 0
 
     def root(self) -> _Cluster:
         c = self
@@ -893,6 +895,12 @@ def _surface(fields: Mapping[str, str], m: _Mention) -> str:
 def _display(fields: Mapping[str, str], c: _Cluster) -> str:
     """Most frequent full surface form among the mentions carrying the cluster's own key; an
     article elided after ل ("للعراق") is written back ("العراق") when no mention has it."""
+    if c.name is None or c.name_of != len(c.mentions):
+        c.name, c.name_of = _display_now(fields, c), len(c.mentions)
+    return c.name
+
+
+def _display_now(fields: Mapping[str, str], c: _Cluster) -> str:
     own = [m for m in c.mentions if m.key == c.key]
     pool = own or c.mentions
     full = [m for m in pool if not m.elided] or pool

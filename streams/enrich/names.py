@@ -93,6 +93,8 @@ def _key(surface: str) -> str:
 
 def display_name(surfaces: Iterable[str]) -> str:
     """The most frequent surface form (first seen on ties), whitespace collapsed, bounded."""
+    if isinstance(surfaces, list) and len(surfaces) == 1:
+        return " ".join(surfaces[0].split())[:MAX_NAME_CHARS]
     counts = Counter(" ".join(s.split()) for s in surfaces)
     if not counts:
         return ""
