@@ -59,7 +59,7 @@ LINKABLE = frozenset({"LOC", "ORG", "GPE"})
 MIN_CONFIDENCE = 0.5  # below this nothing is returned (what ``link`` returns is stored)
 MIN_MARGIN = 0.75  # best minus second-best score under which a name is ambiguous
 
-_PRIOR = {"country": 3.0, "org": 3.0, "capital": 2.5, "region": 2.0, "city": 1.0}
+_PRIOR = {"country": 3.0, "org": 3.0, "capital": 2.0, "region": 2.0, "city": 1.0}
 # index tiers (see training/links.py): where a name comes from, so what it says about the entity
 TIER_ALTERNATE, TIER_MINOR, TIER_MAJOR, TIER_VARIANT, TIER_PREFERRED = 0, 1, 2, 3, 4
 _TIER_SCORE = (-0.3, -1.0, 0.0, 0.5, 2.0)
