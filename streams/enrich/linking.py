@@ -404,7 +404,7 @@ def _link(name: str, type: str, lang: str | None, context_ids: frozenset[str]) -
         support += 4.0 * _share(ctx_admins, own_admin)
         if data.ids[n] in context_ids:
             support += 1.0  # named again (its country's places already count above)
-        if kind in ("city", "region") and bare in common and support == 0.0:
+        if kind in ("city", "capital", "region") and bare in common and support == 0.0:
             continue  # "Nice" in English text without a French context
         scored.append((score + support, q, n))
     if not scored:

@@ -155,6 +155,8 @@ def test_common_words_need_context() -> None:
     assert linking.link("Ordu", "LOC", "tr") is None
     assert _id("Nice", lang="fr") == "geonames:2990440"  # a word in English, the city in French
     assert _id("Essen", lang="de", ctx=("region:DE-NW",)) == "geonames:2928810"
+    assert linking.link("Victoria", "LOC", "en") is None  # Seychelles' capital or the state?
+    assert _id("Victoria", lang="en", ctx=("geonames:2158177",)) == "region:AU-VIC"  # Melbourne
 
 
 def test_unknown_and_degenerate_input() -> None:
