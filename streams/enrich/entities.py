@@ -733,6 +733,8 @@ def _field_mentions(
             kept = names.clean_span(tokens, t.start, t.end, t.type)
             if kept is None:
                 continue
+            if code == "ar":
+                kept = _coordination(model, state.gazetteer, tokens, kept)
             s, e = _span(text, spans, kept[0], kept[1], cuts, single)
             backed = (t.start, t.end, t.type) in gaz_spans
             method = f"{t.source}+gazetteer" if backed else t.source
@@ -748,6 +750,27 @@ def _field_mentions(
 
 
 _FAMILY = frozenset({"آل", "ال"})
+
+
+def _coordination(
+    model: CrfModel, gazetteer: Gazetteer, tokens: Sequence[str], span: tuple[int, int]
+) -> tuple[int, int]:
+    """Two names joined by و are two names: a span ends before an inner word و + a known name
+    ("مانشستر يونايتد وليون", "أرسنال وموناكو")."""
+    i, j = span
+    for k in range(i + 1, j):
+        norm = arabic_key(tokens[k])
+        if norm[:1] != "و" or len(norm) < 4:
+            continue
+        rest = norm[1:]
+        entry = gazetteer.entries.get((arabic.strip_article(rest),))
+        if (
+            entry is not None
+            or model.featurizer.names.get(rest)
+            or _person(model.featurizer, tokens[k][1:])
+        ):
+            return i, k
+    return span
 
 
 def _join_family(tokens: Sequence[str], found: list[Tagged]) -> list[Tagged]:

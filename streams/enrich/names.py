@@ -236,6 +236,8 @@ _FACILITY_AFTER_LATIN = frozenset(
 # A run-on person: a last word that starts with a glued preposition + article ("للكشف",
 # "بالمملكة") or is a function word ends the name before it.
 _RUN_ON = re.compile("^(?:لل|[وف]?[بك]ال|[وف]ال|[وف]لل)")
+# A plural participle after a name ("… آل مكتوم مبتهلين"): the name ended before it.
+_PARTICIPLE = re.compile("^م..+(?:ين|ون)$")
 
 
 def doubtful(tokens: Sequence[str], i: int, j: int) -> bool:
@@ -446,7 +448,11 @@ def clean_span(tokens: Sequence[str], i: int, j: int, typ: str) -> tuple[int, in
                 or (
                     typ == "PER"
                     and arabic.is_arabic(tokens[k])
-                    and (_function_word(tokens[k]) or _RUN_ON.match(norm) is not None)
+                    and (
+                        _function_word(tokens[k])
+                        or _RUN_ON.match(norm) is not None
+                        or _PARTICIPLE.match(norm) is not None
+                    )
                 )
             ):
                 j = k

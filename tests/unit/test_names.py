@@ -125,6 +125,7 @@ def test_non_names_are_dropped(text: str, name: str, typ: str) -> None:
         ),
         ("هبطت في مطار الملك فهد", "فهد", "LOC", "مطار الملك فهد"),
         ("Berlin (dpa) - Die Regierung", "Berlin (dpa)", "LOC", "Berlin"),
+        ("استقبلهم الشيخ خالد بن سعيد مبتهلين", "خالد بن سعيد مبتهلين", "PER", "خالد بن سعيد"),
         ("القاهرة (رويترز) - قال", "القاهرة (رويترز)", "LOC", "القاهرة"),
         ("وصل إلى مدينة الرياض", "الرياض", "LOC", "الرياض"),
         (
@@ -172,6 +173,19 @@ def test_datelines_are_kept_out_of_the_facets() -> None:
     for e in found:
         if e.name == "رويترز":
             assert all(m.text == "رويترز" for m in e.mentions)
+
+
+def test_two_names_joined_by_wa_are_two_names() -> None:
+    from streams.enrich.entities import _coordination, _state
+
+    model = entities.model_for("ar")
+    assert model is not None
+    toks = _tokens("فاز أرسنال وموناكو أمس")
+    assert _coordination(model, _state().gazetteer, toks, (1, 3)) == (1, 2)
+    toks = _tokens("زار وزير خارجية تركيا ولبنان")
+    assert _coordination(model, _state().gazetteer, toks, (3, 5)) == (3, 4)
+    toks = _tokens("قال وليد جنبلاط إن")  # a name that starts with و
+    assert _coordination(model, _state().gazetteer, toks, (1, 3)) == (1, 3)
 
 
 def test_a_family_name_after_al_belongs_to_the_person() -> None:
