@@ -151,7 +151,7 @@ def build(
 ) -> Path:
     """Train the vectors, cluster them and write the table; returns its path."""
     import numpy as np
-    from gensim.models import Word2Vec  # type: ignore[import-untyped]
+    from gensim.models import Word2Vec
 
     started = time.monotonic()
     files = source_files(root)
