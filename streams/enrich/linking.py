@@ -87,7 +87,10 @@ _ACRONYM_MAX = 6
 _TANWEEN = ("\u064b", "\u064b\u0627", "\u0627\u064b")  # fathatan, before or after alef
 
 
-@functools.lru_cache(maxsize=1 << 16)
+# Memo sizes (issue 14.8): on 3,000 Arabic news articles an 8,192-entry LRU of _link hits 28.8 %
+# of calls, an unbounded one 29.4 % (key, _cached_forms: 75.5 / 55.0 % at 4,096 = unbounded on
+# 2,500); at 65,536 these memos kept the enrich worker's RSS climbing past 24k articles.
+@functools.lru_cache(maxsize=1 << 13)
 def key(text: str) -> str:
     """The matching key of a name (not for display); memoised, names repeat across articles."""
     t = unicodedata.normalize("NFKC", text)
@@ -271,12 +274,12 @@ def _candidates(name: str, data: _Data) -> tuple[str, dict[int, tuple[int, float
     return forms[0] if forms else ("", {})
 
 
-@functools.lru_cache(maxsize=1 << 15)
+@functools.lru_cache(maxsize=1 << 13)
 def _cached_forms(name: str) -> tuple[tuple[str, Mapping[int, tuple[int, float]]], ...]:
     return tuple((k, MappingProxyType(found)) for k, found in _forms(name, _load()))
 
 
-@functools.lru_cache(maxsize=1 << 15)
+@functools.lru_cache(maxsize=1 << 13)  # 643 distinct (entity, language) pairs in 2,048 articles
 def _lang_keys(n: int, lang: str) -> frozenset[str]:
     """Keys of the names entity ``n`` has in language ``lang`` (label and translations)."""
     data = _load()
@@ -332,7 +335,7 @@ def link(name: str, type: str, lang: str | None, context_ids: Collection[str] = 
     return _link(name, type, lang, frozenset(context_ids))
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=1 << 13)
 def _link(name: str, type: str, lang: str | None, context_ids: frozenset[str]) -> Link | None:
     data = _load()
     if key(name) in data.never:
