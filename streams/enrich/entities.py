@@ -1005,19 +1005,37 @@ def _merge_acronyms(fields: Mapping[str, str], clusters: list[_Cluster]) -> None
 def _link(
     clusters: list[_Cluster], fields: Mapping[str, str], code: str | None, linking: Any
 ) -> None:
-    """Ids for places and organisations; one id is one entity (the longer name keeps it)."""
+    """Ids for places and organisations; one id is one entity (the longer name keeps it).
+
+    Two passes: each name alone first, then again with the ids the article's other names got
+    as context (a US state decided by the US cities around it, in whatever order they come).
+    On the hand-written linking set this is 99.0 % right / 0 % wrong ids, against 97.7 % /
+    0.5 % when each name saw only the ids of longer names (``eval_linking --mode``).
+    """
+    todo = [
+        c
+        for c in sorted(clusters, key=lambda c: -len(c.words))
+        if c.into is None and c.type in ("LOC", "ORG")
+    ]
+    try:
+        display = [_display(fields, c) for c in todo]
+        alone = [
+            linking.link(name, c.type, code, ()) for name, c in zip(display, todo, strict=True)
+        ]
+        links = []
+        for i, (name, c) in enumerate(zip(display, todo, strict=True)):
+            others = {lk.id for j, lk in enumerate(alone) if lk is not None and j != i}
+            links.append(
+                linking.link(name, c.type, code, tuple(sorted(others))) if others else alone[i]
+            )
+    except Exception:  # linking is an enrichment, never a failure
+        # a broken data file would fail (slowly) on every call: stop linking, say so once
+        global _linker_broken
+        _linker_broken = True
+        log.exception("entity linking failed; entities are not linked from now on")
+        return
     by_id: dict[str, _Cluster] = {}
-    for c in sorted(clusters, key=lambda c: -len(c.words)):
-        if c.into is not None or c.type not in ("LOC", "ORG"):
-            continue
-        try:
-            got = linking.link(_display(fields, c), c.type, code, tuple(by_id))
-        except Exception:  # linking is an enrichment, never a failure
-            # a broken data file would fail (slowly) on every call: stop linking, say so once
-            global _linker_broken
-            _linker_broken = True
-            log.exception("entity linking failed; entities are not linked from now on")
-            return
+    for c, got in zip(todo, links, strict=True):
         if got is None:
             continue
         c.id, c.link_confidence = got.id, got.confidence
