@@ -109,6 +109,7 @@ SPECS: dict[str, Spec] = {
             arabic_letters="keep_ya_ta",
             clusters=True,
             cluster_table="clusters-ar.tsv.xz",
+            cluster_window=0,  # the word's own clusters only: dev F1 0.729, +-1: 0.723, +-2: 0.714
         ),
         open_train=("ar_aqmar.train",),
         ablations=(
