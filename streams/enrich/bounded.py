@@ -24,8 +24,11 @@ V = TypeVar("V")
 
 # Featurized words (``features._Word``, ~4 KB each): ~200 MB per featurizer at most.
 WORDS = 50_000
-# Small values (keys, cut positions, gazetteer first-word keys): ~150-250 bytes per entry.
-KEYS = 100_000
+# Small values (keys, cut positions, gazetteer look-ups): ~200 bytes per entry. Some fill slowly
+# (gazetteer inner keys, cut positions: ~2,700 new entries per 1,000 Arabic articles), so at
+# 100,000 they kept RSS rising ~3 MB per 1,000 articles until ~35k articles; at 20,000 they are
+# full before 10k. Their misses are cheap next to a featurized word's.
+KEYS = 20_000
 
 
 class BoundedCache(dict[K, V]):
