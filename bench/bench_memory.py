@@ -6,11 +6,23 @@ articles — cycled with a fresh id when ``--n`` is larger, so the vocabulary st
 the first pass) in chunks of ``--chunk``. After each chunk is fully enriched, the worker's
 VmRSS is sampled. Prints RSS at each checkpoint and the growth between the warm-up mark
 (``--warm``, default 10,000 articles) and the end; the target is ≤ 10 %.
-Writes bench/results/memory.json with the machine's load.
+Writes bench/results/<--out> (memory.json) with the machine's load.
+
+``--probe`` loads bench/memprobe into the worker: at every checkpoint it reports the live
+Python objects by type (the models frozen by ``gc.freeze()`` excluded) and glibc's heap figures
+(in use vs. free but kept), which tells a growing cache or retained messages (objects grow)
+from fragmentation or native memory (objects flat, heap or RSS grow). Strings are not counted
+by the gc: a cache of str values grows RSS with a flat object count. ``--trace-from N`` adds
+tracemalloc snapshots (slow: several times the CPU).
 
     python -m bench.bench_memory [--n 30000] [--warm 10000] [--chunk 2000] [--data DIR]
+        [--probe] [--trace-from N] [--out memory.json] [--web-port 16068]
 
 One long run per invocation (not alternated: the quantity is a growth curve, not a rate).
+Results of issue 14.8 (SaudiNewsNet, nice -n 10 on the shared 2-core machine):
+memory-before.json (RSS +19.7 % from 10k to 20k articles), memory-after-wordcaches.json (word
+caches bounded: +8.1 % from 10k to 24k), memory-after-24k.json (+ linker memos: +4.1 %),
+memory-after.json (+ small-value caches at 20,000 entries).
 """
 
 from __future__ import annotations
