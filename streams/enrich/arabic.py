@@ -1,8 +1,8 @@
-"""Pure Arabic text functions: letter normalisation, proclitic splitting, entity keys, sentences.
+"""Pure Arabic text functions: letter normalisation, proclitic splitting, entity keys.
 
 Nothing here moves offsets behind the caller's back: ``split_clitics`` returns ``(prefix, stem)``
-with ``prefix + stem == token``, and ``sentences`` returns ``(start, end)`` spans into the string
-it was given. ``normalize`` and ``normalize_entity`` produce comparison keys, not display text.
+with ``prefix + stem == token`` (sentences: ``streams.enrich.sentences``). ``normalize`` and
+``normalize_entity`` produce comparison keys, not display text.
 
 Entity key (``normalize_entity``), decided as follows and relied on by ``entities.py``:
 
@@ -190,65 +190,3 @@ def normalize_entity(text: str, known: Mapping[str, int] | None = None) -> str:
     if normalize(prefix).endswith("ال") and len(normalize(stem)) < 3:
         stem = words[0][len(prefix) - 2 :]  # "الله", "والله": the article stays
     return join_name_parts(" ".join(normalize(w) for w in [stem, *words[1:]]))
-
-
-# Sentence ends: . ! ? ؟ ؛ … ۔ and the CJK full stops; newlines always end a sentence.
-_END = re.compile(r"[.!?؟؛…۔。！？]+[\"'»”’)\]]*")
-_NEWLINE = re.compile(r"\n")
-_ABBREV = frozenset(
-    {
-        *("mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "etc", "inc", "ltd", "co"),
-        *("corp", "gen", "col", "lt", "sgt", "rev", "gov", "sen", "rep", "fig", "no", "nr"),
-        *("bzw", "usw", "m", "mme", "mlle", "av", "ca"),
-    }
-)
-
-
-def _is_break(text: str, end: int, mark: str) -> bool:
-    """Should the sentence end after ``text[:end]`` (which ends with punctuation ``mark``)?"""
-    if mark[0] in "。！？؟؛…۔":
-        return True
-    if end < len(text) and not text[end].isspace():
-        return False  # "3.5", "U.S.A", "a.m." inside a word
-    if mark[0] != ".":
-        return True
-    # "." followed by space: not after a known abbreviation or a single capital (initials),
-    # and not when the next word starts in lower case (Latin).
-    j = end - len(mark)
-    k = j
-    while k > 0 and (text[k - 1].isalnum() or text[k - 1] == "."):
-        k -= 1
-    word = text[k:j]
-    if word.lower() in _ABBREV or (len(word) == 1 and word.isupper()):
-        return False
-    k = end  # the next non-space character (no copy of the rest of the text)
-    n = len(text)
-    while k < n and text[k].isspace():
-        k += 1
-    return not text[k : k + 1].islower()
-
-
-def sentences(text: str) -> list[tuple[int, int]]:
-    """``(start, end)`` spans of the sentences of ``text`` (Arabic or Latin punctuation).
-
-    Ends after . ! ? ؟ ؛ (and … ۔ 。！？) and at every newline; never at the Arabic comma ،.
-    Spans are trimmed of surrounding whitespace; empty spans are dropped.
-    """
-    cuts: set[int] = set()
-    for m in _END.finditer(text):
-        if _is_break(text, m.end(), m.group()):
-            cuts.add(m.end())
-    for m in _NEWLINE.finditer(text):
-        cuts.add(m.start())
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for cut in [*sorted(cuts), len(text)]:
-        s, e = start, cut
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if e > s:
-            spans.append((s, e))
-        start = cut
-    return spans

@@ -5,8 +5,9 @@ in this repo (``streams/enrich/training``, ``make models``) with gazetteer featu
 "gazetteer"); every other language - Spanish, Russian, Persian, Chinese, ... - and an unknown
 language get locations (and the EU/UN) from the gazetteers only, at a fixed low confidence.
 
-Each field is cut into sentences (``arabic.sentences``: . ! ? ؟ ؛ and newlines, not ،), tokenised
-with offsets (``features.tokenize``), tagged; entity spans are the token spans minus a glued
+Each field is cut into sentences (``sentences.split``: . ! ? ؟ ؛ and newlines, not ،; not after
+abbreviations or initials), tokenised with offsets (``features.tokenize``), tagged; entity spans
+are the token spans minus a glued
 Arabic proclitic (و ف ب ك ل; an article that follows stays: "والعراق" -> "العراق"; cut only where
 the rest is a known or plausible name, so وكيل and كيري stay whole), a French elision ("d'Irak"
 -> "Irak") or a Turkish case suffix ("Ankara'da" -> "Ankara"), so that
@@ -674,7 +675,7 @@ _TOKEN_SPLIT = re.compile(f"({TOKEN_RE.pattern})")
 def _sentence_tokens(text: str) -> list[tuple[list[tuple[int, int]], list[str]]]:
     """``(spans, tokens)`` of each sentence of ``text`` that has tokens.
 
-    Same result as ``tokenize(text, s0, e0)`` for each of ``arabic.sentences(text)``, with one
+    Same result as ``tokenize(text, s0, e0)`` for each of ``sentences.split(text)``, with one
     scan of the text: no token crosses a sentence cut (cuts fall on whitespace, or after a
     sentence mark or closing quote that no multi-character token can contain), and the gaps
     between sentences are whitespace, which no token contains.

@@ -9,9 +9,9 @@ from streams.enrich.arabic import (
     is_definite,
     normalize,
     normalize_entity,
-    sentences,
     split_clitics,
 )
+from streams.enrich.sentences import split as sentences
 
 
 @pytest.mark.parametrize(
