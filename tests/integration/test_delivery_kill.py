@@ -24,7 +24,6 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,9 +31,9 @@ import pytest
 
 from streams.schema import RawArticle, decode, encode
 from streams.settings import Settings
-from streams.stages.runner import Forward, Outcome, Record
 from streams.topics import TopicSpec
 from tests.integration import stage_helpers as h
+from tests.integration import test_runner_rebalance as relay
 
 PARTITIONS = 3
 IN = TopicSpec("kill.in.v1", "Test input of the kill relay.", RawArticle)
@@ -46,60 +45,12 @@ OUT = TopicSpec(
 # ---- the worker (runs in a subprocess) -------------------------------------------------------
 
 
-def _decode(record: Record) -> RawArticle:
-    return decode(RawArticle, record.value)
-
-
-def _relay_worker() -> None:
-    import faust
-    from faust.serializers import codecs
-
-    from streams.app import create_app
-    from streams.serde import ContractCodec, codec_name
-    from streams.stages import runner
-
-    settings = Settings()
-    delay = float(os.environ["NEWSFLOW_TEST_DELAY_S"])
-    size = int(os.environ["NEWSFLOW_TEST_BATCH"])
-
-    def process(items: list[RawArticle]) -> Sequence[Outcome]:
-        time.sleep(delay)  # in the worker thread, as enrichment's CPU work
-        return [Forward(item, item.article_id.encode()) for item in items]
-
-    stage = runner.Stage(
-        name="killrelay",
-        input=(IN,),
-        output=OUT,
-        batch=runner.BatchPolicy(size, 0.01, 0.5),
-        decode=_decode,
-        process=process,
-        done="relayed",
-    )
-    app = create_app(settings, app_id=f"{settings.faust.app_id}-killrelay")
-    codecs.register(codec_name(OUT), ContractCodec(model=RawArticle))  # not a product topic
-    runner.register(app, stage, settings)
-    faust.Worker(app, loglevel="info", redirect_stdouts=False).execute_from_commandline()
-
-
 if __name__ == "__main__":
-    _relay_worker()
+    relay._relay_worker("killrelay", IN, OUT)
     sys.exit(0)
 
 
 # ---- the test ---------------------------------------------------------------------------------
-
-
-def _create_topics(settings: Settings) -> None:
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
-
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
-    try:
-        admin.create_topics(
-            [NewTopic(spec.topic_name(settings.topics), PARTITIONS, 1) for spec in (IN, OUT)]
-        )
-    finally:
-        admin.close()
 
 
 def _produce(settings: Settings, topic: str, raws: list[RawArticle]) -> dict[str, int]:
@@ -148,7 +99,7 @@ def test_sigkill_mid_stream_redoes_at_most_a_batch_per_partition_and_resumes_fas
     env["NEWSFLOW_TEST_DELAY_S"] = os.environ.get("NEWSFLOW_TEST_DELAY_S", "0.25")
     env["NEWSFLOW_TEST_BATCH"] = str(batch)
     settings = h.settings_for(env, monkeypatch)
-    _create_topics(settings)
+    relay._create_topics(settings, (IN, OUT), PARTITIONS)
     source, sink = IN.topic_name(settings.topics), OUT.topic_name(settings.topics)
     now = datetime.now(UTC)
     raws = [make_raw(i, now=now) for i in range(1500)]

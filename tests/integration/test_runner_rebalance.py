@@ -47,7 +47,8 @@ def _decode(record: Record) -> RawArticle:
     return decode(RawArticle, record.value)
 
 
-def _relay_worker() -> None:
+def _relay_worker(name: str = "relay", source: TopicSpec = IN, sink: TopicSpec = OUT) -> None:
+    """The relay stage ``name`` from ``source`` to ``sink`` (also the kill and memory tests')."""
     import faust
     from faust.serializers import codecs
 
@@ -64,9 +65,9 @@ def _relay_worker() -> None:
         return [Forward(item, item.article_id.encode()) for item in items]
 
     stage = runner.Stage(
-        name="relay",
-        input=(IN,),
-        output=OUT,
+        name=name,
+        input=(source,),
+        output=sink,
         batch=runner.BatchPolicy(size, 0.01, 0.5),
         decode=_decode,
         process=process,
@@ -79,8 +80,8 @@ def _relay_worker() -> None:
         for name in ("rebalance", "session")
         if f"NEWSFLOW_TEST_{name.upper()}_TIMEOUT_S" in os.environ
     }
-    app = create_app(settings, app_id=f"{settings.faust.app_id}-relay", **timeouts)
-    codecs.register(codec_name(OUT), ContractCodec(model=RawArticle))  # not a product topic
+    app = create_app(settings, app_id=f"{settings.faust.app_id}-{name}", **timeouts)
+    codecs.register(codec_name(sink), ContractCodec(model=RawArticle))  # not a product topic
     runner.register(app, stage, settings)
     faust.Worker(app, loglevel="info", redirect_stdouts=False).execute_from_commandline()
 
@@ -148,14 +149,16 @@ def _relay(env: dict[str, str], tmp: Path, name: str) -> Iterator[Any]:
         yield proc, log
 
 
-def _create_topics(settings: Settings) -> None:
+def _create_topics(
+    settings: Settings, specs: Sequence[TopicSpec] = (IN, OUT), partitions: int = PARTITIONS
+) -> None:
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
 
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
     try:
         admin.create_topics(
-            [NewTopic(spec.topic_name(settings.topics), PARTITIONS, 1) for spec in (IN, OUT)]
+            [NewTopic(spec.topic_name(settings.topics), partitions, 1) for spec in specs]
         )
     finally:
         admin.close()
