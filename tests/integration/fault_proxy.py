@@ -1,7 +1,9 @@
 """A real HTTP proxy in front of the real Elasticsearch that injects faults on ``_bulk``.
 
 Used to prove the index stage's retry paths without stopping the shared Elasticsearch:
-request-level 429/503 answers, and item-level 429s rewritten into a real bulk response.
+request-level 429/503 answers, item-level 429s rewritten into a real bulk response, and a
+standing refusal (``FaultPlan.refusal``: what a secured cluster answers to an expired key or a
+missing privilege) until the test lifts it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ class FaultPlan:
         self.bulk_calls = 0
         self.refused_while_down = 0
         self.down = False  # True: every _bulk connection is dropped without an answer
+        # (status, JSON body, headers) answered to every _bulk while set; None = forward
+        self.refusal: tuple[int, dict[str, Any], dict[str, str]] | None = None
+        self.refused = 0  # _bulk requests answered with the refusal
         self.lock = threading.Lock()
 
 
@@ -47,6 +52,9 @@ def _handler(upstream: str, plan: FaultPlan) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             self.send_header("Content-Type", headers.get("Content-Type", "application/json"))
             self.send_header("X-Elastic-Product", "Elasticsearch")
+            for key, value in headers.items():
+                if key.lower() == "www-authenticate":
+                    self.send_header(key, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -59,6 +67,13 @@ def _handler(upstream: str, plan: FaultPlan) -> type[BaseHTTPRequestHandler]:
                     plan.refused_while_down += 1
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)  # like a node that just died
+                return
+            refusal = plan.refusal
+            if "_bulk" in self.path and refusal is not None:
+                with plan.lock:
+                    plan.refused += 1
+                status, payload, headers = refusal
+                self._reply(status, headers, json.dumps(payload).encode())
                 return
             if "_bulk" in self.path:
                 with plan.lock:

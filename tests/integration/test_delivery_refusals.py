@@ -9,7 +9,8 @@ The write blocks are real, on the monthly index the articles go to: ``index.bloc
 ``index.blocks.read_only_allow_delete``, the block the flood-stage disk watermark sets (429
 cluster_block_exception).
 
-401/403 come from a small real HTTP proxy in front of the real Elasticsearch, answering
+401/403 come from the real HTTP fault proxy (``fault_proxy``) in front of the real
+Elasticsearch, answering
 ``_bulk`` the way a secured cluster does (status, ``security_exception`` body,
 ``WWW-Authenticate`` on 401) for as long as the test says, and forwarding everything else. Why
 not the real thing: the shared local Elasticsearch runs with security off, and turning it on
@@ -21,14 +22,11 @@ classification sees the same status, error type and headers.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +39,7 @@ from streams.settings import Settings
 from streams.sinks.elastic import index_for, make_client
 from tests.conftest import make_raw
 from tests.integration import stage_helpers as h
+from tests.integration.fault_proxy import FaultPlan, fault_proxy
 
 FIRST_SEEN = datetime(2026, 10, 7, tzinfo=UTC)
 
@@ -83,64 +82,6 @@ REFUSALS: dict[int, tuple[dict[str, Any], dict[str, str]]] = {
         {},
     ),
 }
-
-
-class Gate:
-    """What the proxy answers to ``_bulk`` now: a status of ``REFUSALS``, or None = forward."""
-
-    def __init__(self) -> None:
-        self.status: int | None = None
-        self.refused = 0
-
-
-@contextmanager
-def refusing_proxy(upstream: str, gate: Gate) -> Iterator[str]:
-    upstream = upstream.rstrip("/")
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *_args: Any) -> None:
-            pass
-
-        def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", headers.get("Content-Type", "application/json"))
-            self.send_header("X-Elastic-Product", "Elasticsearch")
-            for key, value in headers.items():
-                if key.lower() == "www-authenticate":
-                    self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _handle(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else None
-            status = gate.status
-            if "_bulk" in self.path and status is not None:
-                gate.refused += 1
-                payload, headers = REFUSALS[status]
-                self._reply(status, headers, json.dumps(payload).encode())
-                return
-            req = urllib.request.Request(upstream + self.path, data=body, method=self.command)
-            for key in ("Content-Type", "Accept"):
-                if self.headers.get(key):
-                    req.add_header(key, self.headers[key])
-            try:
-                with urllib.request.urlopen(req, timeout=30) as resp:
-                    self._reply(resp.status, dict(resp.headers), resp.read())
-            except urllib.error.HTTPError as err:
-                self._reply(err.code, dict(err.headers), err.read())
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _articles(n: int) -> list[Article]:
@@ -293,9 +234,9 @@ def test_rejected_credentials_and_missing_privilege_wait_and_resume(
         topics.ENRICHED.topic_name(settings.topics),
         [(a.article_id.encode(), encode(a)) for a in articles],
     )
-    gate = Gate()
-    gate.status = 401  # an expired API key
-    with refusing_proxy(settings.elastic.url, gate) as url:
+    plan = FaultPlan([], 0)
+    plan.refusal = (401, *REFUSALS[401])  # an expired API key
+    with fault_proxy(settings.elastic.url, plan) as url:
         log = tmp_path / "index.log"
         with h.worker("index", {**env, "NEWSFLOW_ELASTIC__URL": url}, log) as proc:
 
@@ -304,14 +245,14 @@ def test_rejected_credentials_and_missing_privilege_wait_and_resume(
 
             worker = Worker(env, settings, alive)
             worker.wait_refused("credentials")
-            gate.status = 403  # a new key, without the write privilege
+            plan.refusal = (403, *REFUSALS[403])  # a new key, without the write privilege
             worker.wait_refused("privileges")
             assert worker.refused_gauge("credentials") == 0.0  # the current cause only
             assert worker.dead_letters() == []
             assert _indexed_ids(client, alias) == []
-            refused = gate.refused
+            refused = plan.refused
 
-            gate.status = None  # the right key
+            plan.refusal = None  # the right key
 
             def all_indexed() -> bool:
                 return len(_indexed_ids(client, alias)) >= len(articles)
