@@ -42,6 +42,7 @@ from streams import topics
 from streams.commands.bootstrap import ensure_topics
 from streams.enrich import pipeline
 from streams.enrich.training.data import read_corpus
+from streams.kafka_clients import client_options
 from streams.schema import FeedRef, RawArticle, Source, encode
 from streams.schema.ids import article_id
 from streams.schema.models import ExtractedArticle
@@ -156,7 +157,7 @@ def main() -> None:
             [(rec.article_id.encode(), encode(rec)) for rec in records],
         )
         out_topic = topics.ENRICHED.topic_name(settings.topics)
-        consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None)
+        consumer = KafkaConsumer(**client_options(settings.kafka), group_id=None)
         parts = [TopicPartition(out_topic, p) for p in consumer.partitions_for_topic(out_topic)]
         consumer.assign(parts)
         log = tmp / unique / "enrich-worker.log"

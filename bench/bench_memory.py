@@ -46,6 +46,7 @@ from bench.bench_enrich import vm
 from bench.common import machine_load, private_env, produce_all, save_result, start_worker
 from streams import topics
 from streams.commands.bootstrap import ensure_topics
+from streams.kafka_clients import client_options
 from streams.schema import FeedRef, Source, encode
 from streams.schema.ids import article_id
 from streams.schema.models import ExtractedArticle
@@ -136,7 +137,7 @@ def main() -> None:
     ensure_topics(settings, lambda _m: None)
     in_topic = topics.STAGES["enrich"]["input"].topic_name(settings.topics)
     out_topic = topics.ENRICHED.topic_name(settings.topics)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None)
+    consumer = KafkaConsumer(**client_options(settings.kafka), group_id=None)
     parts = [TopicPartition(out_topic, p) for p in consumer.partitions_for_topic(out_topic)]
     consumer.assign(parts)
     log = tmp / "enrich-worker.log"

@@ -95,6 +95,7 @@ from bench.common import (
 from streams import topics
 from streams.commands.bootstrap import ensure_elastic, ensure_topics
 from streams.commands.run import Child, enrich_workers, scrape, total
+from streams.kafka_clients import client_options
 from streams.settings import Settings
 from streams.sinks.elastic import make_client
 
@@ -416,7 +417,7 @@ class Phase:
 
         from streams.worker import group_id
 
-        admin = KafkaAdminClient(bootstrap_servers=self.settings.kafka.bootstrap_servers)
+        admin = KafkaAdminClient(**client_options(self.settings.kafka))
         want = {group_id(self.settings, s) for s in ("extract", "enrich", "index")}
         deadline = time.monotonic() + timeout_s
         try:
@@ -457,7 +458,7 @@ class Phase:
         for template in (s.index_prefix, s.dead_letter_index):
             es.options(ignore_status=404).indices.delete_index_template(name=template)
         es.close()
-        admin = KafkaAdminClient(bootstrap_servers=self.settings.kafka.bootstrap_servers)
+        admin = KafkaAdminClient(**client_options(self.settings.kafka))
         try:
             mine = [t for t in admin.list_topics() if self.unique in t]
             if mine:
@@ -750,7 +751,7 @@ def _record_times(settings: Settings, spec: topics.TopicSpec) -> dict[str, float
     from streams.topic_range import assign_all, batches_until
 
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None, enable_auto_commit=False
+        **client_options(settings.kafka), group_id=None, enable_auto_commit=False
     )
     try:
         parts, end = assign_all(consumer, spec.topic_name(settings.topics))

@@ -25,6 +25,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
+from streams.kafka_clients import client_options
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -203,7 +204,7 @@ def private_env(unique: str, tmp: Path, web_port: int) -> dict[str, str]:
 
 def produce_all(settings: Settings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
     producer = KafkaProducer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
+        **client_options(settings.kafka),
         acks="all",
         linger_ms=20,
         batch_size=256 * 1024,

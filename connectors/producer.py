@@ -16,6 +16,7 @@ from kafka import KafkaProducer
 from connectors.records import WireRecord, wire_record
 from connectors.records import fit_record as fit_record  # re-exported: its old home
 from streams import topics
+from streams.kafka_clients import client_options
 from streams.schema.models import SCHEMA_VERSION, RawArticle
 from streams.settings import Settings
 
@@ -30,10 +31,10 @@ class ArticleProducer:
         self.topic = topic or topics.RAW.topic_name(settings.topics)
         self.limit = min(conf.max_record_bytes, topics.MAX_RECORD_BYTES)
         self._producer = KafkaProducer(
-            bootstrap_servers=settings.kafka.bootstrap_servers,
+            **client_options(settings.kafka),
             client_id=f"{settings.kafka.client_id}-connector",
-            acks="all",
-            enable_idempotence=True,
+            acks="all" if settings.kafka.acks == "all" else int(settings.kafka.acks),
+            enable_idempotence=settings.kafka.acks == "all",
             compression_type=None if conf.compression == "none" else conf.compression,
             # Bigger, fuller batches: kafka-python builds records in Python, and its cost per
             # batch (framing, compression call, request) is what a small batch multiplies.

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from kafka import KafkaConsumer
 
 from connectors.producer import FEED_HEADER
+from streams.kafka_clients import client_options
 from streams.schema.models import RawArticle, decode
 from streams.settings import Settings
 from streams.topic_range import assign_all, batches_until
@@ -30,7 +31,7 @@ def read_tail(
     checkpoint, so records of any earlier producer are not taken for ours.
     """
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
+        **client_options(settings.kafka),
         client_id=f"{settings.kafka.client_id}-connector-recovery",
         group_id=None,
         enable_auto_commit=False,

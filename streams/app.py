@@ -15,8 +15,24 @@ from typing import Any
 import faust
 
 from streams import topics
+from streams.kafka_clients import check, ssl_context
 from streams.serde import codec_name, register_all
-from streams.settings import Settings
+from streams.settings import KafkaSettings, Settings
+
+
+def faust_credentials(kafka: KafkaSettings) -> Any:
+    """faust's ``broker_credentials`` from the shared Kafka settings (None for PLAINTEXT)."""
+    check(kafka)
+    ctx = ssl_context(kafka)
+    if kafka.security_protocol.startswith("SASL_"):
+        assert kafka.sasl_password is not None  # check() above
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password.get_secret_value(),
+            ssl_context=ctx,
+            mechanism=kafka.sasl_mechanism,
+        )
+    return faust.SSLCredentials(ctx) if ctx is not None else None
 
 
 def create_app(settings: Settings, app_id: str | None = None, **overrides: Any) -> faust.App:
@@ -29,6 +45,8 @@ def create_app(settings: Settings, app_id: str | None = None, **overrides: Any) 
     brokers = [b.strip() for b in settings.kafka.bootstrap_servers.split(",")]
     options: dict[str, Any] = {
         "broker": ";".join(f"kafka://{b}" for b in brokers),
+        "broker_credentials": faust_credentials(settings.kafka),
+        "producer_acks": -1 if settings.kafka.acks == "all" else int(settings.kafka.acks),
         "web_port": settings.faust.web_port,
         "web_bind": settings.faust.web_host,  # faust's own default is 0.0.0.0
         "datadir": str(settings.faust.datadir),

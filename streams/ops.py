@@ -18,6 +18,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from streams.kafka_clients import client_options
 from streams.metrics import CONSUMER_LAG, READY, STAGE_PROGRESS
 from streams.settings import Settings
 
@@ -83,12 +84,12 @@ class LagReader:
         from kafka import KafkaAdminClient, KafkaConsumer
 
         self._admin = KafkaAdminClient(
-            bootstrap_servers=settings.kafka.bootstrap_servers,
+            **client_options(settings.kafka),
             client_id=f"{settings.kafka.client_id}-lag",
             request_timeout_ms=10_000,
         )
         self._consumer = KafkaConsumer(
-            bootstrap_servers=settings.kafka.bootstrap_servers,
+            **client_options(settings.kafka),
             client_id=f"{settings.kafka.client_id}-lag",
             group_id=None,
             enable_auto_commit=False,

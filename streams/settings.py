@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,12 +34,43 @@ class KafkaSettings(_Section):
     )
     client_id: str = Field("newsflow", description="Client id prefix used by producers/consumers.")
     request_timeout_s: float = Field(30.0, description="Timeout of one Kafka request, seconds.")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How clients talk to the brokers (SASL_SSL in production)."
+    )
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism when the protocol is SASL_*."
+    )
+    sasl_username: str | None = Field(None, description="SASL user (SASL_* protocols).")
+    sasl_password: SecretStr | None = Field(None, description="SASL password (SASL_* protocols).")
+    ssl_cafile: Path | None = Field(
+        None, description="PEM CA bundle that signed the brokers' certificates (SSL/SASL_SSL)."
+    )
+    ssl_certfile: Path | None = Field(None, description="PEM client certificate (mutual TLS).")
+    ssl_keyfile: Path | None = Field(None, description="PEM key of the client certificate.")
+    ssl_check_hostname: bool = Field(
+        True, description="Check that a broker's certificate names the host we connected to."
+    )
+    acks: Literal["all", "1", "0"] = Field(
+        "all",
+        description="Producer acknowledgements; `all` waits for every in-sync replica "
+        "(with topics.min_insync_replicas this is what makes a broker loss lose nothing).",
+    )
 
 
 class ElasticSettings(_Section):
     url: str = Field("http://127.0.0.1:9200", description="Elasticsearch base URL.")
     username: str | None = Field(None, description="Basic-auth user, if security is on.")
     password: SecretStr | None = Field(None, description="Basic-auth password.")
+    api_key: SecretStr | None = Field(
+        None,
+        description="API key (the base64 `encoded` value); used instead of username/password.",
+    )
+    ca_certs: Path | None = Field(
+        None, description="PEM CA that signed the cluster's HTTP certificate (https URLs)."
+    )
+    verify_certs: bool = Field(
+        True, description="Verify the cluster's certificate; turn off only for throwaway tests."
+    )
     alias: str = Field("news-articles", description="Read alias over the monthly indices.")
     index_prefix: str = Field("news-articles-v1", description="Prefix of concrete indices.")
     request_timeout_s: float = Field(30.0, description="Timeout of one Elasticsearch request.")
@@ -65,6 +97,12 @@ class TopicSettings(_Section):
     )
     partitions: int = Field(6, ge=1, description="Partitions of each newsflow topic.")
     replication_factor: int = Field(1, ge=1, description="Replication factor of each topic.")
+    min_insync_replicas: int = Field(
+        1,
+        ge=1,
+        description="`min.insync.replicas` of each topic; 2 with replication factor 3 in "
+        "production (a write then survives the loss of any one broker).",
+    )
     retention_days: int = Field(7, ge=1, description="Retention of article topics, days.")
     dlq_retention_days: int = Field(30, ge=1, description="Retention of dead-letter topics, days.")
 

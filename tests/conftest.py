@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from streams.kafka_clients import client_options
 from streams.schema import FeedRef, PipelineInfo, RawArticle, Source, StageStamp
 from streams.schema.ids import article_id
 from streams.settings import Settings
@@ -42,7 +43,7 @@ def kafka(settings: Settings) -> Settings:
 
     try:
         admin = KafkaAdminClient(
-            bootstrap_servers=settings.kafka.bootstrap_servers,
+            **client_options(settings.kafka),
             request_timeout_ms=5000,
             client_id="newsflow-tests",
         )
@@ -118,7 +119,7 @@ def _drop_test_topics(settings: Settings) -> Iterator[None]:
             return None
         try:
             admin = KafkaAdminClient(
-                bootstrap_servers=settings.kafka.bootstrap_servers,
+                **client_options(settings.kafka),
                 request_timeout_ms=5000,
                 client_id="newsflow-tests",
             )
@@ -141,7 +142,7 @@ def _drop_test_topics(settings: Settings) -> Iterator[None]:
         from kafka import KafkaAdminClient
 
         admin = KafkaAdminClient(
-            bootstrap_servers=settings.kafka.bootstrap_servers,
+            **client_options(settings.kafka),
             request_timeout_ms=30000,
             client_id="newsflow-tests",
         )

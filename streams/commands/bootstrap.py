@@ -18,6 +18,7 @@ from kafka.admin import NewPartitions, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from streams import topics
+from streams.kafka_clients import client_options
 from streams.settings import Settings
 from streams.sinks.elastic import (
     ilm_policy,
@@ -36,7 +37,7 @@ def ensure_topics(
     settings: Settings, say: Say, specs: tuple[topics.TopicSpec, ...] = topics.ALL
 ) -> dict[str, str]:
     admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
+        **client_options(settings.kafka),
         client_id=f"{settings.kafka.client_id}-bootstrap",
         request_timeout_ms=int(settings.kafka.request_timeout_s * 1000),
     )

@@ -23,6 +23,7 @@ from streams.commands import search
 from streams.commands.bootstrap import bootstrap
 from streams.commands.search import build_query
 from streams.enrich import linking, pipeline
+from streams.kafka_clients import client_options
 from streams.schema import (
     Article,
     ContractModel,
@@ -76,7 +77,7 @@ def _send(producer: KafkaProducer, topic: str, record: ContractModel, key: str) 
 
 def _read_back(settings: Settings, topic: str, partition: int, offset: int) -> bytes:
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
+        **client_options(settings.kafka),
         enable_auto_commit=False,
         consumer_timeout_ms=30000,
     )
@@ -102,7 +103,7 @@ def run(
     now = datetime.now(UTC)
     raw = seed_raw_article(now)
     producer = KafkaProducer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
+        **client_options(settings.kafka),
         acks="all",
         client_id=f"{settings.kafka.client_id}-demo",
     )

@@ -30,6 +30,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from streams import topics
 from streams.enrich import linking
+from streams.kafka_clients import client_options
 from streams.schema import Article, decode
 from streams.settings import Settings
 from streams.sinks import placement
@@ -121,7 +122,7 @@ def _topic_pass(
     """Rebuild from the enriched topic between ``start`` (default: beginning) and now."""
     name = topics.ENRICHED.topic_name(settings.topics)
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
+        **client_options(settings.kafka),
         enable_auto_commit=False,
         group_id=None,
         consumer_timeout_ms=2000,

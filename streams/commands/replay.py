@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 
 from streams import topics
+from streams.kafka_clients import client_options
 from streams.settings import Settings
 from streams.topic_range import assign_all, batches_until
 
@@ -38,7 +39,7 @@ def replay(
     source = wiring["dead_letter"].topic_name(settings.topics)
     target = wiring["input"].topic_name(settings.topics)
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
+        **client_options(settings.kafka),
         group_id=f"{settings.faust.app_id}-replay-{stage}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -48,7 +49,7 @@ def replay(
         None
         if dry_run
         else KafkaProducer(
-            bootstrap_servers=settings.kafka.bootstrap_servers,
+            **client_options(settings.kafka),
             acks="all",
             client_id=f"{settings.kafka.client_id}-replay",
         )

@@ -36,6 +36,7 @@ from typing import IO, Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams import topics
+from streams.kafka_clients import client_options
 from streams.settings import Settings
 
 Say = Callable[[str], None]
@@ -402,7 +403,7 @@ def wait_joined(settings: Settings, pipe: Pipeline, say: Say, timeout_s: float =
     want: Counter[str] = Counter(
         child.args[1] for name, child in pipe.children.items() if name != "connector"
     )
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    admin = KafkaAdminClient(**client_options(settings.kafka))
     deadline = time.monotonic() + timeout_s
     joined: dict[str, int] = {}
     try:
@@ -432,7 +433,7 @@ def raw_ends(settings: Settings) -> dict[str, dict[int, int]]:
 
     from streams.topic_range import assign_all
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None)
+    consumer = KafkaConsumer(**client_options(settings.kafka), group_id=None)
     try:
         out = {}
         for spec in topics.ALL:
@@ -450,7 +451,7 @@ def keys_between(settings: Settings, spec: topics.TopicSpec, start: dict[int, in
     from streams.topic_range import assign_all, batches_until
 
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None, enable_auto_commit=False
+        **client_options(settings.kafka), group_id=None, enable_auto_commit=False
     )
     try:
         parts, end = assign_all(consumer, spec.topic_name(settings.topics))

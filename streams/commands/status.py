@@ -23,6 +23,7 @@ from typing import Any
 from connectors.rss.schedule import HEALTH_ORDER
 from streams import topics
 from streams.commands.liveview import printable
+from streams.kafka_clients import client_options
 from streams.settings import Settings
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -67,7 +68,7 @@ def kafka_view(settings: Settings) -> dict[str, Any]:
     from streams.topic_range import assign_all
     from streams.worker import group_id
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None)
+    consumer = KafkaConsumer(**client_options(settings.kafka), group_id=None)
     reader = LagReader(settings)
     try:
         out: dict[str, Any] = {"topics": [], "stages": []}

@@ -78,11 +78,26 @@ LANG_ANALYZERS = {
 }
 
 
+def client_options(settings: ElasticSettings) -> dict[str, Any]:
+    """Auth and TLS options of an Elasticsearch client: an API key wins over basic auth."""
+    options: dict[str, Any] = {"request_timeout": settings.request_timeout_s}
+    if settings.api_key is not None:
+        options["api_key"] = settings.api_key.get_secret_value()
+    elif settings.username and settings.password:
+        options["basic_auth"] = (settings.username, settings.password.get_secret_value())
+    if settings.url.startswith("https"):
+        if settings.ca_certs is not None:
+            if not settings.ca_certs.is_file():
+                raise ValueError(f"elastic.ca_certs: {settings.ca_certs} is not a readable file")
+            options["ca_certs"] = str(settings.ca_certs)
+        options["verify_certs"] = settings.verify_certs
+        if not settings.verify_certs:
+            options["ssl_show_warn"] = False
+    return options
+
+
 def make_client(settings: ElasticSettings) -> Elasticsearch:
-    auth = None
-    if settings.username and settings.password:
-        auth = (settings.username, settings.password.get_secret_value())
-    return Elasticsearch(settings.url, basic_auth=auth, request_timeout=settings.request_timeout_s)
+    return Elasticsearch(settings.url, **client_options(settings))
 
 
 def template_name(settings: ElasticSettings) -> str:

@@ -48,6 +48,7 @@ from streams.commands.bootstrap import ensure_elastic, ensure_topics
 from streams.deadletter import parse_headers
 from streams.infra import dist, elastic, kafka, plugin
 from streams.infra.procs import port_in_use, tail
+from streams.kafka_clients import client_options
 from streams.settings import InfraSettings, Settings
 from streams.sinks.elastic import make_client
 from streams.tooling.samplefeeds import synthetic_feed, synthetic_language
@@ -381,7 +382,7 @@ class Pipeline:
             es.close()
         with contextlib.suppress(Exception):  # our topics and consumer groups, nobody else's
             admin = KafkaAdminClient(
-                bootstrap_servers=self.settings.kafka.bootstrap_servers, request_timeout_ms=15_000
+                **client_options(self.settings.kafka), request_timeout_ms=15_000
             )
             try:
                 mine = [t for t in admin.list_topics() if t.startswith(self.env[_NAMESPACE])]
@@ -451,7 +452,7 @@ class Pipeline:
 
     def _consumer(self) -> KafkaConsumer:
         return KafkaConsumer(
-            bootstrap_servers=self.settings.kafka.bootstrap_servers,
+            **client_options(self.settings.kafka),
             group_id=None,
             enable_auto_commit=False,
             request_timeout_ms=15_000,

@@ -16,6 +16,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer
 
 from streams.commands.bootstrap import ensure_elastic, ensure_topics
+from streams.kafka_clients import client_options
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,7 +87,7 @@ def process(
 
 
 def produce(settings: Settings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all")
+    producer = KafkaProducer(**client_options(settings.kafka), acks="all")
     for key, value in records:
         producer.send(topic, key=key, value=value)
     producer.flush(30)
@@ -99,7 +100,7 @@ def read_all(
     """Read ``topic`` from the start until ``expect`` records arrived (or the timeout)."""
     consumer = KafkaConsumer(
         topic,
-        bootstrap_servers=settings.kafka.bootstrap_servers,
+        **client_options(settings.kafka),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,

@@ -28,6 +28,7 @@ from connectors.producer import FEED_HEADER, SCHEMA_HEADER, ArticleProducer
 from connectors.rss.poller import Connector
 from streams import topics
 from streams.commands.bootstrap import ensure_topics
+from streams.kafka_clients import client_options
 from streams.schema.models import SCHEMA_VERSION, RawArticle, decode
 from streams.settings import Settings
 from streams.topic_range import assign_all, batches_until
@@ -74,7 +75,7 @@ def env(kafka: Settings, unique: str, tmp_path: Path, monkeypatch: pytest.Monkey
 
 def topic_records(settings: Settings) -> list[Any]:
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None, enable_auto_commit=False
+        **client_options(settings.kafka), group_id=None, enable_auto_commit=False
     )
     try:
         parts, end = assign_all(consumer, topics.RAW.topic_name(settings.topics))

@@ -15,6 +15,7 @@ from kafka import KafkaProducer
 
 from streams import topics
 from streams.commands.bootstrap import ensure_topics
+from streams.kafka_clients import client_options
 from streams.schema import Article, Entity, EntityMention, LanguageInfo, encode
 from streams.settings import Settings
 from tests.conftest import make_raw
@@ -51,7 +52,7 @@ def test_consumer_example_validates_real_records(kafka: Settings, unique: str) -
         _article(2, "Flooding closes roads near Ankara", "en", "Ankara"),
     ]
     not_enriched = make_raw(3)  # a RawArticle has no language block: not the public contract
-    producer = KafkaProducer(bootstrap_servers=kafka.kafka.bootstrap_servers, acks="all")
+    producer = KafkaProducer(**client_options(kafka.kafka), acks="all")
     for record in (*articles, not_enriched):
         producer.send(spec.name, key=record.article_id.encode(), value=encode(record)).get(30)
     producer.close()

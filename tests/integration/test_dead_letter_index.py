@@ -10,6 +10,7 @@ from kafka import KafkaProducer
 from streams import topics
 from streams.commands.bootstrap import ensure_elastic, ensure_topics
 from streams.deadletter import DeadLetter
+from streams.kafka_clients import client_options
 from streams.settings import Settings
 from streams.sinks.elastic import make_client
 from tests.integration import stage_helpers as h
@@ -52,7 +53,7 @@ def test_index_worker_writes_dead_letters_to_their_index(
         ),
     ]
     for spec, letter in zip((topics.DLQ_ENRICH, topics.DLQ_INDEX), letters, strict=True):
-        producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all")
+        producer = KafkaProducer(**client_options(settings.kafka), acks="all")
         producer.send(
             spec.topic_name(settings.topics),
             key=letter.key,

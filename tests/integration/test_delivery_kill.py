@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from streams.kafka_clients import client_options
 from streams.schema import RawArticle, decode, encode
 from streams.settings import Settings
 from streams.topics import TopicSpec
@@ -57,7 +58,7 @@ def _produce(settings: Settings, topic: str, raws: list[RawArticle]) -> dict[str
     """Each record to partition ``i % PARTITIONS``; returns article id -> input partition."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all")
+    producer = KafkaProducer(**client_options(settings.kafka), acks="all")
     where = {}
     for i, raw in enumerate(raws):
         where[raw.article_id] = i % PARTITIONS
@@ -75,7 +76,7 @@ def _outputs(settings: Settings, topic: str) -> list[tuple[str, float]]:
 
     from streams.topic_range import assign_all, batches_until
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    consumer = KafkaConsumer(**client_options(settings.kafka))
     try:
         parts, end = assign_all(consumer, topic)
         consumer.seek_to_beginning(*parts)

@@ -13,6 +13,7 @@ from streams import topics
 from streams.commands.bootstrap import ensure_topics
 from streams.deadletter import parse_headers
 from streams.enrich.entities import entity_key
+from streams.kafka_clients import client_options
 from streams.schema import Article, RawArticle, decode, encode
 from streams.settings import Settings
 from tests.conftest import make_raw
@@ -112,7 +113,7 @@ def test_two_enrich_workers_share_the_partitions(
         "NEWSFLOW_FAUST__DATADIR": str(tmp_path / "faust-2"),
     }
     group = f"{env['NEWSFLOW_FAUST__APP_ID']}-enrich"
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    admin = KafkaAdminClient(**client_options(settings.kafka))
     logs = (tmp_path / "w1.log", tmp_path / "w2.log")
     with h.worker("enrich", env, logs[0]) as w1, h.worker("enrich", second_env, logs[1]) as w2:
 

@@ -14,6 +14,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from streams import topics
 from streams.commands.bootstrap import ensure_topics
+from streams.kafka_clients import client_options
 from streams.schema import Article, RawArticle, decode, encode
 from streams.settings import Settings
 from tests.conftest import make_raw
@@ -59,7 +60,7 @@ def test_faust_worker_relays_contract_models(kafka: Settings, unique: str, tmp_p
     )
     try:
         sent = [make_raw(i, title="Ankara Damascus") for i in range(25)]
-        producer = KafkaProducer(bootstrap_servers=kafka.kafka.bootstrap_servers, acks="all")
+        producer = KafkaProducer(**client_options(kafka.kafka), acks="all")
         for raw in sent:
             producer.send(tin, key=raw.article_id.encode(), value=encode(raw))
         producer.flush(30)
@@ -67,7 +68,7 @@ def test_faust_worker_relays_contract_models(kafka: Settings, unique: str, tmp_p
 
         consumer = KafkaConsumer(
             tout,
-            bootstrap_servers=kafka.kafka.bootstrap_servers,
+            **client_options(kafka.kafka),
             group_id=f"check-{unique}",
             auto_offset_reset="earliest",
             enable_auto_commit=False,

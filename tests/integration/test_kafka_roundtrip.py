@@ -6,6 +6,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from streams import topics
 from streams.commands.bootstrap import ensure_topics
+from streams.kafka_clients import client_options
 from streams.schema import RawArticle, decode, encode
 from streams.settings import Settings
 from tests.conftest import make_raw
@@ -27,7 +28,7 @@ def test_raw_articles_round_trip_keyed_by_article_id(kafka: Settings, unique: st
     spec = _spec(f"test.raw.{unique}")
     ensure_topics(kafka, lambda _m: None, specs=(spec,))
     sent = [make_raw(i, title="خبر عاجل عن سوريا") for i in range(20)]
-    producer = KafkaProducer(bootstrap_servers=kafka.kafka.bootstrap_servers, acks="all")
+    producer = KafkaProducer(**client_options(kafka.kafka), acks="all")
     partitions = {}
     for raw in sent:
         meta = producer.send(spec.name, key=raw.article_id.encode(), value=encode(raw)).get(30)
@@ -36,7 +37,7 @@ def test_raw_articles_round_trip_keyed_by_article_id(kafka: Settings, unique: st
 
     consumer = KafkaConsumer(
         spec.name,
-        bootstrap_servers=kafka.kafka.bootstrap_servers,
+        **client_options(kafka.kafka),
         group_id=f"test-{unique}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

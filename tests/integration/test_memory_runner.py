@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from streams.kafka_clients import client_options
 from streams.schema import encode
 from streams.settings import Settings
 from tests.integration import stage_helpers as h
@@ -128,7 +129,7 @@ def _count(settings: Settings, topic: str) -> int:
     """Records in ``topic`` (the sum of its partitions' end offsets)."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    consumer = KafkaConsumer(**client_options(settings.kafka))
     try:
         parts = [TopicPartition(topic, p) for p in range(relay.PARTITIONS)]
         return sum(consumer.end_offsets(parts).values())

@@ -11,6 +11,7 @@ from streams import topics
 from streams.commands.bootstrap import ensure_topics
 from streams.commands.replay import replay
 from streams.deadletter import DeadLetter
+from streams.kafka_clients import client_options
 from streams.settings import Settings
 from tests.integration import stage_helpers as h
 
@@ -26,7 +27,7 @@ def test_replay_refeeds_each_dead_letter_once(
         DeadLetter("index", f"k{i}".encode(), f"payload-{i}".encode(), "X", "boom", 1, target, 0, i)
         for i in range(5)
     ]
-    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    producer = KafkaProducer(**client_options(settings.kafka))
     for dl in letters:
         producer.send(dlq, key=dl.key, value=dl.value, headers=dl.headers())
     producer.flush(30)

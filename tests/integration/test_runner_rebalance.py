@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 
+from streams.kafka_clients import client_options
 from streams.schema import RawArticle, decode
 from streams.settings import Settings
 from streams.stages.runner import Forward, Outcome, Record
@@ -99,8 +100,8 @@ def _lags(settings: Settings, group: str, topic: str) -> dict[int, int]:
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
     parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    admin = KafkaAdminClient(**client_options(settings.kafka))
+    consumer = KafkaConsumer(**client_options(settings.kafka))
     try:
         committed = admin.list_group_offsets({group: parts}).get(group, {})
         ends = consumer.end_offsets(parts)
@@ -120,7 +121,7 @@ def _output_ids(settings: Settings, topic: str) -> list[str]:
 
     from streams.topic_range import assign_all, batches_until
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    consumer = KafkaConsumer(**client_options(settings.kafka))
     try:
         parts, end = assign_all(consumer, topic)
         consumer.seek_to_beginning(*parts)
@@ -155,7 +156,7 @@ def _create_topics(
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
 
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    admin = KafkaAdminClient(**client_options(settings.kafka))
     try:
         admin.create_topics(
             [NewTopic(spec.topic_name(settings.topics), partitions, 1) for spec in specs]
