@@ -49,6 +49,10 @@ class TopicSpec:
             "cleanup.policy": "delete",
             "compression.type": "producer",
             "max.message.bytes": str(MAX_RECORD_BYTES),
+            # With acks=all a write needs this many in-sync copies: 2 of 3 survives one broker.
+            "min.insync.replicas": str(
+                min(settings.min_insync_replicas, settings.replication_factor)
+            ),
         }
 
     def partitions(self, settings: TopicSettings) -> int:
