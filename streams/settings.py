@@ -133,6 +133,20 @@ class InfraSettings(_Section):
         (), description="Offline plugin zips installed into the local Elasticsearch."
     )
     start_timeout_s: float = Field(180.0, description="How long `infra up` waits for readiness.")
+    stack: str = Field(
+        "default",
+        pattern=r"^[a-z0-9-]{1,32}$",
+        description="Name of this local stack: another name keeps its own data, logs, pid "
+        "files and secrets beside the default one (the distributions are shared).",
+    )
+    brokers: int = Field(
+        1, ge=1, le=5, description="Kafka brokers of the local stack (KRaft, each also a voter)."
+    )
+    secure: bool = Field(
+        False,
+        description="Local stack with security on: Kafka SASL_SSL (SCRAM-SHA-512) and "
+        "Elasticsearch HTTPS with users; passwords are generated and kept 0600 in the stack.",
+    )
     maven: str = Field("mvn", description="Maven executable used to fetch the distributions.")
 
 
