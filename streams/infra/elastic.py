@@ -23,11 +23,12 @@ from streams.infra import dist, plugin, safefs
 from streams.infra.errors import InfraError
 from streams.infra.java import find_java_home
 from streams.infra.procs import PidFile, Tracked, require_free_ports, start_detached, wait_until
+from streams.infra.secrets import stack_run_dir
 from streams.settings import InfraSettings
 
 
 def run_dir(infra: InfraSettings) -> Path:
-    return infra.home / "run" / "elasticsearch"
+    return stack_run_dir(infra) / "elasticsearch"
 
 
 def log_path(infra: InfraSettings) -> Path:

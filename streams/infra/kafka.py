@@ -12,6 +12,7 @@ from streams.infra import dist, safefs
 from streams.infra.errors import InfraError
 from streams.infra.java import find_java_home
 from streams.infra.procs import PidFile, Tracked, require_free_ports, start_detached, wait_until
+from streams.infra.secrets import stack_run_dir
 from streams.settings import InfraSettings
 
 LOG4J2 = """\
@@ -42,7 +43,7 @@ def new_cluster_id() -> str:
 
 
 def run_dir(infra: InfraSettings) -> Path:
-    return infra.home / "run" / "kafka"
+    return stack_run_dir(infra) / "kafka"
 
 
 def log_path(infra: InfraSettings) -> Path:
