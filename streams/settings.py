@@ -299,6 +299,21 @@ class ConnectorSettings(_Section):
         description="Address the connector's /metrics and /health server binds: loopback by "
         "default; 0.0.0.0 (or an interface address) lets Prometheus on another host scrape it.",
     )
+    replicas: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        description="Connectors sharing this feed list; each feed is polled by exactly one of "
+        "them, chosen by a stable hash of its id (connectors/sharding.py).",
+    )
+    replica: int | None = Field(
+        None,
+        ge=0,
+        description="This connector's index, 0..replicas-1. Unset: the host name's trailing "
+        "ordinal (StatefulSet pod connector-2 -> 2); with replicas > 1 and no ordinal, "
+        "`connect` refuses to start. Replica i > 0 keeps its state in "
+        "`<state_path stem>.replica-<i><suffix>`.",
+    )
 
 
 class OpsSettings(_Section):
