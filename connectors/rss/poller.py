@@ -130,7 +130,13 @@ class Connector:
         feeds_path: Path | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        select: Callable[[FeedList], FeedList] | None = None,
     ) -> None:
+        # ``select``: the part of a (re)loaded list this connector polls (its replica's feeds,
+        # connectors/sharding.py); the others are neither polled nor given a state here.
+        self.select = select
+        if select is not None:
+            feeds = select(feeds)
         self.conf = conf
         self.feeds = feeds
         self.feeds_path = feeds_path
@@ -418,6 +424,8 @@ class Connector:
         except FeedListError as exc:
             log.error("feed list changed but cannot be used, keeping the old one: %s", exc)
             return
+        if self.select is not None:
+            feeds = self.select(feeds)
         self.feeds = feeds
         self.states = {f.id: reconcile(self.states.get(f.id), f) for f in feeds.feeds}
         self.summary.feeds_total = sum(1 for f in feeds.feeds if f.enabled)
