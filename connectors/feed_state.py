@@ -4,17 +4,30 @@ The poller reads every feed's state at start and writes a poll's new state only 
 confirmed delivery of everything that poll produced (at-least-once: a crash in between repeats
 the poll, it never skips an article). The default store is one SQLite file (WAL), one row per
 feed holding a JSON document, written in one transaction per commit batch.
+
+A lost or unusable file must not stop the connector. Missing: a fresh database, every feed is
+polled from scratch and its articles produced again (same ids, ``rss.identity``: the index
+writes them over the documents it holds, one document per id). Unusable -- not a database,
+truncated, failing ``PRAGMA quick_check``, one of our tables missing from a database that has
+others -- the file and its ``-wal``/``-shm`` companions are moved aside to
+``<name>.corrupt-<UTC time>`` (kept for a post-mortem), the reason is logged as an error, and
+a fresh database takes its place. A row whose JSON no longer decodes costs only that feed's
+state (logged, skipped).
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
+
+log = logging.getLogger("newsflow.connector")
 
 # Bounded seen set: enough to remember every item of a busy feed's last few bodies without
 # letting 10,000 feeds grow without limit. Keys and hashes are shortened to 16 hex chars
@@ -109,26 +122,65 @@ class FeedStateStore(Protocol):
 class SqliteFeedStateStore:
     """One SQLite file; ``save`` is one transaction, so a crash leaves the last good state."""
 
+    TABLES = ("feed_state", "checkpoint")
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS feed_state (feed_id TEXT PRIMARY KEY, doc BLOB NOT NULL)"
-        )
-        # Per partition of the raw topic: the offset after the last record whose poll's state
-        # is saved here. Records beyond it were delivered by a run that died before saving;
-        # the next run reads them back instead of producing them again.
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS checkpoint (topic TEXT NOT NULL, part INTEGER NOT NULL, "
-            "next_offset INTEGER NOT NULL, PRIMARY KEY (topic, part))"
-        )
+        self.reset_from: Path | None = None  # where an unusable file was moved, if it was
+        try:
+            self._db = self._open(path)
+        except sqlite3.DatabaseError as exc:
+            self.reset_from = _move_aside(path)
+            log.error(
+                "feed state %s is unusable (%s): moved aside to %s; starting from an empty "
+                "state, so every feed is polled afresh and its articles produced again (same "
+                "ids: the index keeps one document each)",
+                path,
+                exc,
+                self.reset_from,
+            )
+            self._db = self._open(path)
+
+    @classmethod
+    def _open(cls, path: Path) -> sqlite3.Connection:
+        existed = path.exists() and path.stat().st_size > 0
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            if existed:
+                _check(db)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS feed_state "
+                "(feed_id TEXT PRIMARY KEY, doc BLOB NOT NULL)"
+            )
+            # Per partition of the raw topic: the offset after the last record whose poll's
+            # state is saved here. Records beyond it were delivered by a run that died before
+            # saving; the next run reads them back instead of producing them again.
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS checkpoint (topic TEXT NOT NULL, part INTEGER NOT "
+                "NULL, next_offset INTEGER NOT NULL, PRIMARY KEY (topic, part))"
+            )
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def load_all(self) -> dict[str, FeedState]:
         rows = self._db.execute("SELECT feed_id, doc FROM feed_state").fetchall()
-        return {feed_id: FeedState.from_json(doc) for feed_id, doc in rows}
+        out: dict[str, FeedState] = {}
+        for feed_id, doc in rows:
+            try:
+                out[feed_id] = FeedState.from_json(doc)
+            except (ValueError, TypeError, KeyError, IndexError) as exc:
+                log.error(
+                    "feed state of %s in %s does not decode (%s): that feed starts afresh",
+                    feed_id,
+                    self.path,
+                    exc,
+                )
+        return out
 
     def load_checkpoint(self, topic: str) -> dict[int, int]:
         rows = self._db.execute(
@@ -168,3 +220,35 @@ class SqliteFeedStateStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _check(db: sqlite3.Connection) -> None:
+    """Raise ``sqlite3.DatabaseError`` unless ``db`` is a sound database holding our tables.
+
+    An existing file without any table of ours is accepted (an empty file, or one created by
+    a version that had not written yet); one with some tables but not all lost a table.
+    """
+    result = db.execute("PRAGMA quick_check").fetchone()
+    if result is None or result[0] != "ok":
+        raise sqlite3.DatabaseError(f"integrity check failed: {result[0] if result else None}")
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    ours = set(SqliteFeedStateStore.TABLES)
+    if tables and not ours <= tables:
+        raise sqlite3.DatabaseError(f"table(s) missing: {', '.join(sorted(ours - tables))}")
+    for table in ours & tables:
+        db.execute(f"SELECT * FROM {table} LIMIT 1").fetchall()  # noqa: S608 - our own names
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename ``path`` (and its WAL companions) to ``<name>.corrupt-<UTC time>``; the new name."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    for suffix in ("", "-wal", "-shm"):
+        src = path.with_name(path.name + suffix)
+        if src.exists():
+            src.rename(target.with_name(target.name + suffix))
+    return target
