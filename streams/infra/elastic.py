@@ -4,27 +4,40 @@ That distribution has no bundled JDK (needs Java 21+ via ES_JAVA_HOME) and only 
 (see ``modules.json`` written at start and the README). Elasticsearch refuses to run as root, so
 as root it is run as a system user that owns its home, config, data and logs. Offline plugin
 zips listed in ``NEWSFLOW_INFRA__ES_PLUGINS`` are installed into this local copy only.
+
+Secure mode (``infra.secure``): security on, HTTPS on the HTTP layer with a certificate of the
+stack's CA (``tls``), and one file-realm user from the stack's secrets (``secrets.ensure``) with
+the ``superuser`` role. The built-in users (``elastic`` ...) are switched off: there is no
+default or bootstrap password (the reserved realm would otherwise take the keystore seed as
+``elastic``'s password). The transport layer uses the same certificate: a single node on
+loopback (``discovery.type: single-node``) talks to no other node, but without transport TLS
+Elasticsearch warns at every start and would refuse to start in production mode.
+``create_api_key`` makes an API key limited to newsflow's indices with that user.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
 import os
 import pwd
+import ssl
 import subprocess
 import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Any
 
-from streams.infra import dist, plugin, safefs
+import bcrypt
+
+from streams.infra import dist, plugin, safefs, secrets, tls
 from streams.infra.errors import InfraError
 from streams.infra.java import find_java_home
 from streams.infra.procs import PidFile, Tracked, require_free_ports, start_detached, wait_until
 from streams.infra.secrets import stack_run_dir
-from streams.settings import InfraSettings
+from streams.settings import ElasticSettings, InfraSettings
 
 
 def run_dir(infra: InfraSettings) -> Path:
@@ -40,7 +53,15 @@ def pidfile(infra: InfraSettings) -> PidFile:
 
 
 def base_url(infra: InfraSettings) -> str:
-    return f"http://{infra.host}:{infra.es_port}"
+    scheme = "https" if infra.secure else "http"
+    return f"{scheme}://{infra.host}:{infra.es_port}"
+
+
+# Where the HTTP certificate and key are copied: Elasticsearch reads them only from inside its
+# config directory (relative paths in elasticsearch.yml are resolved against it).
+CERT = "certs/http.pem"
+CERT_KEY = "certs/http-key.pem"
+CERT_CA = "certs/ca.pem"
 
 
 def elasticsearch_yml(infra: InfraSettings, rdir: Path) -> str:
@@ -57,6 +78,25 @@ def elasticsearch_yml(infra: InfraSettings, rdir: Path) -> str:
         "cluster.routing.allocation.disk.threshold_enabled": "false",
         "action.destructive_requires_name": "false",
     }
+    if infra.secure:
+        settings.update(
+            {
+                "xpack.security.enabled": "true",
+                "xpack.security.http.ssl.enabled": "true",
+                "xpack.security.http.ssl.certificate": CERT,
+                "xpack.security.http.ssl.key": CERT_KEY,
+                # A single node on loopback talks to no other node, but Elasticsearch still
+                # warns (and refuses in production mode) without transport TLS: same certificate.
+                "xpack.security.transport.ssl.enabled": "true",
+                "xpack.security.transport.ssl.certificate": CERT,
+                "xpack.security.transport.ssl.key": CERT_KEY,
+                "xpack.security.transport.ssl.certificate_authorities": CERT_CA,
+                "xpack.security.transport.ssl.verification_mode": "certificate",
+                # no built-in users: `elastic` would otherwise log in with the keystore seed
+                "xpack.security.authc.reserved_realm.enabled": "false",
+                "xpack.security.authc.api_key.enabled": "true",
+            }
+        )
     return "".join(f"{k}: {json.dumps(v)}\n" for k, v in settings.items())
 
 
@@ -196,6 +236,8 @@ def prepare(infra: InfraSettings) -> tuple[dict[str, str], str | None]:
         if item.is_file() and not item.is_symlink() and item.name != "elasticsearch.yml":
             safefs.write_file(config / item.name, item.read_bytes(), 0o640, group)
     safefs.write_file(config / "elasticsearch.yml", elasticsearch_yml(infra, rdir), 0o640, group)
+    if infra.secure:
+        _write_security(infra, config, group)
     safefs.write_file(
         config / "jvm.options.d" / "newsflow-heap.options",
         f"-Xms{infra.es_heap}\n-Xmx{infra.es_heap}\n",
@@ -211,14 +253,38 @@ def prepare(infra: InfraSettings) -> tuple[dict[str, str], str | None]:
         if not path.is_symlink():
             path.chmod(path.stat().st_mode & 0o7755)
     if group is not None:  # the config directories: root's, readable by the service user
-        for sub in (config, config / "jvm.options.d"):
-            os.chown(sub, os.geteuid(), group, follow_symlinks=False)
+        for sub in (config, config / "jvm.options.d", config / "certs"):
+            if sub.is_dir():
+                os.chown(sub, os.geteuid(), group, follow_symlinks=False)
     for name in ("data", "logs", "tmp"):
         safefs.service_dir(rdir / name, user)
     if user is not None:
         _check_traversable(rdir / "data", user)
         _check_traversable(home / "bin" / "elasticsearch", user)
     return env, user
+
+
+def password_hash(password: str) -> str:
+    """A file-realm password hash (bcrypt, the ``$2a$`` form Elasticsearch's own tool writes)."""
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(10, prefix=b"2a")).decode()
+
+
+def _write_security(infra: InfraSettings, config: Path, group: int | None) -> None:
+    """The HTTP certificate and key, and the file-realm user of a secure stack, into the config
+    directory: root's, readable by the service user's group only (by us alone without root)."""
+    paths = tls.ensure_server_cert(
+        secrets.tls_dir(infra), "elasticsearch", sorted({infra.host, "localhost"})
+    )
+    private = 0o600 if group is None else 0o640
+    safefs.claim_dir(config / "certs", 0o750)
+    safefs.write_file(config / CERT, paths.cert.read_bytes(), 0o644, group)
+    safefs.write_file(config / CERT_CA, paths.ca.read_bytes(), 0o644, group)
+    safefs.write_file(config / CERT_KEY, paths.key.read_bytes(), private, group)
+    creds = secrets.ensure(infra)
+    safefs.write_file(
+        config / "users", f"{creds.es_user}:{password_hash(creds.es_password)}\n", private, group
+    )
+    safefs.write_file(config / "users_roles", f"superuser:{creds.es_user}\n", private, group)
 
 
 def _tool(infra: InfraSettings, name: str) -> Path:
@@ -267,9 +333,42 @@ def start(infra: InfraSettings) -> Tracked:
     )
 
 
-def get_json(infra: InfraSettings, path: str, timeout: float = 5.0) -> Any:
-    with urllib.request.urlopen(base_url(infra) + path, timeout=timeout) as resp:  # noqa: S310
+def ssl_context(infra: InfraSettings) -> ssl.SSLContext | None:
+    """Trusting the stack's CA (and nothing else) for a secure stack; None for plain http."""
+    if not infra.secure:
+        return None
+    return ssl.create_default_context(cafile=str(secrets.tls_dir(infra) / "ca.pem"))
+
+
+def basic_auth(infra: InfraSettings) -> dict[str, str]:
+    """The Authorization header of the stack's file-realm user (none without security)."""
+    if not infra.secure:
+        return {}
+    creds = secrets.ensure(infra)
+    token = base64.b64encode(f"{creds.es_user}:{creds.es_password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def request_json(
+    infra: InfraSettings,
+    path: str,
+    body: Any = None,
+    method: str | None = None,
+    timeout: float = 5.0,
+) -> Any:
+    """One request to the local node as its admin user (https with the stack's CA if secure)."""
+    headers = basic_auth(infra)
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    req = urllib.request.Request(base_url(infra) + path, data, headers, method=method)  # noqa: S310
+    with urllib.request.urlopen(req, timeout=timeout, context=ssl_context(infra)) as resp:  # noqa: S310
         return json.loads(resp.read())
+
+
+def get_json(infra: InfraSettings, path: str, timeout: float = 5.0) -> Any:
+    return request_json(infra, path, timeout=timeout)
 
 
 def is_ready(infra: InfraSettings) -> bool:
@@ -298,4 +397,51 @@ def record_modules(infra: InfraSettings) -> dict[str, list[str]]:
     # owns: then nothing is written there (the next start takes the directory back).
     with contextlib.suppress(InfraError):
         safefs.write_file(run_dir(infra) / "modules.json", json.dumps(found, indent=2))
+    return found
+
+
+def api_key_role(elastic: ElasticSettings) -> dict[str, Any]:
+    """What a newsflow API key may do: put the index templates and the ILM policy (``newsflow
+    bootstrap``; a cluster with ILM answers 403 to its status without ``manage_ilm``) and
+    create, write, read and manage newsflow's own indices (monthly article indices, their
+    reindex copies, the alias, the dead-letter index) -- nothing else on the cluster.
+
+    ``_analyze`` without an index (how bootstrap probes for token filters) needs the cluster
+    privilege ``manage``: deliberately not granted; bootstrap then assumes they exist."""
+    prefix = elastic.index_prefix
+    return {
+        "cluster": ["manage_index_templates", "manage_ilm"],
+        "indices": [
+            {
+                "names": [f"{prefix}-*", f"{prefix}_r*", elastic.alias, elastic.dead_letter_index],
+                "privileges": ["create_index", "index", "write", "read", "manage"],
+            }
+        ],
+    }
+
+
+def create_api_key(
+    infra: InfraSettings,
+    elastic: ElasticSettings,
+    name: str = "newsflow",
+    expiration: str | None = None,
+) -> dict[str, str]:
+    """A new API key of the secure local stack, made by its file-realm user and limited to
+    ``api_key_role(elastic)``: ``id``, ``name``, ``api_key`` and ``encoded`` (the value of
+    ``NEWSFLOW_ELASTIC__API_KEY``). ``expiration`` is an Elasticsearch duration (``7d``)."""
+    if not infra.secure:
+        raise InfraError(
+            "API keys need security on: this local stack runs without it.",
+            "start a secure stack (`NEWSFLOW_INFRA__SECURE=true newsflow infra up`).",
+        )
+    body: dict[str, Any] = {
+        "name": name,
+        "role_descriptors": {"newsflow": api_key_role(elastic)},
+        "metadata": {"application": "newsflow"},
+    }
+    if expiration is not None:
+        body["expiration"] = expiration
+    found: dict[str, str] = request_json(
+        infra, "/_security/api_key", body, method="POST", timeout=30
+    )
     return found
