@@ -20,10 +20,21 @@ from streams.stages import registry, runner
 
 STAGES = tuple(registry.STAGES)
 
+# How old the consumer's view of the cluster may get before it asks again. A subscribed input
+# topic that was deleted drops out of the assignment at once (its fetches fail), but its
+# recreation is only seen at the next refresh: with faust's 5 min default the worker idled for
+# 5 minutes on a recreated topic while reporting ready (tests/integration/
+# test_stream_faults_topic.py). One metadata request per 10 s and worker is nothing to a broker.
+METADATA_MAX_AGE_MS = 10_000
+
 
 def build(settings: Settings, stage: str, health: Health | None = None) -> faust.App:
     names = registry.worker_stages(stage)
-    app = create_app(settings, app_id=group_id(settings, stage))
+    app = create_app(
+        settings,
+        app_id=group_id(settings, stage),
+        consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
+    )
     health = health or Health(stage, settings.ops.stall_after_s)
     register_pages(app, health)
     for name in names:
