@@ -46,28 +46,84 @@ def _failed(what: str, exc: Exception) -> None:
     _fail(RuntimeError(f"{what} failed: {type(exc).__name__}: {exc}"))
 
 
-@infra_app.command("up")
-def infra_up() -> None:
-    """Download (once), start and wait for Kafka and Elasticsearch."""
-    from streams.infra import stack
+StackOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--stack",
+        help="Which local stack (default: NEWSFLOW_INFRA__STACK or `default`); another name "
+        "keeps its own data, logs and pid files under <home>/run-<stack>.",
+    ),
+]
+
+
+def _stack_settings(
+    stack: str | None, brokers: int | None = None, secure: bool | None = None
+) -> Settings:
+    """Settings whose ``infra`` is the chosen stack: command-line options over the
+    environment over what the stack recorded at its last `up` over the defaults."""
+    from pydantic import ValidationError
+
+    from streams.infra import stack as stacks
+    from streams.settings import InfraSettings
 
     settings = Settings()
+    given = settings.infra.model_dump(include=settings.infra.model_fields_set)
+    for key, value in (("stack", stack), ("brokers", brokers), ("secure", secure)):
+        if value is not None:
+            given[key] = value
+    try:
+        infra = stacks.resolve(InfraSettings.model_validate(given))
+    except (ValidationError, InfraError) as exc:
+        _fail(exc)
+        raise  # unreachable: _fail exits
+    return settings.model_copy(update={"infra": infra})
+
+
+@infra_app.command("up")
+def infra_up(
+    stack: StackOpt = None,
+    brokers: Annotated[
+        int | None,
+        typer.Option(
+            "--brokers",
+            min=1,
+            max=5,
+            help="Kafka brokers (KRaft, each also a controller; default NEWSFLOW_INFRA__BROKERS "
+            "or 1). Broker i listens on kafka_port+10*i.",
+        ),
+    ] = None,
+    secure: Annotated[
+        bool | None,
+        typer.Option(
+            "--secure/--no-secure",
+            help="Security on: Kafka SASL_SSL (SCRAM-SHA-512), Elasticsearch HTTPS with users; "
+            "generated passwords (default NEWSFLOW_INFRA__SECURE or off).",
+        ),
+    ] = None,
+) -> None:
+    """Download (once), start and wait for Kafka and Elasticsearch."""
+    from streams.infra import stack as stacks
+
+    settings = _stack_settings(stack, brokers, secure)
     started = time.monotonic()
     try:
-        stack.up(settings.infra, _say)
+        stacks.up(settings.infra, _say)
     except InfraError as exc:
         _fail(exc)
     typer.echo(f"local stack up in {time.monotonic() - started:.1f}s")
     _print_status(settings)
+    if settings.infra.stack != "default" or settings.infra.secure:
+        flag = "" if settings.infra.stack == "default" else f" --stack {settings.infra.stack}"
+        typer.echo(f'clients of this stack: eval "$(newsflow infra env{flag})"')
 
 
 @infra_app.command("down")
-def infra_down() -> None:
-    """Stop exactly the processes `infra up` started (by pid)."""
-    from streams.infra import stack
+def infra_down(stack: StackOpt = None) -> None:
+    """Stop exactly the processes `infra up` started (by pid): every broker and Elasticsearch."""
+    from streams.infra import stack as stacks
 
     try:
-        stack.down(Settings().infra, _say)
+        stacks.down(_stack_settings(stack).infra, _say)
     except InfraError as exc:
         _fail(exc)
 
@@ -75,23 +131,26 @@ def infra_down() -> None:
 @infra_app.command("status")
 def infra_status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    stack: StackOpt = None,
 ) -> None:
-    """Show what runs where; exit 1 if a service is not ready."""
-    settings = Settings()
+    """Show what runs where (each broker on its own line); exit 1 if a service is not ready."""
+    settings = _stack_settings(stack)
     if not _print_status(settings, as_json):
         raise typer.Exit(1)
 
 
 def _print_status(settings: Settings, as_json: bool = False) -> bool:
-    from streams.infra import elastic, stack
+    from streams.infra import elastic
+    from streams.infra import stack as stacks
 
-    rows = stack.status(settings.infra)
+    rows = stacks.status(settings.infra)
     modules_file = elastic.run_dir(settings.infra) / "modules.json"
     modules = json.loads(modules_file.read_text()) if modules_file.is_file() else None
     if as_json:
         typer.echo(
             json.dumps(
                 {
+                    "stack": settings.infra.stack,
                     "services": [
                         {
                             "name": r.name,
@@ -122,16 +181,36 @@ def _print_status(settings: Settings, as_json: bool = False) -> bool:
 
 @infra_app.command("logs")
 def infra_logs(
-    service: Annotated[str, typer.Argument(help="kafka or elasticsearch")],
+    service: Annotated[
+        str, typer.Argument(help="kafka, kafka-<n> (one of several brokers) or elasticsearch")
+    ],
     lines: Annotated[int, typer.Option("-n", "--lines", help="How many lines.")] = 50,
+    stack: StackOpt = None,
 ) -> None:
     """Print the last lines of a service's log."""
-    from streams.infra import stack
+    from streams.infra import stack as stacks
 
     try:
-        typer.echo(stack.logs(Settings().infra, service, lines))
+        typer.echo(stacks.logs(_stack_settings(stack).infra, service, lines))
     except InfraError as exc:
         _fail(exc)
+
+
+@infra_app.command("env")
+def infra_env(stack: StackOpt = None) -> None:
+    """Print `export NEWSFLOW_...=...` lines pointing newsflow at a stack (brokers, and the
+    generated credentials and CA of a secure one): `eval "$(newsflow infra env --stack NAME)"`."""
+    import shlex
+
+    from streams.infra import secrets
+
+    infra = _stack_settings(stack).infra
+    try:
+        env = secrets.client_env(infra)
+    except InfraError as exc:
+        _fail(exc)
+    for key, value in env.items():
+        typer.echo(f"export {key}={shlex.quote(value)}")
 
 
 @app.command("bootstrap")

@@ -90,6 +90,16 @@ def client_env(infra: InfraSettings) -> dict[str, str]:
     return env
 
 
+def client_sections(infra: InfraSettings) -> dict[str, dict[str, str]]:
+    """``client_env`` as ``Settings`` keyword arguments (``{"kafka": {"bootstrap_servers":
+    ...}, "elastic": {...}}``), for code that builds settings for this stack in process."""
+    sections: dict[str, dict[str, str]] = {}
+    for key, value in client_env(infra).items():
+        section, _, field = key.removeprefix("NEWSFLOW_").partition("__")
+        sections.setdefault(section.lower(), {})[field.lower()] = value
+    return sections
+
+
 def broker_ports(infra: InfraSettings) -> list[int]:
     """Client ports of the stack's brokers: ``kafka_port`` for one broker; with more, broker i
     (from 0) listens on ``kafka_port + 10 * i`` so the controller port beside each stays free."""
