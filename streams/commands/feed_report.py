@@ -7,24 +7,40 @@ Used by `newsflow feeds list` and `newsflow status`; the health rules are in
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from connectors.feed_state import FeedState, SqliteFeedStateStore
 from connectors.feeds import FeedList
 from connectors.rss.poller import schedule_policy
 from connectors.rss.schedule import HEALTH_ORDER, health
+from connectors.sharding import Shard, owner, state_path_for
 from connectors.terminal import for_terminal
 from streams.settings import ConnectorSettings
 
 
-def saved_states(conf: ConnectorSettings) -> dict[str, FeedState]:
-    if not conf.state_path.exists():
+def _states_in(path: Path) -> dict[str, FeedState]:
+    if not path.exists():
         return {}
-    store = SqliteFeedStateStore(conf.state_path)
+    store = SqliteFeedStateStore(path)
     try:
         return store.load_all()
     finally:
         store.close()
+
+
+def saved_states(conf: ConnectorSettings) -> dict[str, FeedState]:
+    """Every feed's saved state; with several replicas, each from its owner's state file (the
+    files this machine has: on Kubernetes each pod sees only its own)."""
+    if conf.replicas == 1:
+        return _states_in(conf.state_path)
+    states: dict[str, FeedState] = {}
+    for r in range(conf.replicas):
+        path = state_path_for(conf.state_path, Shard(r, conf.replicas))
+        states.update(
+            (fid, st) for fid, st in _states_in(path).items() if owner(fid, conf.replicas) == r
+        )
+    return states
 
 
 def feed_rows(
@@ -55,6 +71,7 @@ def feed_rows(
                 if st and st.consecutive_failures
                 else None,
                 "produced": st.produced if st else 0,
+                "replica": owner(feed.id, conf.replicas),  # the connector replica polling it
             }
         )
     return rows

@@ -28,6 +28,7 @@ from connectors.feeds import (
     load_feed_list,
     save_feed_list,
 )
+from connectors.sharding import Shard, ShardingError, resolve, state_path_for
 from streams.settings import Settings
 
 feeds_app = typer.Typer(
@@ -83,11 +84,18 @@ def feeds_list(
         for row in rows:
             typer.echo(json.dumps(row, ensure_ascii=False))
         return
-    typer.echo(f"{'ID':<28} {'HEALTH':<13} {'LAST NEW':>9} {'POLLED':>8} {'EVERY':>7}  URL / ERROR")
+    # With several connector replicas: which one polls the feed (connectors/sharding.py).
+    replicas = settings.connector.replicas
+    head = f"{'REPLICA':>7} " if replicas > 1 else ""
+    typer.echo(
+        f"{'ID':<28} {head}{'HEALTH':<13} {'LAST NEW':>9} {'POLLED':>8} {'EVERY':>7}  URL / ERROR"
+    )
     for row in rows:
         extra = row["last_error"] or row["url"]
+        owner = f"{row['replica']:>3}/{replicas:<3} " if replicas > 1 else ""
         typer.echo(
-            f"{row['id'][:28]:<28} {row['health']:<13} {_age(row['last_new_item_age_s']):>9} "
+            f"{row['id'][:28]:<28} {owner}{row['health']:<13} "
+            f"{_age(row['last_new_item_age_s']):>9} "
             f"{_age(row['last_poll_age_s']):>8} {_age(row['interval_s']):>7}  {extra}"
         )
     typer.echo(f"{len(rows)} feeds", err=True)
@@ -281,13 +289,17 @@ def connect_cmd(
     log = logging.getLogger("newsflow.connector")
     path = _feeds_path(settings, feeds)
     flist = _load(path)
+    shard = _shard(settings)  # before touching Kafka: a bad replica setting fails alone
     try:
         ensure_topics(settings, log.info, (topics.RAW,))
     except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
         _err(f"Kafka at {settings.kafka.bootstrap_servers} is not usable: {exc}")
-    store = SqliteFeedStateStore(settings.connector.state_path)
+    store = SqliteFeedStateStore(state_path_for(settings.connector.state_path, shard))
+    _drop_foreign_states(store, shard, flist)
     producer = ArticleProducer(settings)
-    connector = Connector(settings.connector, flist, store, producer, feeds_path=path)
+    connector = Connector(
+        settings.connector, flist, store, producer, feeds_path=path, select=_owned(shard, log)
+    )
     connector.recover(settings)
     progress = _progress_printer(sys.stderr.isatty())
     try:
@@ -322,6 +334,46 @@ def connect_cmd(
             typer.echo(f"failing: {feed_id}: {error}")
     if summary.delivery_failures:
         raise typer.Exit(3)
+
+
+def _shard(settings: Settings) -> Shard:
+    """This connector's replica (connector.replicas / connector.replica / the host name)."""
+    import socket
+
+    conf = settings.connector
+    try:
+        return resolve(conf.replicas, conf.replica, socket.gethostname())
+    except ShardingError as exc:
+        _err(str(exc))
+        raise  # unreachable: _err exits
+
+
+def _owned(shard: Shard, log: logging.Logger) -> Any:
+    """The feed selection of ``shard``, saying at start and on every reload what it owns."""
+
+    def select(flist: FeedList) -> FeedList:
+        mine = shard.select(flist)
+        log.info("%s", shard.describe(len(mine.feeds), len(flist.feeds)))
+        return mine
+
+    return select
+
+
+def _drop_foreign_states(store: Any, shard: Shard, flist: FeedList) -> None:
+    """Forget the saved state of listed feeds another replica owns now (the replica count
+    changed): this replica's state file holds only its own feeds."""
+    if shard.count == 1:
+        return
+    saved = store.load_all()
+    foreign = [f.id for f in flist.feeds if f.id in saved and not shard.owns(f.id)]
+    for feed_id in foreign:
+        store.delete(feed_id)
+    if foreign:
+        logging.getLogger("newsflow.connector").info(
+            "replica %s: dropped the state of %d feed(s) now owned by other replicas",
+            shard,
+            len(foreign),
+        )
 
 
 async def _forever(connector: Any, progress: Any, port: int, host: str = "127.0.0.1") -> Any:
