@@ -3,9 +3,11 @@
 Every document is validated against the Kubernetes JSON schemas bundled with
 ``kubernetes-validate`` (no network), then checked against the rest of the repo: one Deployment,
 PodDisruptionBudget and lag-scaled HorizontalPodAutoscaler per stage worker (derived from the
-stage registry, as tests/unit/test_compose.py derives the compose services), probes on the health
-paths the processes serve and on ports the container exposes, the commands and image of
-docker-compose.yml, settings names that ``Settings`` accepts, and a Secret with placeholders only.
+stage registry, as tests/unit/test_compose.py derives the compose services), the connector as a
+StatefulSet whose replica count its pods are told and whose pod names give every replica index,
+probes on the health paths the processes serve and on ports the container exposes, the commands
+and image of docker-compose.yml, settings names that ``Settings`` accepts, and a Secret with
+placeholders only.
 """
 
 from __future__ import annotations
@@ -47,6 +49,11 @@ def _of_kind(kind: str) -> dict[str, dict[str, Any]]:
     return {d["metadata"]["name"]: d for _, d in RESOURCES if d["kind"] == kind}
 
 
+def _workloads() -> dict[str, dict[str, Any]]:
+    """Every process's pod controller: the workers' Deployments and the connector's StatefulSet."""
+    return {**_of_kind("Deployment"), **_of_kind("StatefulSet")}
+
+
 def _container(deployment: dict[str, Any]) -> dict[str, Any]:
     containers: list[dict[str, Any]] = deployment["spec"]["template"]["spec"]["containers"]
     assert len(containers) == 1, deployment["metadata"]["name"]
@@ -83,8 +90,10 @@ def test_kustomization_lists_every_file_but_the_secret_template() -> None:
 
 
 def test_every_process_has_deployment_pdb_and_workers_an_hpa() -> None:
-    deployments, pdbs = _of_kind("Deployment"), _of_kind("PodDisruptionBudget")
+    deployments, pdbs = _workloads(), _of_kind("PodDisruptionBudget")
     hpas = _of_kind("HorizontalPodAutoscaler")
+    assert set(_of_kind("Deployment")) == WORKERS
+    assert set(_of_kind("StatefulSet")) == {"connector"}
     assert set(deployments) == PROCESSES
     assert set(pdbs) >= PROCESSES
     assert set(hpas) == WORKERS
@@ -112,13 +121,39 @@ def test_hpa_scales_on_lag_up_to_the_partition_count() -> None:
         assert group == f"{Settings().faust.app_id}-{stage}", name
 
 
-def test_connector_is_a_single_replica() -> None:
-    assert _of_kind("Deployment")["connector"]["spec"]["replicas"] == 1
+def test_connector_replicas_split_the_feeds_by_pod_ordinal() -> None:
+    """The pods are told the StatefulSet's replica count, find their index in their pod name,
+    and keep their state on a volume of their own (connectors/sharding.py)."""
+    from connectors.sharding import Shard, resolve, state_path_for
+
+    sts = _of_kind("StatefulSet")["connector"]
+    spec = sts["spec"]
+    replicas = spec["replicas"]
+    assert replicas >= 2  # the manifests show the split, not a single connector
+    env = {e["name"]: e.get("value") for e in _container(sts).get("env", [])}
+    assert env["NEWSFLOW_CONNECTOR__REPLICAS"] == str(replicas)
+    config = _of_kind("ConfigMap")["newsflow-settings"]["data"]
+    assert "NEWSFLOW_CONNECTOR__REPLICA" not in env | config  # from the pod name, per pod
+    assert "NEWSFLOW_CONNECTOR__REPLICAS" not in config  # one place to change with replicas
+    # Pod names are <statefulset>-<ordinal>; the host name of a StatefulSet pod is its name.
+    shards = [resolve(replicas, None, f"{sts['metadata']['name']}-{i}") for i in range(replicas)]
+    assert shards == [Shard(i, replicas) for i in range(replicas)]
+    # Each pod's state path is on its own claim, mounted at /data.
+    (claim,) = spec["volumeClaimTemplates"]
+    mounts = {m["name"]: m["mountPath"] for m in _container(sts)["volumeMounts"]}
+    state = Path(config["NEWSFLOW_CONNECTOR__STATE_PATH"])
+    for shard in shards:
+        assert state_path_for(state, shard).parent == Path(mounts[claim["metadata"]["name"]])
+    assert claim["metadata"]["name"] not in {v["name"] for v in spec["template"]["spec"]["volumes"]}
+    # The governing headless Service exists; no autoscaler (the count is in two places).
+    service = _of_kind("Service")[spec["serviceName"]]
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["selector"].items() <= spec["template"]["metadata"]["labels"].items()
     assert "connector" not in _of_kind("HorizontalPodAutoscaler")
 
 
 def test_probes_hit_health_paths_on_exposed_ports() -> None:
-    for name, deployment in _of_kind("Deployment").items():
+    for name, deployment in _workloads().items():
         container = _container(deployment)
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         paths = {}
@@ -135,7 +170,7 @@ def test_probes_hit_health_paths_on_exposed_ports() -> None:
 
 def test_ports_match_the_settings_the_processes_get() -> None:
     env = _of_kind("ConfigMap")["newsflow-settings"]["data"]
-    deployments = _of_kind("Deployment")
+    deployments = _workloads()
     for name in WORKERS:
         ports = [p["containerPort"] for p in _container(deployments[name])["ports"]]
         assert ports == [int(env["NEWSFLOW_FAUST__WEB_PORT"])], name
@@ -168,7 +203,7 @@ def test_secrets_hold_placeholders_only() -> None:
 
 
 def test_image_and_commands_match_compose(compose: dict[str, dict[str, Any]]) -> None:
-    for name, deployment in _of_kind("Deployment").items():
+    for name, deployment in _workloads().items():
         container = _container(deployment)
         assert container["image"] == compose[name]["image"], name
         assert "command" not in container, f"{name}: must keep the image's newsflow entrypoint"
@@ -176,7 +211,7 @@ def test_image_and_commands_match_compose(compose: dict[str, dict[str, Any]]) ->
 
 
 def test_pods_run_non_root_with_read_only_root(compose: dict[str, dict[str, Any]]) -> None:
-    for name, deployment in _of_kind("Deployment").items():
+    for name, deployment in _workloads().items():
         pod = deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True, name
         assert pod["securityContext"]["runAsUser"] != 0, name
