@@ -147,3 +147,36 @@ def test_settings_fields() -> None:
         ConnectorSettings(replicas=0)
     with pytest.raises(ValueError):
         ConnectorSettings(replica=-1)
+
+
+def test_connector_keeps_only_its_feeds_at_start_and_after_a_reload(tmp_path: Path) -> None:
+    """The poller applies the selection to the list it starts with and to every reload: a
+    replica has no state (so no schedule, no polls, no feed metrics) for other replicas' feeds."""
+    from typing import Any, cast
+
+    from connectors.feed_state import SqliteFeedStateStore
+    from connectors.feeds import save_feed_list
+    from connectors.rss.poller import Connector
+
+    def listed(n: int) -> FeedList:
+        return FeedList(feeds=tuple(FeedSpec(id=i, url=f"https://x.example/{i}") for i in IDS[:n]))
+
+    path = tmp_path / "feeds.yaml"
+    save_feed_list(path, listed(30))
+    shard = Shard(1, 3)
+    store = SqliteFeedStateStore(tmp_path / "state.sqlite")
+    try:
+        producer = cast(Any, None)  # not used before a poll
+        connector = Connector(
+            ConnectorSettings(), listed(30), store, producer, feeds_path=path, select=shard.select
+        )
+        assert set(connector.states) == {i for i in IDS[:30] if shard.owns(i)}
+        assert connector.summary.feeds_total == len(connector.states) < 30
+        save_feed_list(path, listed(60))
+        connector._reload_feeds()
+        assert set(connector.states) == {i for i in IDS[:60] if shard.owns(i)}
+        assert {f.id for f in connector.feeds.feeds} == set(connector.states)
+        unsplit = Connector(ConnectorSettings(), listed(30), store, producer)
+        assert len(unsplit.states) == 30
+    finally:
+        store.close()
