@@ -66,6 +66,35 @@ ELASTIC_REFUSED = Gauge(
     ["stage", "reason"],
 )
 
+# ---- dependencies: credentials and the Kafka cluster (see streams/ops.py, streams/diagnose.py)
+
+AUTH_FAILURES = Counter(
+    "newsflow_auth_failures_total",
+    "Failed attempts to talk to a dependency because of our credentials: authentication "
+    "(wrong SASL user/password, API key or password: 401) or authorization (Kafka ACL, 403). "
+    "/health/ready names the credential and the variables that set it.",
+    ["dependency", "reason"],
+)
+for _dependency in ("kafka", "elasticsearch"):  # every series exists at 0, so increase() works
+    for _reason in ("authentication", "authorization"):
+        AUTH_FAILURES.labels(_dependency, _reason)
+KAFKA_BROKERS = Gauge(
+    "newsflow_kafka_brokers",
+    "Brokers in the Kafka cluster metadata at the last sample (the lag sampler's view).",
+)
+UNDER_REPLICATED = Gauge(
+    "newsflow_kafka_under_replicated_partitions",
+    "Partitions of a newsflow topic whose in-sync replicas are fewer than their replicas "
+    "(a broker is down or lagging): with min.insync.replicas 2 of 3, one more loss stops "
+    "acks=all writes.",
+    ["topic"],
+)
+OFFLINE_PARTITIONS = Gauge(
+    "newsflow_kafka_offline_partitions",
+    "Partitions of a newsflow topic without a leader: nobody can read or write them.",
+    ["topic"],
+)
+
 # ---- the extract stage (full text) ----------------------------------------------------------
 # host_class is bounded on purpose (never a raw host name): same_site = the page is on the
 # feed's own site (same registrable domain, approximated), cross_site = another site (an

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from streams import topics
+from streams import diagnose, topics
 from streams.enrich import linking
 from streams.errors import PoisonArticle
 from streams.metrics import BULK_SECONDS, END_TO_END
@@ -41,7 +41,15 @@ def declare(settings: Settings, health: Health | None = None) -> Stage:
     wiring = topics.STAGES[STAGE]
     cfg = settings.index
     sink = ElasticSink(settings.elastic, labels=linking.labels)  # entity_labels.<lang>
-    on_request = None if health is None else (lambda e: health.dependency("elasticsearch", e))
+    on_request = (
+        None
+        if health is None
+        else (
+            lambda e: health.dependency(
+                "elasticsearch", diagnose.elastic_answer_problem(e, settings.elastic)
+            )
+        )
+    )
 
     def prepare(articles: list[Article]) -> tuple[list[Article], PreparedBulk]:
         return articles, sink.prepare(articles, datetime.now(UTC))

@@ -84,6 +84,10 @@ CATALOGUE: dict[str, Metric] = {
     "newsflow_extract_fetch_seconds": _m("histogram", "host_class"),
     "newsflow_extract_text_seconds": _m("histogram"),
     "newsflow_extract_hosts_in_backoff": _m("gauge"),
+    "newsflow_auth_failures_total": _m("counter", "dependency", "reason"),
+    "newsflow_kafka_brokers": _m("gauge"),
+    "newsflow_kafka_under_replicated_partitions": _m("gauge", "topic"),
+    "newsflow_kafka_offline_partitions": _m("gauge", "topic"),
 }
 # Labels Prometheus adds to every scraped series: the target's, and `exported_stage` where a
 # metric's own `stage` label collides with the jobs' target label `stage`.
@@ -113,6 +117,8 @@ LABEL_VALUES: dict[tuple[str | None, str], set[str]] = {
     ("newsflow_extract_feed_pages_total", "result"): set(get_args(FeedResult)),
     ("newsflow_bulk_items_total", "outcome"): {"indexed", "retried", "rejected"},
     ("newsflow_elastic_writes_refused", "reason"): set(REFUSALS),
+    ("newsflow_auth_failures_total", "dependency"): {"kafka", "elasticsearch"},
+    ("newsflow_auth_failures_total", "reason"): {"authentication", "authorization"},
 }
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
@@ -530,6 +536,10 @@ MUTATIONS = [
     # The minimum volume keeps a quiet feed's three failures from alerting.
     ("NewsflowExtractFeedFailing", (">= 5", ">= 1"), "feed extraction failure ratio jumps"),
     ("NewsflowExtractHostsThrottling", (">= 3", ">= 2"), "hosts in backoff now and then"),
+    # A broker restart's minutes of under-replication must not page anyone.
+    ("NewsflowUnderReplicatedPartitions", ("for: 10m", "for: 1m"), "under-replicated partitions"),
+    # A process whose logins never fail must stay silent.
+    ("NewsflowKafkaAuthFailure", ("> 0", ">= 0"), "kafka credentials rejected"),
 ]
 
 
