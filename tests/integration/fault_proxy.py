@@ -3,14 +3,18 @@
 Used to prove the index stage's retry paths without stopping the shared Elasticsearch:
 request-level 429/503 answers, item-level 429s rewritten into a real bulk response, and a
 standing refusal (``FaultPlan.refusal``: what a secured cluster answers to an expired key or a
-missing privilege) until the test lifts it.
+missing privilege) until the test lifts it, and a slow cluster (``FaultPlan.bulk_delay_s``: each
+``_bulk`` is forwarded at once -- Elasticsearch applies it -- and answered that much later).
+Every forwarded bulk's document ids are kept (``FaultPlan.bulk_ids``): what was written how often.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -29,6 +33,8 @@ class FaultPlan:
         # (status, JSON body, headers) answered to every _bulk while set; None = forward
         self.refusal: tuple[int, dict[str, Any], dict[str, str]] | None = None
         self.refused = 0  # _bulk requests answered with the refusal
+        self.bulk_delay_s = 0.0  # answer each forwarded _bulk this much later (a slow cluster)
+        self.bulk_ids: list[list[str]] = []  # the _id of each item, per forwarded _bulk
         self.lock = threading.Lock()
 
 
@@ -86,7 +92,11 @@ def _handler(upstream: str, plan: FaultPlan) -> type[BaseHTTPRequestHandler]:
                     err = {"error": {"type": "injected", "reason": "fault proxy"}, "status": fault}
                     self._reply(fault, {}, json.dumps(err).encode())
                     return
+                with plan.lock:
+                    plan.bulk_ids.append(_ids(body))
                 status, headers, payload = self._forward(body)
+                if plan.bulk_delay_s > 0:  # applied; the answer comes late (or never is read)
+                    time.sleep(plan.bulk_delay_s)
                 if item_fault and status == 200:
                     data = json.loads(payload)
                     op = next(iter(data["items"][0]))
@@ -100,9 +110,26 @@ def _handler(upstream: str, plan: FaultPlan) -> type[BaseHTTPRequestHandler]:
                 return
             self._reply(*self._forward(body))
 
+        def handle(self) -> None:
+            # The client may have given up waiting (a request timeout) before the answer.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                super().handle()
+
         do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
 
     return Handler
+
+
+def _ids(body: bytes | None) -> list[str]:
+    """The ``_id`` of each action line of an NDJSON bulk body."""
+    ids = []
+    for line in (body or b"").splitlines():
+        action = json.loads(line) if line.strip() else None
+        if isinstance(action, dict) and len(action) == 1:
+            meta = next(iter(action.values()))
+            if isinstance(meta, dict) and "_id" in meta:
+                ids.append(str(meta["_id"]))
+    return ids
 
 
 @contextmanager
