@@ -18,11 +18,13 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.feeds import FeedList, FeedSpec, save_feed_list
 from connectors.producer import FEED_HEADER
@@ -31,7 +33,7 @@ from streams import topics
 from streams.commands.bootstrap import ensure_topics
 from streams.settings import Settings
 from tests.integration.feed_server import FeedServer
-from tests.integration.stage_helpers import ROOT
+from tests.integration.stage_helpers import ROOT, free_port
 from tests.integration.test_connector import rss, topic_records
 
 FEEDS = 24
@@ -46,7 +48,6 @@ def env(kafka: Settings, unique: str, tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("NEWSFLOW_TOPICS__NAMESPACE", f"test.{unique}.")
     monkeypatch.setenv("NEWSFLOW_TOPICS__PARTITIONS", "3")
     monkeypatch.setenv("NEWSFLOW_CONNECTOR__STATE_PATH", str(tmp_path / "state.sqlite"))
-    monkeypatch.setenv("NEWSFLOW_CONNECTOR__METRICS_PORT", "0")
     monkeypatch.setenv("NEWSFLOW_CONNECTOR__COMMIT_INTERVAL_S", "0.2")
     monkeypatch.setenv("NEWSFLOW_CONNECTOR__PARSE_WORKERS", "0")  # 2 cores shared: light
     # Every feed is polled again every 1-2 s: a feed fetched by a second replica would show.
@@ -61,9 +62,12 @@ def agent(replica: int) -> str:
     return f"newsflow-test/replica-{replica}"
 
 
-def start(replica: int, replicas: int, feeds: Path, log: Path) -> subprocess.Popen[bytes]:
+def start(
+    replica: int, replicas: int, feeds: Path, log: Path, port: int
+) -> subprocess.Popen[bytes]:
     proc_env = {
         **os.environ,
+        "NEWSFLOW_CONNECTOR__METRICS_PORT": str(port),
         "NEWSFLOW_CONNECTOR__REPLICAS": str(replicas),
         "NEWSFLOW_CONNECTOR__REPLICA": str(replica),
         "NEWSFLOW_CONNECTOR__USER_AGENT": agent(replica),
@@ -89,10 +93,14 @@ def start(replica: int, replicas: int, feeds: Path, log: Path) -> subprocess.Pop
 
 def run_replicas(
     settings: Settings, replicas: int, feeds: Path, logs: Path, want_records: int
-) -> list[list[dict[str, Any]]]:
+) -> tuple[list[list[dict[str, Any]]], list[set[str]]]:
     """``replicas`` long-running connectors until the topic holds ``want_records`` records and
-    a little longer (a second fetch of any feed would show then); stopped with SIGTERM."""
-    procs = [(start(r, replicas, feeds, logs / f"r{r}of{replicas}.log")) for r in range(replicas)]
+    a little longer (a second fetch of any feed would show then); stopped with SIGTERM.
+    Returns each one's JSON log lines and the feeds its /metrics has a health series for."""
+    ports = [free_port() for _ in range(replicas)]
+    procs = [
+        start(r, replicas, feeds, logs / f"r{r}of{replicas}.log", ports[r]) for r in range(replicas)
+    ]
     try:
         deadline = time.monotonic() + 90
         while len(topic_records(settings)) < want_records and time.monotonic() < deadline:
@@ -100,6 +108,7 @@ def run_replicas(
                 assert p.poll() is None, (logs / f"r{r}of{replicas}.log").read_text()[-3000:]
             time.sleep(0.3)
         time.sleep(3.0)
+        metrics_feeds = [feeds_in_metrics(port) for port in ports]
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -109,7 +118,18 @@ def run_replicas(
         text = (logs / f"r{r}of{replicas}.log").read_text()
         assert code == 0, text[-3000:]
         out.append([json.loads(x) for x in text.splitlines() if x.startswith("{")])
-    return out
+    return out, metrics_feeds
+
+
+def feeds_in_metrics(port: int) -> set[str]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return {
+        s.labels["feed"]
+        for family in text_string_to_metric_families(text)
+        if family.name == "newsflow_feed_status"
+        for s in family.samples
+    }
 
 
 def fetched_by(server: FeedServer) -> dict[str, Counter[str]]:
@@ -147,7 +167,7 @@ def test_two_connectors_poll_each_feed_exactly_once_and_three_take_over_cleanly(
         save_feed_list(path, flist)
 
         # ---- two replicas -------------------------------------------------------------------
-        logs = run_replicas(env, 2, path, tmp_path, FEEDS * ITEMS)
+        logs, in_metrics = run_replicas(env, 2, path, tmp_path, FEEDS * ITEMS)
         fetches = fetched_by(server)
         for feed_id in IDS:  # fetched, several times, and only by its owner
             assert set(fetches[feed_id]) == {agent(owner(feed_id, 2))}, feed_id
@@ -157,6 +177,8 @@ def test_two_connectors_poll_each_feed_exactly_once_and_three_take_over_cleanly(
         for r in range(2):
             msgs = [x["msg"] for x in logs[r]]
             assert f"replica {r}/2 owns {owned[r]} of {FEEDS} feeds" in msgs
+            # Per-feed series only for its own feeds: summed over replicas, each feed once.
+            assert in_metrics[r] == {i for i in IDS if owner(i, 2) == r}
         records = topic_records(env)
         keys = Counter(rec.key for rec in records)
         assert len(keys) == FEEDS * ITEMS and max(keys.values()) == 1  # all, once each
@@ -177,7 +199,7 @@ def test_two_connectors_poll_each_feed_exactly_once_and_three_take_over_cleanly(
         # The moved feeds start without state at replica 2: their items are produced again
         # (same article ids, the index keeps one document each); the others only add one.
         want = len(records) + (FEEDS - len(moved)) + len(moved) * (ITEMS + 1)
-        logs = run_replicas(env, 3, path, tmp_path, want)
+        logs, in_metrics = run_replicas(env, 3, path, tmp_path, want)
         fetches = fetched_by(server)
         for feed_id in IDS:
             assert set(fetches[feed_id]) == {agent(owner(feed_id, 3))}, feed_id
@@ -203,3 +225,4 @@ def test_two_connectors_poll_each_feed_exactly_once_and_three_take_over_cleanly(
         for r in range(3):
             file = state_path_for(state, Shard(r, 3))
             assert stored_feeds(file) == {i for i in IDS if owner(i, 3) == r}
+            assert in_metrics[r] == {i for i in IDS if owner(i, 3) == r}
