@@ -495,8 +495,7 @@ class Pipeline:
 
     def produce(self, spec: topics.TopicSpec, key: bytes | None, value: bytes) -> tuple[int, int]:
         """One record straight into a topic; returns (partition, offset) once acknowledged."""
-        bootstrap = self.settings.kafka.bootstrap_servers
-        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        producer = KafkaProducer(**client_options(self.settings.kafka), acks="all")
         try:
             meta = producer.send(self.topic(spec), key=key, value=value).get(30)
         finally:
@@ -505,8 +504,7 @@ class Pipeline:
 
     def lags(self) -> dict[str, dict[str, int]]:
         """Per stage and input topic: end offsets minus the group's committed offsets."""
-        bootstrap = self.settings.kafka.bootstrap_servers
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+        admin = KafkaAdminClient(**client_options(self.settings.kafka), request_timeout_ms=15_000)
         consumer = self._consumer()
         try:
             out: dict[str, dict[str, int]] = {}
