@@ -403,6 +403,17 @@ def refusal(status: int, error: str | None) -> str | None:
     return None
 
 
+def transport_hint(settings: ElasticSettings, error: str) -> str:
+    """A plain-http URL pointed at an HTTPS port: the server closes the connection without a
+    word ("Remote end closed connection without response"), which says nothing about why."""
+    if settings.url.startswith("http://") and "RemoteDisconnected" in error:
+        return (
+            " (the server closed the connection without an answer: if it serves HTTPS, "
+            "NEWSFLOW_ELASTIC__URL must start with https://)"
+        )
+    return ""
+
+
 class Refused(RetryableError):
     """A whole request refused for a ``REFUSALS`` reason: retried, never dead-lettered."""
 
@@ -499,7 +510,8 @@ class ElasticSink:
             # A pre-serialised NDJSON body is accepted at run time; the stubs list sequences.
             resp = self.client.bulk(operations=bulk.body, refresh=refresh)  # type: ignore[arg-type]
         except TransportError as exc:  # connection refused, timeout, TLS ...
-            raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
+            hint = transport_hint(self.settings, str(exc))
+            raise RetryableError(f"{type(exc).__name__}: {exc}{hint}") from exc
         except ApiError as exc:
             reason = refusal(exc.meta.status, f"{exc} {exc.body}")
             if reason is not None:
