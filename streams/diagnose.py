@@ -322,7 +322,7 @@ def kafka(exc: BaseException, settings: KafkaSettings, broker: str | None = None
         return problem("tls", f"TLS handshake with {where} failed: {tls_detail}")
     reason = _unreachable(exc)
     if (
-        reason == "connection reset"
+        reason in ("connection reset", "connection closed")
         and not uses_tls
         and settings.security_protocol == "PLAINTEXT"
         and broker is not None
@@ -359,8 +359,10 @@ def kafka_brokers(
     counted = f"({up} of {total} broker{'s' if total != 1 else ''} up)"
     first = next(iter(failed.values()))
     if first.kind in AUTH_KINDS or first.kind == "config":
-        # The same credential everywhere: one message, no broker list needed.
-        return Problem("kafka", first.kind, f"{first.message} {counted}", first.broker)
+        # The brokers answer; our credential (or setting) is wrong, the same for all of them.
+        (exc,) = [e for b, e in results.items() if b == first.broker]
+        assert exc is not None
+        return kafka(exc, settings)
     same = [b for b, p in failed.items() if p.kind == first.kind]
     if first.kind == "unreachable" and len(same) > 1:
         reasons = {p.message.rsplit("(", 1)[-1].rstrip(")") for b, p in failed.items()}

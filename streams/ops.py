@@ -154,6 +154,8 @@ def probe_broker(kafka: KafkaSettings, address: str, timeout_s: float = 3.0) -> 
         return exc
     manager = KafkaConnectionManager(net, **options)
 
+    conns: list[Any] = []
+
     async def connect() -> None:
         (node,) = manager.cluster.bootstrap_brokers()
         conn = manager.get_connection(
@@ -162,16 +164,36 @@ def probe_broker(kafka: KafkaSettings, address: str, timeout_s: float = 3.0) -> 
             pop_on_close=False,
             refresh_metadata_on_err=False,
         )
+        conns.append(conn)
         await conn
 
     try:
         net.run(connect)
     except Exception as exc:  # noqa: BLE001 - the answer of the probe
-        return exc
+        return _sasl_rejection(kafka, exc, conns[0] if conns else None)
     finally:
         manager.close()
         net.close()
     return None
+
+
+def _sasl_rejection(kafka: KafkaSettings, exc: Exception, conn: Any) -> Exception:
+    """A broker that rejects SCRAM credentials closes the connection after the last SASL step
+    (kafka-python 3.0 then reports only "socket disconnected"). The connection had already
+    spoken Kafka (ApiVersions answered: ``broker_version_data``), so a loss before it was
+    ready happened during SASL: say so, as the authentication failure it is."""
+    from kafka.errors import KafkaConnectionError, SaslAuthenticationFailedError
+
+    sasl = kafka.security_protocol.startswith("SASL_")
+    spoke = conn is not None and getattr(conn, "broker_version_data", None) is not None
+    if sasl and spoke and type(exc) is KafkaConnectionError:
+        rejected: Exception = SaslAuthenticationFailedError(
+            f"the broker closed the connection during SASL {kafka.sasl_mechanism} "
+            f"authentication ({exc})"
+        )
+        rejected.__cause__ = exc
+        return rejected
+    return exc
 
 
 def probe_kafka(kafka: KafkaSettings, timeout_s: float = 3.0) -> Problem | None:
