@@ -1,0 +1,382 @@
+"""newsflow against a real Elasticsearch with security on (issue 16.1, Elasticsearch side).
+
+The secure Elasticsearch is the local stack's own secure mode (``stack=secure``: HTTPS with the
+stack CA, one file-realm user from the stack's generated secrets, API keys), started once per
+session on its own ports beside the default stack, which stays untouched. Kafka is the default
+stack's (security on the Kafka side is tested with the secure cluster).
+
+Checked: basic auth over HTTPS verifies the certificate against the stack CA and nothing else; no
+built-in user with a default password exists; plain http to the HTTPS port fails with a hint; an
+API key made by ``create_api_key`` runs ``newsflow bootstrap`` and the index stage and can touch
+nothing else; rejected credentials (a wrong password, a revoked API key) make the index stage wait
+(readiness 503 naming the user or key and the setting to fix, nothing dead-lettered, nothing
+lost) and after a restart with the right credential exactly the ids fed are indexed, once each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from elastic_transport import TransportError
+from elasticsearch import ApiError, Elasticsearch
+from pydantic import SecretStr
+
+from streams import topics
+from streams.errors import RetryableError
+from streams.infra import elastic, secrets
+from streams.infra.errors import InfraError
+from streams.infra.procs import Tracked, stop
+from streams.schema import Article, LanguageInfo, encode
+from streams.settings import ElasticSettings, InfraSettings, Settings
+from streams.sinks.elastic import ElasticSink, make_client, prepare_bulk
+from tests.conftest import _unavailable, make_raw
+from tests.integration import stage_helpers as h
+
+# The secure stack's Elasticsearch ports (the same stack the secure Kafka cluster joins).
+SECURE = {"stack": "secure", "secure": True, "es_port": 19200, "es_transport_port": 19300}
+FIRST_SEEN = datetime(2026, 10, 7, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class SecureElastic:
+    infra: InfraSettings
+    env: dict[str, str]  # NEWSFLOW_ELASTIC__* of the stack's file-realm user (URL, user, CA)
+    start_s: float  # how long the session waited for it (0.0 when it was running)
+
+
+@pytest.fixture(scope="session")
+def secure_es(settings: Settings) -> Iterator[SecureElastic]:
+    """The secure stack's Elasticsearch: reused when running, else started here and stopped at
+    the end of the session."""
+    infra = settings.infra.model_copy(update=SECURE)
+    began = time.monotonic()
+    started: Tracked | None = None
+    try:
+        running = elastic.pidfile(infra).read()
+        if running is not None and running.alive():
+            elastic.wait_ready(infra, running)
+        else:
+            if running is not None:
+                elastic.pidfile(infra).remove()
+            started = elastic.start(infra)
+            elastic.wait_ready(infra, started)
+    except (InfraError, OSError) as exc:
+        if started is not None:
+            stop(started, timeout_s=30)
+            elastic.pidfile(infra).remove()
+        _unavailable("the secure stack's Elasticsearch", exc)
+    waited = time.monotonic() - began if started is not None else 0.0
+    env = {k: v for k, v in secrets.client_env(infra).items() if k.startswith("NEWSFLOW_ELASTIC__")}
+    yield SecureElastic(infra, env, waited)
+    if started is not None:
+        stop(started, timeout_s=60)
+        elastic.pidfile(infra).remove()
+
+
+def _settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for key in ("USERNAME", "PASSWORD", "API_KEY", "CA_CERTS"):
+        monkeypatch.delenv(f"NEWSFLOW_ELASTIC__{key}", raising=False)
+    return h.settings_for(env, monkeypatch)
+
+
+def _articles(n: int) -> list[Article]:
+    out = []
+    for i in range(n):
+        raw = make_raw(i, now=FIRST_SEEN)
+        out.append(
+            Article(
+                article_id=raw.article_id,
+                source=raw.source,
+                language=LanguageInfo(code="en", confidence=0.9, method="text", script="Latn"),
+            )
+        )
+    return out
+
+
+def _indexed_ids(client: Elasticsearch, alias: str) -> list[str]:
+    """Every document id under the alias, duplicates included (one per document)."""
+    client.indices.refresh(index=alias)
+    hits = client.search(index=alias, size=1000, source=False)["hits"]["hits"]
+    return [hit["_id"] for hit in hits]
+
+
+def _drop(client: Elasticsearch, env: dict[str, str]) -> None:
+    prefix = env["NEWSFLOW_ELASTIC__INDEX_PREFIX"]
+    client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
+    client.options(ignore_status=404).indices.delete_index_template(name=prefix)
+
+
+def test_basic_auth_over_https_trusts_the_stack_ca_only(
+    secure_es: SecureElastic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(secure_es.env, monkeypatch)
+    assert settings.elastic.url == "https://127.0.0.1:19200"
+    client = make_client(settings.elastic)
+    me = client.security.authenticate()
+    assert me["username"] == secrets.ensure(secure_es.infra).es_user
+    assert me["authentication_realm"]["type"] == "file"
+    assert "superuser" in me["roles"]
+    client.close()
+
+    # The certificate is checked: the default CA bundle does not know the stack's CA.
+    untrusted = make_client(settings.elastic.model_copy(update={"ca_certs": None}))
+    with pytest.raises(TransportError, match="CERTIFICATE_VERIFY_FAILED"):
+        untrusted.security.authenticate()
+    untrusted.close()
+
+    # No built-in user with a default or bootstrap password, and a wrong password is a 401.
+    for user, password in [("elastic", "changeme"), ("elastic", ""), (me["username"], "wrong")]:
+        other = settings.elastic.model_copy(
+            update={"username": user, "password": SecretStr(password)}
+        )
+        guest = make_client(other)
+        with pytest.raises(ApiError) as err:
+            guest.security.authenticate()
+        assert err.value.meta.status == 401, (user, err.value)
+        guest.close()
+
+
+def test_the_key_and_the_password_hash_are_private_to_the_service(
+    secure_es: SecureElastic,
+) -> None:
+    config = elastic.run_dir(secure_es.infra) / "config"
+    creds = secrets.ensure(secure_es.infra)
+    for name in ("certs/http-key.pem", "users", "users_roles"):
+        st = (config / name).stat()
+        assert st.st_mode & 0o007 == 0, f"{name} is readable by others: {oct(st.st_mode)}"
+        assert st.st_uid == os.geteuid()
+    users = (config / "users").read_text()
+    assert users.startswith(f"{creds.es_user}:$2a$") and creds.es_password not in users
+    assert stat.S_IMODE(secrets._path(secure_es.infra).stat().st_mode) == 0o600
+
+
+def test_plain_http_to_the_https_port_fails_with_a_hint(
+    secure_es: SecureElastic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {**secure_es.env, "NEWSFLOW_ELASTIC__URL": "http://127.0.0.1:19200"}
+    sink = ElasticSink(_settings(env, monkeypatch).elastic)
+    sink.start()
+    with pytest.raises(RetryableError, match="must start with https://"):
+        sink.send(prepare_bulk([("any-index", "x", {"a": 1})]))
+    sink.close()
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+    except OSError as exc:  # the worker's web server is not up yet
+        return 0, str(exc)
+
+
+class IndexWorker:
+    def __init__(self, env: dict[str, str], alive: Callable[[], None]):
+        self.base = f"http://127.0.0.1:{env['NEWSFLOW_FAUST__WEB_PORT']}"
+        self.alive = alive
+
+    def ready(self) -> tuple[int, dict[str, Any]]:
+        status, body = _get(self.base + "/health/ready")
+        return status, (json.loads(body) if status in (200, 503) else {})
+
+    def wait_problem(self, *words: str) -> str:
+        """Until /health/ready answers 503 with an Elasticsearch problem naming ``words``."""
+        seen: dict[str, Any] = {}
+
+        def named() -> bool:
+            status, report = self.ready()
+            seen.update(report)
+            problem = str(report.get("problems", {}).get("elasticsearch", ""))
+            return status == 503 and all(w in problem for w in words)
+
+        assert h.wait_for(named, 90, self.alive), f"readiness never named {words}: {seen}"
+        return str(seen["problems"]["elasticsearch"])
+
+
+@pytest.fixture
+def isolated(
+    kafka: Settings, secure_es: SecureElastic, unique: str, tmp_path: Path
+) -> Iterator[dict[str, str]]:
+    """Worker environment: isolated topics/index names, Kafka of the default stack, the secure
+    Elasticsearch; its indices and template are removed afterwards."""
+    env = {**h.isolated_env(kafka, unique, tmp_path), **secure_es.env}
+    env["NEWSFLOW_ELASTIC__DEAD_LETTER_INDEX"] = f"test-dead-letters-{unique}"
+    yield env
+    client = _admin(env)
+    _drop(client, env)
+    client.indices.delete(index=env["NEWSFLOW_ELASTIC__DEAD_LETTER_INDEX"], ignore_unavailable=True)
+    client.close()
+
+
+def _admin(env: dict[str, str]) -> Elasticsearch:
+    """A client as the stack's file-realm user, for ``env``'s index names."""
+    fields = {
+        k.removeprefix("NEWSFLOW_ELASTIC__").lower(): v
+        for k, v in env.items()
+        if k.startswith("NEWSFLOW_ELASTIC__")
+    }
+    return make_client(ElasticSettings(**fields))
+
+
+def _bootstrap(env: dict[str, str], log: Path) -> None:
+    """`newsflow bootstrap` as a user runs it, with ``env``'s credentials."""
+    res = subprocess.run(
+        [sys.executable, "-m", "streams.commands.cli", "bootstrap"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    log.write_text(res.stdout + res.stderr)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+
+def _wait_and_resume(
+    env: dict[str, str],
+    admin_env: dict[str, str],
+    wrong: dict[str, str],
+    right: dict[str, str],
+    expect_words: tuple[str, ...],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    secret: str,
+) -> dict[str, float]:
+    """Feed articles; the index worker with ``wrong`` credentials must wait (503 naming
+    ``expect_words``, nothing dead-lettered or indexed); a restart with ``right`` ones indexes
+    exactly the ids fed, once each. Returns timings."""
+    settings = _settings(env, monkeypatch)
+    admin = _admin(admin_env)
+    alias = settings.elastic.alias
+    articles = _articles(40)
+    h.produce(
+        settings,
+        topics.ENRICHED.topic_name(settings.topics),
+        [(a.article_id.encode(), encode(a)) for a in articles],
+    )
+    times: dict[str, float] = {}
+    log = tmp_path / "index-wrong.log"
+    began = time.monotonic()
+    with h.worker("index", {**env, **wrong}, log) as proc:
+
+        def alive() -> None:
+            assert proc.poll() is None, log.read_text()[-4000:]
+
+        worker = IndexWorker(env, alive)
+        problem = worker.wait_problem(*expect_words)
+        times["refusal_reported_s"] = time.monotonic() - began
+        print(f"readiness problem: {problem}")
+        assert secret not in problem  # the secret itself is never shown
+        time.sleep(3)  # retries go on; nothing may be dead-lettered or skipped meanwhile
+        assert worker.ready()[0] == 503
+        assert _indexed_ids(admin, alias) == []
+        dlq = topics.DLQ_INDEX.topic_name(settings.topics)
+        assert h.read_all(settings, dlq, 0, 3, alive) == []
+        # The operator restarts it. A worker stuck on refused writes may not finish its
+        # batch on SIGTERM: it is killed after 10 s (nothing was acked, so nothing is lost).
+        began = time.monotonic()
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        times["stop_s"] = time.monotonic() - began
+    log = tmp_path / "index-right.log"
+    began = time.monotonic()
+    with h.worker("index", {**env, **right}, log) as proc:
+
+        def alive_again() -> None:
+            assert proc.poll() is None, log.read_text()[-4000:]
+
+        worker = IndexWorker(env, alive_again)
+
+        def all_indexed() -> bool:
+            return len(_indexed_ids(admin, alias)) >= len(articles)
+
+        assert h.wait_for(all_indexed, 120, alive_again), log.read_text()[-4000:]
+        times["indexed_after_fix_s"] = time.monotonic() - began
+        assert h.wait_for(lambda: worker.ready()[0] == 200, 30, alive_again), worker.ready()
+        time.sleep(2)
+        assert h.read_all(settings, dlq, 0, 3, alive_again) == []
+    ids = _indexed_ids(admin, alias)
+    assert sorted(ids) == sorted(a.article_id for a in articles)  # exact set, no duplicates
+    admin.close()
+    return times
+
+
+def test_wrong_password_waits_reports_the_user_and_resumes_after_the_fix(
+    isolated: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = isolated
+    _bootstrap(env, tmp_path / "bootstrap.log")
+    user = env["NEWSFLOW_ELASTIC__USERNAME"]
+    wrong_password = "not-the-password-" + os.urandom(4).hex()
+    times = _wait_and_resume(
+        env,
+        env,
+        {"NEWSFLOW_ELASTIC__PASSWORD": wrong_password},
+        {},
+        ("authentication failed (401)", f"user {user}", "NEWSFLOW_ELASTIC__PASSWORD"),
+        tmp_path,
+        monkeypatch,
+        wrong_password,
+    )
+    print(f"wrong password: {times}")
+
+
+def test_api_key_bootstraps_and_indexes_a_revoked_one_waits(
+    isolated: dict[str, str],
+    secure_es: SecureElastic,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = isolated
+    limits = _settings(env, monkeypatch).elastic
+    key = elastic.create_api_key(secure_es.infra, limits, name=env["NEWSFLOW_FAUST__APP_ID"])
+    revoked = elastic.create_api_key(secure_es.infra, limits, name="test-revoked")
+    user_keys = ("NEWSFLOW_ELASTIC__USERNAME", "NEWSFLOW_ELASTIC__PASSWORD")
+    as_key = {k: v for k, v in env.items() if k not in user_keys}
+    _bootstrap({**as_key, "NEWSFLOW_ELASTIC__API_KEY": key["encoded"]}, tmp_path / "bootstrap.log")
+
+    # The key is limited to newsflow's indices.
+    keyed = make_client(
+        limits.model_copy(
+            update={"api_key": SecretStr(key["encoded"]), "username": None, "password": None}
+        )
+    )
+    with pytest.raises(ApiError) as err:
+        keyed.indices.create(index=f"not-newsflow-{env['NEWSFLOW_FAUST__APP_ID']}")
+    assert err.value.meta.status == 403
+    keyed.close()
+
+    elastic.request_json(
+        secure_es.infra, "/_security/api_key", {"ids": [revoked["id"]]}, method="DELETE"
+    )
+    times = _wait_and_resume(
+        as_key,
+        env,
+        {"NEWSFLOW_ELASTIC__API_KEY": revoked["encoded"]},
+        {"NEWSFLOW_ELASTIC__API_KEY": key["encoded"]},
+        ("authentication failed (401)", revoked["id"], "NEWSFLOW_ELASTIC__API_KEY"),
+        tmp_path,
+        monkeypatch,
+        revoked["api_key"],
+    )
+    print(f"revoked API key: {times}")
