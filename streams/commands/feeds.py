@@ -295,12 +295,14 @@ def connect_cmd(
     except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
         _err(f"Kafka at {settings.kafka.bootstrap_servers} is not usable: {exc}")
     store = SqliteFeedStateStore(state_path_for(settings.connector.state_path, shard))
-    _drop_foreign_states(store, shard, flist)
+    saved = _drop_foreign_states(store, shard, flist)
     producer = ArticleProducer(settings)
     connector = Connector(
         settings.connector, flist, store, producer, feeds_path=path, select=_owned(shard, log)
     )
     connector.recover(settings)
+    if shard.count > 1:
+        _take_over(settings, connector, shard, saved, log)
     progress = _progress_printer(sys.stderr.isatty())
     try:
         if once:
@@ -359,11 +361,12 @@ def _owned(shard: Shard, log: logging.Logger) -> Any:
     return select
 
 
-def _drop_foreign_states(store: Any, shard: Shard, flist: FeedList) -> None:
+def _drop_foreign_states(store: Any, shard: Shard, flist: FeedList) -> set[str] | None:
     """Forget the saved state of listed feeds another replica owns now (the replica count
-    changed): this replica's state file holds only its own feeds."""
+    changed): this replica's state file holds only its own feeds. Returns the ids of the
+    feeds whose state is saved here (None with a single replica: not looked at)."""
     if shard.count == 1:
-        return
+        return None
     saved = store.load_all()
     foreign = [f.id for f in flist.feeds if f.id in saved and not shard.owns(f.id)]
     for feed_id in foreign:
@@ -374,6 +377,30 @@ def _drop_foreign_states(store: Any, shard: Shard, flist: FeedList) -> None:
             shard,
             len(foreign),
         )
+    return set(saved) - set(foreign)
+
+
+def _take_over(
+    settings: Settings, connector: Any, shard: Shard, saved: set[str] | None, log: logging.Logger
+) -> None:
+    """Feeds this replica owns but has no state for (new to it: the replica count changed, or
+    the feed is new): their seen sets from the raw topic, so they are not produced again."""
+    from connectors.handoff import adopt
+
+    missing = {feed_id for feed_id in connector.states if feed_id not in (saved or set())}
+    if not missing:
+        return
+    started = time.monotonic()
+    taken = adopt(settings, connector.producer.topic, connector.states, missing)
+    log.info(
+        "replica %s: %d feed(s) without state here; %d of them taken over from the raw topic "
+        "(%d record(s) read back in %.1f s)",
+        shard,
+        len(missing),
+        len(taken),
+        sum(taken.values()),
+        time.monotonic() - started,
+    )
 
 
 async def _forever(connector: Any, progress: Any, port: int, host: str = "127.0.0.1") -> Any:

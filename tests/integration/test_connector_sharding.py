@@ -4,9 +4,11 @@ local feed server and the real Kafka broker.
 Two long-running connectors (replicas=2, replica 0 and 1) share one list of 24 feeds and one
 state path, each feed polled every 1-2 s: every feed is fetched by exactly one of them (the feed
 server sees each replica's User-Agent), the one ``connectors.sharding.owner`` names, and every
-article reaches the topic exactly once. Then the same list runs on three replicas: the feeds the
-new replica won are fetched by it alone, the old owners drop their state, the others keep theirs
-(a conditional GET and only the new item).
+article reaches the topic exactly once. Then the same list runs on three replicas with one new
+and one edited item in every feed: the feeds the new replica won are fetched by it alone, the
+old owners drop their state, the others keep theirs (a conditional GET), and the new owner takes
+the moved feeds' seen sets from the raw topic, so every feed produces exactly its new item and
+its update (with the original first_seen_at), nothing again.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from connectors.producer import FEED_HEADER
 from connectors.sharding import Shard, owner, state_path_for
 from streams import topics
 from streams.commands.bootstrap import ensure_topics
+from streams.schema.models import RawArticle, decode
 from streams.settings import Settings
 from tests.integration.feed_server import FeedServer
 from tests.integration.stage_helpers import ROOT, free_port
@@ -190,15 +193,13 @@ def test_two_connectors_poll_each_feed_exactly_once_and_three_take_over_cleanly(
         for r, file in enumerate(files):
             assert stored_feeds(file) == {i for i in IDS if owner(i, 2) == r}
 
-        # ---- three replicas: one new item in every feed -------------------------------------
+        # ---- three replicas: one new and one edited item in every feed ----------------------
         server.reset_counts()
         for n, feed_id in enumerate(IDS):
-            server.set_feed(f"/feeds/{feed_id}.xml", rss(n, range(-1, ITEMS)))
+            server.set_feed(f"/feeds/{feed_id}.xml", rss(n, range(-1, ITEMS), edited={3}))
         moved = {i for i in IDS if owner(i, 3) != owner(i, 2)}
         assert len(moved) == 8 and {owner(i, 3) for i in moved} == {2}
-        # The moved feeds start without state at replica 2: their items are produced again
-        # (same article ids, the index keeps one document each); the others only add one.
-        want = len(records) + (FEEDS - len(moved)) + len(moved) * (ITEMS + 1)
+        want = len(records) + 2 * FEEDS
         logs, in_metrics = run_replicas(env, 3, path, tmp_path, want)
         fetches = fetched_by(server)
         for feed_id in IDS:
@@ -208,18 +209,25 @@ def test_two_connectors_poll_each_feed_exactly_once_and_three_take_over_cleanly(
                 "if-none-match",
                 "if-modified-since",
             }
-            # Kept state: a conditional request; a moved feed starts afresh at its new owner.
+            # Kept state: a conditional request; the validators of a moved feed stayed behind.
             assert bool(conditional) == (feed_id not in moved), feed_id
         after = topic_records(env)
         assert len(after) == want
         keys = Counter(rec.key for rec in after)
         assert len(keys) == FEEDS * (ITEMS + 1)  # nothing missing
-        twice = {
-            dict(rec.headers)[FEED_HEADER].decode()
-            for rec in after
-            if keys[rec.key] == 2  # produced again: only the moved feeds' old items
-        }
-        assert twice == moved and max(keys.values()) == 2
+        versions: dict[bytes, list[RawArticle]] = {}
+        for rec in after:
+            versions.setdefault(rec.key, []).append(decode(RawArticle, rec.value))
+        updated = {k: v for k, v in versions.items() if len(v) > 1}
+        # Twice: only the edited item of each feed, moved or not; nothing produced again.
+        assert len(updated) == FEEDS and max(keys.values()) == 2
+        assert {v[0].source.feed.feed_id for v in updated.values()} == set(IDS)
+        for old, new in updated.values():
+            assert new.source.summary.endswith("Corrected.")
+            assert new.source.first_seen_at == old.source.first_seen_at
+        (taken,) = [x["msg"] for x in logs[2] if "taken over" in x["msg"]]
+        assert f"{len(moved)} feed(s) without state here; {len(moved)} of them taken over" in taken
+        assert f"({len(moved) * ITEMS} record(s) read back" in taken
         dropped = [x["msg"] for r in (0, 1) for x in logs[r] if "dropped the state" in x["msg"]]
         assert sum(int(m.split("dropped the state of ")[1].split()[0]) for m in dropped) == 8
         for r in range(3):
