@@ -9,6 +9,7 @@ from elasticsearch import Elasticsearch
 
 from streams.settings import Settings
 from streams.sinks.elastic import make_client
+from tests.integration.secure_stack import secure_stack  # noqa: F401 - session fixture
 
 
 @pytest.fixture
