@@ -8,9 +8,12 @@ The default stack lives in ``<home>/run``; another (``infra.stack``, e.g. ``secu
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +79,24 @@ def remember(infra: InfraSettings) -> None:
     safefs.write_file(_shape_file(infra), json.dumps({k: getattr(infra, k) for k in SHAPE}))
 
 
+@contextlib.contextmanager
+def _locked(infra: InfraSettings, say: Say) -> Iterator[None]:
+    """One `up` or `down` of a stack at a time: two test sessions starting the same stack
+    together would each start brokers on the same ports."""
+    rdir = stack_run_dir(infra)
+    safefs.own_dir(rdir)
+    fd = safefs.open_append(rdir / ".lock")
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"stack {infra.stack}: waiting for another `infra up`/`down` to finish ...")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def kafka_address(infra: InfraSettings) -> str:
     return ",".join(f"{infra.host}:{b.port}" for b in kafka.brokers(infra))
 
@@ -96,6 +117,11 @@ def _running(tracked: Tracked | None) -> bool:
 def up(infra: InfraSettings, say: Say) -> dict[str, float]:
     """Start what is not running (every broker that is down, Elasticsearch); wait until
     everything is ready. Idempotent: after one broker was stopped it starts just that one."""
+    with _locked(infra, say):
+        return _up(infra, say)
+
+
+def _up(infra: InfraSettings, say: Say) -> dict[str, float]:
     t0 = time.monotonic()
     kafka.check_ports(infra)
     dist.fetch(infra, say)
@@ -170,6 +196,11 @@ def up(infra: InfraSettings, say: Say) -> dict[str, float]:
 def down(infra: InfraSettings, say: Say) -> None:
     """Stop every broker (whatever broker count started them) and Elasticsearch, by pid, all
     at once: brokers stopped one by one wait for the quorum the earlier ones left."""
+    with _locked(infra, say):
+        _down(infra, say)
+
+
+def _down(infra: InfraSettings, say: Say) -> None:
     units = [*kafka.all_pidfiles(infra), ("elasticsearch", elastic.pidfile(infra))]
     found = [(name, pidfile, pidfile.read()) for name, pidfile in units]
     for name, _, tracked in found:

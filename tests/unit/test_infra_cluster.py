@@ -142,3 +142,35 @@ def test_client_sections_match_client_env(tmp_path: Path) -> None:
     assert settings.bootstrap_servers == "127.0.0.1:19102"
     assert settings.sasl_password is not None
     assert settings.sasl_password.get_secret_value() == secrets.ensure(infra).kafka_password
+
+
+def test_one_up_or_down_of_a_stack_at_a_time(tmp_path: Path) -> None:
+    import threading
+
+    infra = _three(tmp_path)
+    said: list[str] = []
+    inside = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with stack._locked(infra, said.append):
+            inside.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert inside.wait(10)
+
+    def enter() -> None:
+        with stack._locked(infra, said.append):
+            pass
+
+    second = threading.Thread(target=enter)
+    second.start()
+    second.join(1.0)
+    assert second.is_alive()  # blocked while the first holds the stack
+    assert said == ["stack secure: waiting for another `infra up`/`down` to finish ..."]
+    release.set()
+    holder.join(10)
+    second.join(10)
+    assert not second.is_alive()
