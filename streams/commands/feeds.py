@@ -294,15 +294,20 @@ def connect_cmd(
         ensure_topics(settings, log.info, (topics.RAW,))
     except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
         _err(f"Kafka at {settings.kafka.bootstrap_servers} is not usable: {exc}")
-    store = SqliteFeedStateStore(state_path_for(settings.connector.state_path, shard))
-    saved = _drop_foreign_states(store, shard, flist)
+    state_path = state_path_for(settings.connector.state_path, shard)
+    store = SqliteFeedStateStore(state_path)
+    # Only where ownership can have changed (several replicas now or at the last start): the
+    # single connector's behaviour is untouched.
+    sharded = _sharded(settings.connector.state_path, state_path, shard, log)
+    saved = _drop_foreign_states(store, shard, flist) if sharded else None
     producer = ArticleProducer(settings)
     connector = Connector(
         settings.connector, flist, store, producer, feeds_path=path, select=_owned(shard, log)
     )
     connector.recover(settings)
-    if shard.count > 1:
+    if saved is not None:
         _take_over(settings, connector, shard, saved, log)
+        _replicas_marker(state_path).write_text(f"{shard.count}\n")
     progress = _progress_printer(sys.stderr.isatty())
     try:
         if once:
@@ -361,12 +366,39 @@ def _owned(shard: Shard, log: logging.Logger) -> Any:
     return select
 
 
-def _drop_foreign_states(store: Any, shard: Shard, flist: FeedList) -> set[str] | None:
+def _replicas_marker(state_path: Path) -> Path:
+    """Beside a replica's state file: the replica count it last ran with."""
+    return state_path.with_name(state_path.name + ".replicas")
+
+
+def _sharded(base: Path, state_path: Path, shard: Shard, log: logging.Logger) -> bool:
+    """Whether feeds can have changed owner for this replica: several replicas now, or at its
+    last start. Replica 0 also removes the state files of replicas beyond the count (on one
+    machine: after scaling down, their feeds are taken over by the remaining replicas; kept,
+    a stale file would be trusted when the count grows again)."""
+    marker = _replicas_marker(state_path)
+    try:
+        previous = int(marker.read_text().strip())
+    except (OSError, ValueError):
+        previous = 1
+    retired = []
+    if shard.index == 0:
+        ends = {base.suffix + end for end in ("", "-wal", "-shm", ".replicas")}
+        for path in sorted(base.parent.glob(f"{base.stem}.replica-*")):
+            tail = path.name.removeprefix(f"{base.stem}.replica-")
+            number = tail[: len(tail) - len(tail.lstrip("0123456789"))]
+            if number and int(number) >= shard.count and tail[len(number) :] in ends:
+                path.unlink(missing_ok=True)
+                retired.append(path.name)
+        if retired:
+            log.info("replica %s: removed the state files of retired replicas: %s", shard, retired)
+    return shard.count > 1 or previous > 1 or bool(retired)
+
+
+def _drop_foreign_states(store: Any, shard: Shard, flist: FeedList) -> set[str]:
     """Forget the saved state of listed feeds another replica owns now (the replica count
     changed): this replica's state file holds only its own feeds. Returns the ids of the
-    feeds whose state is saved here (None with a single replica: not looked at)."""
-    if shard.count == 1:
-        return None
+    feeds whose state is saved here."""
     saved = store.load_all()
     foreign = [f.id for f in flist.feeds if f.id in saved and not shard.owns(f.id)]
     for feed_id in foreign:
@@ -381,13 +413,13 @@ def _drop_foreign_states(store: Any, shard: Shard, flist: FeedList) -> set[str] 
 
 
 def _take_over(
-    settings: Settings, connector: Any, shard: Shard, saved: set[str] | None, log: logging.Logger
+    settings: Settings, connector: Any, shard: Shard, saved: set[str], log: logging.Logger
 ) -> None:
     """Feeds this replica owns but has no state for (new to it: the replica count changed, or
     the feed is new): their seen sets from the raw topic, so they are not produced again."""
     from connectors.handoff import adopt
 
-    missing = {feed_id for feed_id in connector.states if feed_id not in (saved or set())}
+    missing = {feed_id for feed_id in connector.states if feed_id not in saved}
     if not missing:
         return
     started = time.monotonic()

@@ -8,7 +8,9 @@ article reaches the topic exactly once. Then the same list runs on three replica
 and one edited item in every feed: the feeds the new replica won are fetched by it alone, the
 old owners drop their state, the others keep theirs (a conditional GET), and the new owner takes
 the moved feeds' seen sets from the raw topic, so every feed produces exactly its new item and
-its update (with the original first_seen_at), nothing again.
+its update (with the original first_seen_at), nothing again. Back to one connector: it removes
+the retired replicas' state files, takes their feeds over the same way and produces only the
+newest item of each feed.
 """
 
 from __future__ import annotations
@@ -234,3 +236,24 @@ def test_two_connectors_poll_each_feed_exactly_once_and_three_take_over_cleanly(
             file = state_path_for(state, Shard(r, 3))
             assert stored_feeds(file) == {i for i in IDS if owner(i, 3) == r}
             assert in_metrics[r] == {i for i in IDS if owner(i, 3) == r}
+
+        # ---- back to one connector: one more new item in every feed -------------------------
+        server.reset_counts()
+        for n, feed_id in enumerate(IDS):
+            server.set_feed(f"/feeds/{feed_id}.xml", rss(n, range(-2, ITEMS), edited={3}))
+        gained = {i for i in IDS if owner(i, 3) != 0}
+        want = len(after) + FEEDS
+        logs, in_metrics = run_replicas(env, 1, path, tmp_path, want)
+        fetches = fetched_by(server)
+        assert all(set(fetches[i]) == {agent(0)} for i in IDS)
+        final = topic_records(env)
+        assert len(final) == want
+        keys = Counter(rec.key for rec in final)
+        assert len(keys) == FEEDS * (ITEMS + 2) and max(keys.values()) == 2  # nothing again
+        msgs = [x["msg"] for x in logs[0]]
+        assert any("removed the state files of retired replicas" in m for m in msgs)
+        assert f"replica 0/1: {len(gained)} feed(s) without state here; {len(gained)} of them" in (
+            " ".join(msgs)
+        )
+        assert not list(state.parent.glob("state.replica-*"))
+        assert stored_feeds(state) == set(IDS) == in_metrics[0]
