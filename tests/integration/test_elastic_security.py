@@ -1,9 +1,9 @@
 """newsflow against a real Elasticsearch with security on (issue 16.1, Elasticsearch side).
 
-The secure Elasticsearch is the local stack's own secure mode (``stack=secure``: HTTPS with the
-stack CA, one file-realm user from the stack's generated secrets, API keys), started once per
-session on its own ports beside the default stack, which stays untouched. Kafka is the default
-stack's (security on the Kafka side is tested with the secure cluster).
+Everything runs on the secure three-broker stack (fixture ``secure_stack``, marker ``cluster``):
+Kafka SASL_SSL/SCRAM, and the local Elasticsearch in its secure mode (HTTPS with the stack CA, one
+file-realm user from the stack's generated secrets, API keys), beside the default stack, which
+stays untouched.
 
 Checked: basic auth over HTTPS verifies the certificate against the stack CA and nothing else; no
 built-in user with a default password exists; plain http to the HTTPS port fails with a hint; an
@@ -32,59 +32,35 @@ from typing import Any
 import pytest
 from elastic_transport import TransportError
 from elasticsearch import ApiError, Elasticsearch
+from kafka import KafkaAdminClient
 from pydantic import SecretStr
 
 from streams import topics
 from streams.errors import RetryableError
 from streams.infra import elastic, secrets
-from streams.infra.errors import InfraError
-from streams.infra.procs import Tracked, stop
+from streams.kafka_clients import client_options
 from streams.schema import Article, LanguageInfo, encode
-from streams.settings import ElasticSettings, InfraSettings, Settings
+from streams.settings import ElasticSettings, InfraSettings, KafkaSettings, Settings
 from streams.sinks.elastic import ElasticSink, make_client, prepare_bulk
-from tests.conftest import _unavailable, make_raw
+from tests.conftest import make_raw
 from tests.integration import stage_helpers as h
 
-# The secure stack's Elasticsearch ports (the same stack the secure Kafka cluster joins).
-SECURE = {"stack": "secure", "secure": True, "es_port": 19200, "es_transport_port": 19300}
+pytestmark = pytest.mark.cluster
 FIRST_SEEN = datetime(2026, 10, 7, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
 class SecureElastic:
-    infra: InfraSettings
-    env: dict[str, str]  # NEWSFLOW_ELASTIC__* of the stack's file-realm user (URL, user, CA)
-    start_s: float  # how long the session waited for it (0.0 when it was running)
+    infra: InfraSettings  # the secure stack
+    env: dict[str, str]  # NEWSFLOW_* of its clients: brokers, SCRAM user, ES user, the CA
 
 
 @pytest.fixture(scope="session")
-def secure_es(settings: Settings) -> Iterator[SecureElastic]:
-    """The secure stack's Elasticsearch: reused when running, else started here and stopped at
-    the end of the session."""
-    infra = settings.infra.model_copy(update=SECURE)
-    began = time.monotonic()
-    started: Tracked | None = None
-    try:
-        running = elastic.pidfile(infra).read()
-        if running is not None and running.alive():
-            elastic.wait_ready(infra, running)
-        else:
-            if running is not None:
-                elastic.pidfile(infra).remove()
-            started = elastic.start(infra)
-            elastic.wait_ready(infra, started)
-    except (InfraError, OSError) as exc:
-        if started is not None:
-            stop(started, timeout_s=30)
-            elastic.pidfile(infra).remove()
-        _unavailable("the secure stack's Elasticsearch", exc)
-    waited = time.monotonic() - began if started is not None else 0.0
-    env = {k: v for k, v in secrets.client_env(infra).items() if k.startswith("NEWSFLOW_ELASTIC__")}
-    yield SecureElastic(infra, env, waited)
-    if started is not None:
-        stop(started, timeout_s=60)
-        elastic.pidfile(infra).remove()
+def secure_es(secure_stack: Settings) -> SecureElastic:
+    """The secure stack (A's ``secure_stack``: three SASL_SSL brokers, the HTTPS Elasticsearch
+    with its file-realm user) and the client environment `newsflow infra env` prints for it."""
+    return SecureElastic(secure_stack.infra, secrets.client_env(secure_stack.infra))
 
 
 def _settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
@@ -209,18 +185,24 @@ class IndexWorker:
 
 
 @pytest.fixture
-def isolated(
-    kafka: Settings, secure_es: SecureElastic, unique: str, tmp_path: Path
-) -> Iterator[dict[str, str]]:
-    """Worker environment: isolated topics/index names, Kafka of the default stack, the secure
-    Elasticsearch; its indices and template are removed afterwards."""
-    env = {**h.isolated_env(kafka, unique, tmp_path), **secure_es.env}
+def isolated(secure_es: SecureElastic, unique: str, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Worker environment: isolated topics and index names on the secure stack (Kafka and
+    Elasticsearch); its topics, indices and template are removed afterwards."""
+    env = {**h.isolated_env(Settings(), unique, tmp_path), **secure_es.env}
     env["NEWSFLOW_ELASTIC__DEAD_LETTER_INDEX"] = f"test-dead-letters-{unique}"
     yield env
     client = _admin(env)
     _drop(client, env)
     client.indices.delete(index=env["NEWSFLOW_ELASTIC__DEAD_LETTER_INDEX"], ignore_unavailable=True)
     client.close()
+    kafka = KafkaSettings.model_validate(secrets.client_sections(secure_es.infra)["kafka"])
+    admin = KafkaAdminClient(**client_options(kafka), client_id="test-elastic-security")
+    try:
+        ours = [t for t in admin.list_topics() if t.startswith(env["NEWSFLOW_TOPICS__NAMESPACE"])]
+        if ours:
+            admin.delete_topics(ours)
+    finally:
+        admin.close()
 
 
 def _admin(env: dict[str, str]) -> Elasticsearch:
