@@ -174,3 +174,27 @@ def test_one_up_or_down_of_a_stack_at_a_time(tmp_path: Path) -> None:
     holder.join(10)
     second.join(10)
     assert not second.is_alive()
+
+
+def test_infra_env_prints_eval_able_exports_of_the_stack(tmp_path: Path) -> None:
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from streams.commands.cli import app
+
+    stack.remember(_three(tmp_path, secure=True))  # what `infra up --stack secure ...` records
+    result = CliRunner().invoke(
+        app, ["infra", "env", "--stack", "secure"], env={"NEWSFLOW_INFRA__HOME": str(tmp_path)}
+    )
+    assert result.exit_code == 0, result.output
+    exported = {}
+    for line in result.stdout.splitlines():
+        word, assignment = shlex.split(line)
+        assert word == "export"
+        key, _, value = assignment.partition("=")
+        exported[key] = value
+    infra = _three(tmp_path, secure=True)
+    assert exported == secrets.client_env(infra)
+    assert exported["NEWSFLOW_KAFKA__BOOTSTRAP_SERVERS"].count(",") == 2
+    assert exported["NEWSFLOW_KAFKA__SASL_PASSWORD"] == secrets.ensure(infra).kafka_password
