@@ -145,6 +145,9 @@ def test_connector_replicas_split_the_feeds_by_pod_ordinal() -> None:
     for shard in shards:
         assert state_path_for(state, shard).parent == Path(mounts[claim["metadata"]["name"]])
     assert claim["metadata"]["name"] not in {v["name"] for v in spec["template"]["spec"]["volumes"]}
+    # A removed replica's feeds are taken over by the others: its volume must not come back
+    # stale when the count grows again.
+    assert spec["persistentVolumeClaimRetentionPolicy"]["whenScaled"] == "Delete"
     # The governing headless Service exists; no autoscaler (the count is in two places).
     service = _of_kind("Service")[spec["serviceName"]]
     assert service["spec"]["clusterIP"] == "None"
