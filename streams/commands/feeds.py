@@ -419,7 +419,8 @@ def _take_over(
     the feed is new): their seen sets from the raw topic, so they are not produced again."""
     from connectors.handoff import adopt
 
-    missing = {feed_id for feed_id in connector.states if feed_id not in saved}
+    # Disabled feeds are never polled, so never saved: not a reason to read the topic each start.
+    missing = {f.id for f in connector.feeds.feeds if f.enabled and f.id not in saved}
     if not missing:
         return
     started = time.monotonic()
