@@ -213,6 +213,33 @@ def infra_env(stack: StackOpt = None) -> None:
         typer.echo(f"export {key}={shlex.quote(value)}")
 
 
+@infra_app.command("api-key")
+def infra_api_key(
+    stack: StackOpt = None,
+    name: Annotated[str, typer.Option(help="Name of the key (shown by Elasticsearch).")] = (
+        "newsflow"
+    ),
+    expiration: Annotated[
+        str | None, typer.Option(help="Lifetime, an Elasticsearch duration (`30d`); none: never.")
+    ] = None,
+) -> None:
+    """Create an Elasticsearch API key on a secure local stack, limited to newsflow's indices
+    and templates; prints `export NEWSFLOW_ELASTIC__API_KEY=...` (the key is shown only once)."""
+    import shlex
+
+    from streams.infra import elastic
+
+    settings = _stack_settings(stack)
+    try:
+        key = elastic.create_api_key(settings.infra, settings.elastic, name, expiration)
+    except InfraError as exc:
+        _fail(exc)
+    except OSError as exc:  # unreachable, refused (urllib's HTTPError is an OSError)
+        _failed("creating the API key", exc)
+    _say(f"API key {key['id']} ({key['name']}) for {settings.elastic.index_prefix}-*")
+    typer.echo(f"export NEWSFLOW_ELASTIC__API_KEY={shlex.quote(key['encoded'])}")
+
+
 @app.command("bootstrap")
 def bootstrap_cmd() -> None:
     """Create the Kafka topics and put the Elasticsearch template (idempotent)."""

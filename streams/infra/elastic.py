@@ -432,7 +432,7 @@ def create_api_key(
     if not infra.secure:
         raise InfraError(
             "API keys need security on: this local stack runs without it.",
-            "start a secure stack (`NEWSFLOW_INFRA__SECURE=true newsflow infra up`).",
+            "start a secure stack (`newsflow infra up --secure --stack NAME`).",
         )
     body: dict[str, Any] = {
         "name": name,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -331,7 +332,20 @@ def test_api_key_bootstraps_and_indexes_a_revoked_one_waits(
 ) -> None:
     env = isolated
     limits = _settings(env, monkeypatch).elastic
-    key = elastic.create_api_key(secure_es.infra, limits, name=env["NEWSFLOW_FAUST__APP_ID"])
+    # As a user makes one: `newsflow infra api-key --stack secure` (limits from the settings).
+    res = subprocess.run(
+        [sys.executable, "-m", "streams.commands.cli", "infra", "api-key", "--stack", "secure"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    name, _, value = shlex.split(res.stdout.strip())[1].partition("=")
+    assert name == "NEWSFLOW_ELASTIC__API_KEY"
+    key = {"encoded": value}
     revoked = elastic.create_api_key(secure_es.infra, limits, name="test-revoked")
     user_keys = ("NEWSFLOW_ELASTIC__USERNAME", "NEWSFLOW_ELASTIC__PASSWORD")
     as_key = {k: v for k, v in env.items() if k not in user_keys}
