@@ -148,6 +148,10 @@ def test_connector_replicas_split_the_feeds_by_pod_ordinal() -> None:
     # A removed replica's feeds are taken over by the others: its volume must not come back
     # stale when the count grows again.
     assert spec["persistentVolumeClaimRetentionPolicy"]["whenScaled"] == "Delete"
+    # Reading the raw topic back at start must not get the pod killed by its liveness probe.
+    startup = _container(sts)["startupProbe"]
+    assert startup["httpGet"]["path"] == "/health/live"
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 600
     # The governing headless Service exists; no autoscaler (the count is in two places).
     service = _of_kind("Service")[spec["serviceName"]]
     assert service["spec"]["clusterIP"] == "None"
