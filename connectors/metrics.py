@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from streams.metrics import ARTICLES
+from streams.metrics import ARTICLES, RETRIES
 
 __all__ = [
     "ARTICLES",
@@ -22,6 +22,8 @@ __all__ = [
     "FEED_POLLS",
     "FEED_STATUS",
     "FEED_TRUNCATED",
+    "RECORDS_HELD",
+    "RETRIES",
 ]
 
 FEED_POLLS = Counter(
@@ -71,4 +73,10 @@ FEED_TRUNCATED = Counter(
     "Articles produced with a field cut to its cap (source.truncated is true), by field: "
     "title, summary, content, authors, categories, enclosures, guid, record_size.",
     ["field"],
+)
+RECORDS_HELD = Gauge(
+    "newsflow_connector_records_held",
+    "Records the connector produced that Kafka has not confirmed yet (kept to re-send them; "
+    "their feeds' state is saved once they are confirmed). At connector.max_held_records, "
+    "due polls are deferred.",
 )

@@ -4,7 +4,9 @@ Key = ``article_id`` (one article, one partition, one Elasticsearch ``_id``), ``
 idempotent producer, compression, headers with the feed id and schema version. A record over
 the size limit is trimmed (content first, then summary) and flagged ``source.truncated``;
 nothing is dropped silently. The poller keeps the returned futures and saves a feed's state
-only once all of its poll's futures succeeded.
+only once all of its poll's futures succeeded; it re-sends what fails (``rss.poller``), so the
+producer gives up on a record after ``connector.delivery_timeout_s`` and never blocks a send
+for long (``max_block_ms``): the poller's event loop must keep polling while Kafka is away.
 """
 
 from __future__ import annotations
@@ -42,6 +44,18 @@ class ArticleProducer:
             batch_size=256 * 1024,
             max_request_size=self.limit + 64 * 1024,
             request_timeout_ms=int(settings.kafka.request_timeout_s * 1000),
+            # Retry a record through a Kafka outage instead of expiring it: after an expired
+            # batch, kafka-python's idempotent producer stopped sending at all (measured:
+            # nothing more acknowledged after the broker came back). The poller bounds what
+            # is held and re-sends anything that fails all the same.
+            delivery_timeout_ms=int(
+                max(conf.delivery_timeout_s, settings.kafka.request_timeout_s + 1) * 1000
+            ),
+            # send() runs on the poller's event loop: it must not block there for a minute
+            # waiting for metadata of an unreachable cluster; a refused send is re-sent later.
+            max_block_ms=5000,
+            # Back within seconds once Kafka is reachable again (default: up to 30 s).
+            reconnect_backoff_max_ms=2000,
         )
 
     def send(self, article: RawArticle) -> tuple[Any, bool]:

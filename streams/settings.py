@@ -290,6 +290,21 @@ class ConnectorSettings(_Section):
     commit_interval_s: float = Field(
         0.5, gt=0, description="How often delivered polls' state is saved (after Kafka acks)."
     )
+    delivery_timeout_s: float = Field(
+        86400.0,
+        ge=5,
+        description="How long the connector's Kafka producer keeps retrying one record before "
+        "reporting it failed (the connector then re-sends it). Long: while Kafka is away the "
+        "producer keeps what the polls found and delivers it, once, when Kafka is back; "
+        "connector.max_held_records bounds how much that is.",
+    )
+    max_held_records: int = Field(
+        50_000,
+        ge=100,
+        description="Records produced but not yet confirmed by Kafka that the connector keeps "
+        "(to re-send them while Kafka is unreachable); at this many, due polls are deferred "
+        "until Kafka confirms again. Bounds the connector's memory during a Kafka outage.",
+    )
     metrics_port: int = Field(
         9465, ge=0, le=65535, description="Prometheus /metrics port of `newsflow connect` (0=off)."
     )

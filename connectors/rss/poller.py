@@ -2,10 +2,24 @@
 
 ``Connector.run_once`` polls every due feed (or every feed) once and returns a summary;
 ``Connector.run_forever`` keeps a schedule (a heap of next-poll times) until stopped, and
-re-reads the feed list when its file changes. Each poll is fetch -> ``digest_fetch`` -> producer;
-a commit step flushes the producer and saves the state of exactly those polls whose records
-Kafka acknowledged. A poll whose delivery failed keeps its old state and is retried soon, so
-its articles are produced again (at-least-once; the index write is idempotent).
+re-reads the feed list when its file changes. Each poll is fetch -> ``digest_fetch`` -> producer.
+
+Delivery never holds up polling. A poll's records are handed to the producer and the poll is
+*held* (its records kept) until Kafka acknowledged every one of them; the commit step, which
+never waits on Kafka, saves the state of held polls once they are acknowledged, a feed's polls
+strictly in order (the state of a later poll builds on the earlier one's seen ids, ETag and
+cursor). While Kafka is unreachable the feeds are still polled on schedule, each poll building
+on the last one (so an item is produced once, not once per poll); records Kafka reports as
+failed (after ``connector.delivery_timeout_s``) or refused are re-sent from what is held, with
+backoff, until acknowledged. Nothing unacknowledged is ever saved, so a crash meanwhile repeats
+those polls at the next start (at-least-once; the index write is idempotent). Memory is
+bounded: at ``connector.max_held_records`` records held, due polls are deferred
+(``newsflow_feed_polls_total{result="deferred"}``, one log line) until Kafka confirms again.
+/health/ready names Kafka while records stay unconfirmed longer than ``UNCONFIRMED_S``.
+
+Time: intervals run on the monotonic clock (``monotonic``), so a wall clock stepped forward or
+back changes no feed's wait; next-poll times persisted by a clock that was ahead are re-based
+on load (``schedule.due_in``).
 """
 
 from __future__ import annotations
@@ -18,7 +32,7 @@ import math
 import os
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -30,6 +44,7 @@ from connectors import metrics
 from connectors.feed_state import FeedState, FeedStateStore
 from connectors.feeds import FeedList, FeedListError, FeedSpec, load_feed_list
 from connectors.producer import ArticleProducer
+from connectors.records import WireRecord
 from connectors.recovery import read_tail
 from connectors.rss.digest import (
     Digest,
@@ -39,7 +54,7 @@ from connectors.rss.digest import (
     request_validators,
 )
 from connectors.rss.parse_job import digest_job, exit_with_parent, parser_context
-from connectors.rss.schedule import HEALTH_ORDER, SchedulePolicy, health
+from connectors.rss.schedule import HEALTH_ORDER, SchedulePolicy, due_in, health
 from streams.net.fetch import Fetcher
 from streams.net.types import FetchLimits, FetchResult
 from streams.ops import Health
@@ -49,6 +64,25 @@ from streams.settings import ConnectorSettings, Settings
 log = logging.getLogger("newsflow.connector")
 
 DELIVERY_RETRY_S = 30.0
+RESEND_MIN_S = 1.0  # first re-send of refused/failed records; doubles up to RESEND_MAX_S
+RESEND_MAX_S = 30.0
+UNCONFIRMED_S = 10.0  # a record unconfirmed this long: /health/ready says Kafka is the problem
+DEFER_S = 2.0  # a poll deferred because too many records are held is looked at again after this
+STOP_FLUSH_S = 15.0  # on stop: how long to wait for held records to be confirmed
+
+
+@dataclass(slots=True)
+class HeldPoll:
+    """One poll whose records Kafka has not confirmed yet (its state is not saved before)."""
+
+    digest: Digest
+    feed: FeedSpec
+    records: list[WireRecord]
+    futures: list[Any]  # per record: the producer's future, None = not accepted by the producer
+    since: float  # monotonic time of the first send
+    resend_at: float = 0.0  # monotonic: failed records are not re-sent before this
+    attempts: int = 1
+    error: str | None = None
 
 
 @dataclass(slots=True)
@@ -60,6 +94,9 @@ class Summary:
     articles: Counter[str] = field(default_factory=Counter)  # new / updated / trimmed
     dropped: Counter[str] = field(default_factory=Counter)
     delivery_failures: int = 0
+    resent: int = 0  # records re-sent after Kafka failed or refused them
+    deferred: int = 0  # polls deferred because too many records were held
+    held_max: int = 0  # the most records held unconfirmed at once
     failing_feeds: dict[str, str] = field(default_factory=dict)  # feed id -> last error
     bytes: int = 0
     seconds: float = 0.0
@@ -73,6 +110,9 @@ class Summary:
             "articles": dict(self.articles),
             "dropped": dict(self.dropped),
             "delivery_failures": self.delivery_failures,
+            "resent": self.resent,
+            "deferred": self.deferred,
+            "held_max": self.held_max,
             "failing_feeds": self.failing_feeds,
             "bytes": self.bytes,
             "seconds": round(self.seconds, 3),
@@ -129,6 +169,7 @@ class Connector:
         *,
         feeds_path: Path | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         select: Callable[[FeedList], FeedList] | None = None,
     ) -> None:
@@ -142,14 +183,20 @@ class Connector:
         self.feeds_path = feeds_path
         self.store = store
         self.producer = producer
-        self.clock = clock
+        self.clock = clock  # wall clock: what is persisted and shown (next_poll_at, ...)
+        self.monotonic = monotonic  # what intervals run on
         self.rng = rng or random.Random()
         self.policy = schedule_policy(conf)
         stored = store.load_all()
         self.states: dict[str, FeedState] = {
             f.id: reconcile(stored.get(f.id), f) for f in feeds.feeds
         }
-        self._pending: list[tuple[Digest, FeedSpec, list[Any]]] = []
+        # Monotonic time each feed is due; a feed's polls not yet confirmed by Kafka, in order.
+        self._due: dict[str, float] = {}
+        self._held: dict[str, deque[HeldPoll]] = {}
+        self.held_records = 0
+        self._deferring = False
+        self._schedule_all()
         self._pool: ProcessPoolExecutor | None = None
         self._parse_thread: ThreadPoolExecutor | None = None
         self._workers = 0
@@ -166,17 +213,17 @@ class Connector:
     async def _poll(self, fetcher: Fetcher, feed: FeedSpec) -> None:
         state = self.states[feed.id]
         sent = request_validators(state, self.conf.unconditional_every)
-        futures: list[Any] = []
         try:
             fetched = await fetcher.fetch(
                 state.url, sent, allow_private=self.feeds.allow_private_addresses
             )
+            now, mono = self.clock(), self.monotonic()
             args = (
                 feed,
                 state,
                 fetched,
                 sent,
-                self.clock(),
+                now,
                 policy_for(feed, self.policy),
                 self.producer.limit,
                 self.rng.getrandbits(32),
@@ -192,15 +239,6 @@ class Connector:
                 digest, records = await loop.run_in_executor(executor, digest_job, *args)
             else:
                 digest, records = digest_job(*args)
-            for record in records:
-                futures.append(self.producer.send_record(record))
-                if record.trimmed:
-                    self.summary.articles["trimmed"] += 1
-                    log.warning(
-                        "trimmed %s from %s to fit the record size limit",
-                        record.article_id,
-                        feed.id,
-                    )
         except Exception as exc:  # noqa: BLE001 - one feed's failure must not stop the others
             if isinstance(exc, BrokenProcessPool) and self._pool is not None:
                 # A parser process died (killed, out of memory): replace the pool, or every
@@ -208,19 +246,79 @@ class Connector:
                 log.error("a parser process died; starting a new pool")
                 broken, self._pool = self._pool, self._new_pool()
                 broken.shutdown(wait=False, cancel_futures=True)
-            # Kafka refusing a send (buffer full, no metadata) or a bug: the state is kept, so
-            # the poll repeats and nothing it found is lost.
+            # A bug or a dead parser: the state is kept, so the poll repeats and nothing it
+            # found is lost.
             log.error("poll of %s failed: %s: %s; retrying later", feed.id, type(exc).__name__, exc)
             self.states[feed.id].next_poll_at = self.clock() + DELIVERY_RETRY_S
+            self._due[feed.id] = self.monotonic() + DELIVERY_RETRY_S
             self._busy.discard(feed.id)
             self.summary.errors[f"internal_{type(exc).__name__}"] += 1
             self.summary.failing_feeds[feed.id] = f"{type(exc).__name__}: {exc}"
             metrics.FEED_POLLS.labels(feed.id, "error", "internal").inc()
             return
-        self._pending.append((digest, feed, futures))
+        for record in records:
+            if record.trimmed:
+                self.summary.articles["trimmed"] += 1
+                log.warning(
+                    "trimmed %s from %s to fit the record size limit", record.article_id, feed.id
+                )
+        held = HeldPoll(digest, feed, list(records), [None] * len(records), mono)
+        self._send(held)
+        self._held.setdefault(feed.id, deque()).append(held)
+        self._count_held(len(records))
+        # The next poll builds on this one (its seen ids, validators) even before Kafka
+        # confirmed it, so an item is produced once; the saved state waits for the acks.
+        self.states[feed.id] = digest.state
+        self._due[feed.id] = mono + max(0.0, digest.state.next_poll_at - now)
+        self._busy.discard(feed.id)
         metrics.FEED_FETCH_SECONDS.labels(digest.result).observe(digest.elapsed_s)
         if digest.bytes_compressed:
             metrics.FEED_FETCH_BYTES.labels(feed.id).inc(digest.bytes_compressed)
+
+    def _send(self, held: HeldPoll) -> int:
+        """Hand the records of ``held`` that are not with Kafka (never accepted, or failed) to
+        the producer; returns how many were re-sends. Stops at the first refusal: a producer
+        that cannot take one record (no metadata, closed) would block the loop on each."""
+        resent = 0
+        for i, future in enumerate(held.futures):
+            if future is not None and not (future.is_done and future.failed()):
+                continue
+            try:
+                held.futures[i] = self.producer.send_record(held.records[i])
+            except Exception as exc:  # noqa: BLE001 - KafkaTimeoutError, closed producer, ...
+                held.futures[i] = None
+                held.error = f"{type(exc).__name__}: {exc}"
+                break
+            if future is not None:
+                resent += 1
+        return resent
+
+    def _count_held(self, delta: int) -> None:
+        self.held_records += delta
+        self.summary.held_max = max(self.summary.held_max, self.held_records)
+        metrics.RECORDS_HELD.set(self.held_records)
+
+    def _settled(self, held: HeldPoll, mono: float, resend: bool) -> bool:
+        """Whether every record of ``held`` is confirmed; re-sends failed ones when due."""
+        failed = 0
+        waiting = False
+        for future in held.futures:
+            if future is None:
+                failed += 1
+            elif not future.is_done:
+                waiting = True
+            elif future.failed():
+                failed += 1
+                held.error = f"{type(future.exception).__name__}: {future.exception}"
+        if not failed:
+            return not waiting
+        if resend and mono >= held.resend_at:
+            resent = self._send(held)
+            self.summary.resent += resent
+            metrics.RETRIES.labels("connector", "kafka_delivery").inc(resent)
+            held.resend_at = mono + min(RESEND_MAX_S, RESEND_MIN_S * 2 ** (held.attempts - 1))
+            held.attempts += 1
+        return False
 
     @contextlib.contextmanager
     def _parsers(self) -> Iterator[None]:
@@ -256,43 +354,86 @@ class Connector:
 
     # ---- commit: Kafka acks first, then state -----------------------------------------------
 
-    async def commit(self) -> None:
-        pending, self._pending = self._pending, []
-        if not pending:
-            return
-        if any(futures for _, _, futures in pending):
-            await asyncio.get_running_loop().run_in_executor(None, self.producer.flush)
+    async def commit(self, *, flush_s: float | None = None, resend: bool = True) -> None:
+        """Save the state of held polls Kafka has confirmed; re-send what it failed. Never
+        waits on Kafka unless ``flush_s`` is given (end of a run: wait that long at most)."""
+        if flush_s is not None and self.held_records:
+            with contextlib.suppress(Exception):  # KafkaTimeoutError: what is left stays held
+                await asyncio.get_running_loop().run_in_executor(None, self.producer.flush, flush_s)
+        mono = self.monotonic()
+        done: list[HeldPoll] = []
+        failing: list[HeldPoll] = []
+        for feed_id in list(self._held):
+            queue = self._held[feed_id]
+            while queue:
+                if not self._settled(queue[0], mono, resend):
+                    if queue[0].error is not None:
+                        failing.append(queue[0])
+                    break
+                done.append(queue.popleft())
+            if not queue:
+                del self._held[feed_id]
         to_save: list[FeedState] = []
-        for digest, feed, futures in pending:
-            self._busy.discard(feed.id)
-            failed = [f for f in futures if not f.is_done or f.failed()]
-            if failed:
-                self.summary.delivery_failures += 1
-                error = failed[0].exception if failed[0].is_done else "not delivered"
-                log.error(
-                    "kafka did not confirm %d/%d record(s) of %s: %s; state kept, poll repeats",
-                    len(failed),
-                    len(futures),
-                    feed.id,
-                    error,
-                )
-                self.states[feed.id].next_poll_at = self.clock() + DELIVERY_RETRY_S
-                metrics.FEED_POLLS.labels(feed.id, "error", "kafka_delivery").inc()
-                self.health.dependency("kafka", f"delivery failed: {error}")
-                continue
-            if futures:
-                self.health.dependency("kafka", None)
-            self.states[feed.id] = digest.state
-            to_save.append(digest.state)
-            self._account(digest, feed)
-            for future in futures:
+        for held in done:
+            self._count_held(-len(held.records))
+            to_save.append(held.digest.state)
+            self._account(held.digest, held.feed)
+            for future in held.futures:
                 meta = future.value
                 nxt = meta.offset + 1
                 if nxt > self._checkpoint.get(meta.partition, -1):
                     self._checkpoint[meta.partition] = nxt
+        self._kafka_health(mono, failing, confirmed=bool(done))
         if to_save:
             self.store.save(to_save, self.producer.topic, self._checkpoint)
             self.health.progress()
+
+    def _kafka_health(self, mono: float, failing: list[HeldPoll], confirmed: bool) -> None:
+        oldest = min((q[0].since for q in self._held.values() if q), default=None)
+        age = 0.0 if oldest is None else mono - oldest
+        if failing or age >= UNCONFIRMED_S:
+            error = next((h.error for h in failing if h.error), None) or "no answer"
+            problem = (
+                f"{self.held_records} record(s) of {len(self._held)} feed(s) not confirmed "
+                f"for {age:.0f}s ({error}); polling goes on, they are kept until confirmed"
+            )
+            if "kafka" not in self.health.problems:
+                log.error("kafka: %s", problem)
+            self.health.dependency("kafka", problem)
+        elif "kafka" in self.health.problems and (confirmed or not self._held):
+            log.info("kafka confirms records again; %d record(s) held", self.held_records)
+            self.health.dependency("kafka", None)
+
+    async def drain(self, timeout_s: float) -> None:
+        """End of a run: wait up to ``timeout_s`` for Kafka to confirm what is held, save what
+        it confirmed; the rest is not saved, so the next run polls those feeds again."""
+        await self.commit(flush_s=timeout_s, resend=False)
+        if not self._held:
+            return
+        polls = sum(len(q) for q in self._held.values())
+        self.summary.delivery_failures += polls
+        for queue in self._held.values():
+            self.summary.failing_feeds[queue[0].feed.id] = f"kafka_delivery: {queue[0].error}"
+            metrics.FEED_POLLS.labels(queue[0].feed.id, "error", "kafka_delivery").inc()
+        log.error(
+            "kafka did not confirm %d record(s) of %d poll(s) of %d feed(s): %s; their state is "
+            "not saved, the next run polls them again",
+            self.held_records,
+            polls,
+            len(self._held),
+            next((q[0].error for q in self._held.values() if q[0].error), "no answer"),
+        )
+        self._held.clear()
+        self._count_held(-self.held_records)
+
+    def _schedule_all(self) -> None:
+        """Due times of every feed from its persisted state (re-based if written by a clock
+        that was ahead of ours: see ``schedule.due_in``)."""
+        now, mono = self.clock(), self.monotonic()
+        self._due = {
+            f.id: self._due.get(f.id, mono + due_in(self.states[f.id], now, self.policy))
+            for f in self.feeds.feeds
+        }
 
     def recover(self, settings: Settings) -> int:
         """Take back into the seen sets what a previous run delivered after its last save."""
@@ -369,11 +510,11 @@ class Connector:
     ) -> Summary:
         """Poll each due (or, with ``every_feed``, each enabled) feed once; flush; commit."""
         started = time.monotonic()
-        now = self.clock()
+        mono = self.monotonic()
         todo = [
             f
             for f in self.feeds.feeds
-            if f.enabled and (every_feed or self.states[f.id].next_poll_at <= now)
+            if f.enabled and (every_feed or self._due.get(f.id, 0.0) <= mono)
         ]
         done = 0
 
@@ -411,7 +552,7 @@ class Connector:
                 for task in asyncio.as_completed(tasks):
                     await task
                     await commit_now_and_then()
-        await self.commit()
+        await self.drain(self.conf.delivery_timeout_s + 10.0)
         self.summary.seconds = time.monotonic() - started
         tick()
         return self.summary
@@ -428,6 +569,7 @@ class Connector:
             feeds = self.select(feeds)
         self.feeds = feeds
         self.states = {f.id: reconcile(self.states.get(f.id), f) for f in feeds.feeds}
+        self._schedule_all()
         self.summary.feeds_total = sum(1 for f in feeds.feeds if f.enabled)
         log.info("feed list reloaded: %d feeds", len(feeds.feeds))
 
@@ -436,7 +578,7 @@ class Connector:
         running: set[asyncio.Task[None]] = set()
         with self._parsers():
             await self._forever(stop, running, progress)
-        await self.commit()
+        await self.drain(STOP_FLUSH_S)
         self.summary.seconds = time.monotonic() - started
         return self.summary
 
@@ -446,20 +588,28 @@ class Connector:
         mtime = self._feeds_mtime()
         async with self._fetcher() as fetcher:
             while not stop.is_set():
-                now = self.clock()
+                now = self.monotonic()
                 current = self._feeds_mtime()
                 if current != mtime:
                     mtime = current
                     self._reload_feeds()
                 heap = [
-                    (self.states[f.id].next_poll_at, f.id)
+                    (self._due.get(f.id, 0.0), f.id)
                     for f in self.feeds.feeds
                     if f.enabled and f.id not in self._busy
                 ]
                 heapq.heapify(heap)
                 by_id = {f.id: f for f in self.feeds.feeds}
+                full = self._backlog_full()
                 while heap and heap[0][0] <= now and len(running) < self.conf.concurrency * 2:
                     _, feed_id = heapq.heappop(heap)
+                    if full:
+                        # Kafka is not confirming and enough is held: this poll waits (its
+                        # items stay at the publisher) instead of adding to what is held.
+                        self._due[feed_id] = now + DEFER_S
+                        self.summary.deferred += 1
+                        metrics.FEED_POLLS.labels(feed_id, "deferred", "kafka_backlog").inc()
+                        continue
                     self._busy.add(feed_id)
                     task = asyncio.create_task(self._poll(fetcher, by_id[feed_id]))
                     running.add(task)
@@ -467,12 +617,27 @@ class Connector:
                 await self.commit()
                 if progress:
                     progress(self.summary.polled, self.summary.feeds_total, self.summary)
-                wake = heap[0][0] - self.clock() if heap else self.conf.commit_interval_s
+                wake = heap[0][0] - self.monotonic() if heap else self.conf.commit_interval_s
                 wait = min(max(wake, 0.05), self.conf.commit_interval_s)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=wait)
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
+
+    def _backlog_full(self) -> bool:
+        full = self.held_records >= self.conf.max_held_records
+        if full != self._deferring:
+            self._deferring = full
+            if full:
+                log.error(
+                    "%d records held unconfirmed by Kafka (connector.max_held_records %d): "
+                    "polls are deferred until Kafka confirms them",
+                    self.held_records,
+                    self.conf.max_held_records,
+                )
+            else:
+                log.info("%d records held: polling resumes", self.held_records)
+        return full
 
     def _feeds_mtime(self) -> float | None:
         if self.feeds_path is None:

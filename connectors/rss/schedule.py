@@ -94,6 +94,38 @@ def skip_forward(at: float, skip_hours: frozenset[int], skip_days: frozenset[int
     return at
 
 
+CLOCK_SLACK_S = 60.0  # a last poll this far "in the future" means the clock went back since
+
+
+def longest_delay(state: FeedState, policy: SchedulePolicy) -> float:
+    """The longest wait any schedule rule can set for ``state`` (skipHours/skipDays add up
+    to a week)."""
+    longest = max(policy.max_interval_s, policy.failure_cap_s, policy.dead_poll_s)
+    if state.skip_hours or state.skip_days:
+        longest += 7 * 86400.0
+    return longest
+
+
+def due_in(state: FeedState, now: float, policy: SchedulePolicy) -> float:
+    """Seconds from ``now`` (wall clock) until the feed is due, from its persisted state.
+
+    ``next_poll_at`` was set by the wall clock of an earlier poll. If that clock was ahead of
+    ours (ours was stepped back since, or the state comes from a host whose clock ran fast),
+    ``next_poll_at - now`` is the planned delay plus the jump: hours. Then the delay the
+    schedule planned (``next_poll_at - last_poll_at``) counts from now instead. Whatever the
+    cause, a wait is never longer than any rule can set (``longest_delay``). A clock stepped
+    forward makes every feed due at once: one poll each, then their usual intervals (the
+    poller's intervals run on the monotonic clock).
+    """
+    wait = state.next_poll_at - now
+    if wait <= 0:
+        return 0.0
+    last = state.last_poll_at
+    if last is not None and last > now + CLOCK_SLACK_S:
+        wait = state.next_poll_at - last
+    return min(max(0.0, wait), longest_delay(state, policy))
+
+
 def health(state: FeedState | None, now: float, policy: SchedulePolicy) -> FeedHealth:
     if state is None or state.polls == 0:
         return "pending"
