@@ -331,7 +331,8 @@ class LagSampler(threading.Thread):
             f"{addr} (id {bid})": addr for bid, addr in self._seen.items() if bid not in present
         }
         if addresses & set(boot):  # the bootstrap list uses the advertised names: compare them
-            missing.update({addr: addr for addr in boot if addr not in addresses})
+            known = set(self._seen.values())  # a broker seen before is named with its id above
+            missing.update({addr: addr for addr in boot if addr not in addresses | known})
         KAFKA_BROKERS.set(len(present))
         under = offline = 0
         for topic, (u, o) in replication.items():
