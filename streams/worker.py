@@ -8,13 +8,14 @@ spread the partitions over them.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import faust
 
 from streams import topics
 from streams.app import create_app
-from streams.ops import Health, LagSampler, register_pages
+from streams.ops import Health, LagSampler, probe_kafka, register_pages
 from streams.settings import Settings
 from streams.stages import registry, runner
 
@@ -59,4 +60,18 @@ def run(settings: Settings, stage: str, loglevel: str = "info") -> None:
     ).start()
     options: dict[str, Any] = {"loglevel": loglevel, "redirect_stdouts": False}
     worker = faust.Worker(app, **options)
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            explain_failed_start(settings, stage)
+        raise
+
+
+def explain_failed_start(settings: Settings, stage: str) -> None:
+    """A worker that could not start (faust exits 1 with "Unable to bootstrap", the real cause
+    only in aiokafka's lines): probe each broker once and log what is wrong -- a rejected SASL
+    password names the user and the variables to fix. Nothing when Kafka answers."""
+    problem = probe_kafka(settings.kafka)
+    if problem is not None:
+        logging.getLogger("newsflow.worker").error("worker %s cannot start: %s", stage, problem)
