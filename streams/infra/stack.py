@@ -173,8 +173,7 @@ def _up(infra: InfraSettings, say: Say) -> dict[str, float]:
                 f"{timings['elasticsearch']:.1f}s"
             )
     except InfraError:
-        for tracked in started.values():  # leave nothing half-started behind
-            stop(tracked, timeout_s=20)
+        _stop_all(list(started.values()), timeout_s=20)  # leave nothing half-started behind
         for broker in kafka.brokers(infra):
             if broker.name in started:
                 broker.pidfile.remove()
@@ -193,6 +192,12 @@ def _up(infra: InfraSettings, say: Say) -> dict[str, float]:
     return timings
 
 
+def _stop_all(procs: list[Tracked], timeout_s: float = 60.0) -> list[bool]:
+    """``procs.stop`` of each at the same time (a broker stopping waits for the others)."""
+    with ThreadPoolExecutor(max_workers=max(1, len(procs))) as pool:
+        return list(pool.map(lambda tracked: stop(tracked, timeout_s), procs))
+
+
 def down(infra: InfraSettings, say: Say) -> None:
     """Stop every broker (whatever broker count started them) and Elasticsearch, by pid, all
     at once: brokers stopped one by one wait for the quorum the earlier ones left."""
@@ -207,8 +212,7 @@ def _down(infra: InfraSettings, say: Say) -> None:
         if tracked is None:
             say(f"{name}: not running")
     running = [(name, pidfile, tracked) for name, pidfile, tracked in found if tracked]
-    with ThreadPoolExecutor(max_workers=max(1, len(running))) as pool:
-        results = list(pool.map(lambda unit: stop(unit[2]), running))
+    results = _stop_all([tracked for _, _, tracked in running])
     for (name, pidfile, tracked), ran in zip(running, results, strict=True):
         if ran:
             say(f"{name}: stopped pid {tracked.pid}")
