@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -77,7 +78,8 @@ def ensure_up(infra: InfraSettings | None = None, timeout_s: float = 900) -> Inf
 def stack_settings(infra: InfraSettings) -> Settings:
     """Settings of a client of the stack (what `eval "$(newsflow infra env --stack secure)"`
     gives a shell), with ``infra`` describing the stack itself."""
-    return Settings(**secrets.client_sections(infra), infra=infra.model_dump())
+    sections: dict[str, Any] = {**secrets.client_sections(infra), "infra": infra.model_dump()}
+    return Settings(**sections)
 
 
 @pytest.fixture(scope="session")
