@@ -18,6 +18,8 @@ from streams.app import create_app
 from streams.ops import Health, LagSampler, probe_kafka, register_pages
 from streams.settings import Settings
 from streams.stages import registry, runner
+from streams.stages.eras import TopicEras
+from streams.stages.eras import watch as watch_eras
 
 STAGES = tuple(registry.STAGES)
 
@@ -27,6 +29,9 @@ STAGES = tuple(registry.STAGES)
 # 5 minutes on a recreated topic while reporting ready (tests/integration/
 # test_stream_faults_topic.py). One metadata request per 10 s and worker is nothing to a broker.
 METADATA_MAX_AGE_MS = 10_000
+# How often the input topics' ids are compared (a recreated topic has a new id): the sooner a
+# replacement is seen, the fewer records of the new topic are fetched before the rewind.
+ERAS_INTERVAL_S = 2.0
 
 
 def build(settings: Settings, stage: str, health: Health | None = None) -> faust.App:
@@ -38,8 +43,13 @@ def build(settings: Settings, stage: str, health: Health | None = None) -> faust
     )
     health = health or Health(stage, settings.ops.stall_after_s)
     register_pages(app, health)
-    for name in names:
-        runner.register(app, registry.declare(name, settings, health), settings, health)
+    stages = [registry.declare(name, settings, health) for name in names]
+    # Input topics deleted and recreated under the worker are read from their start again.
+    inputs = [spec.topic_name(settings.topics) for stage_ in stages for spec in stage_.input]
+    eras = TopicEras(dict.fromkeys(inputs))
+    for declared in stages:
+        runner.register(app, declared, settings, health, eras=eras)
+    watch_eras(app, settings, eras, health, ERAS_INTERVAL_S)
     return app
 
 

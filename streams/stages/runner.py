@@ -37,7 +37,10 @@ awaited on the event loop). The runner does everything else:
 6. **Per-partition order with overlap.** One batch is processed at a time (outputs are sent in
    input order); ``decode`` and ``prepare`` of the next batch run while the previous one is in
    ``process`` (the index stage builds its next bulk body while a bulk request is in flight).
-7. **The crash guard.** No exception escapes the agent (faust would ack the batch): an
+7. **Input topics recreated under the worker** (``streams.stages.eras``): records in hand
+   from a topic that was since deleted or replaced are finished but never acked (their offsets
+   would land on the new topic and skip its records), and the new topic is read from offset 0.
+8. **The crash guard.** No exception escapes the agent (faust would ack the batch): an
    unexpected exception is logged, the batch is left unacked and the worker crashes; after a
    restart the batch is redelivered.
 """
@@ -61,6 +64,7 @@ from streams.metrics import ARTICLES, BATCH_SECONDS, DEAD_LETTERS, RETRIES
 from streams.ops import Health
 from streams.schema import ContractModel
 from streams.settings import RetrySettings, Settings
+from streams.stages import eras as topic_eras
 from streams.topics import TopicSpec
 
 log = logging.getLogger("newsflow.stages")
@@ -173,6 +177,7 @@ class _InputEnded(Exception):
 @dataclass
 class _Batch:
     events: list[Any]
+    epochs: list[int]  # per event: its topic's era when it arrived (``TopicEras``)
     records: list[Record]
     started: float
     outcomes: list[Outcome | None]  # per record; decode failures filled in already
@@ -190,6 +195,8 @@ class Runner:
         health: Health | None = None,
         crash: Callable[[BaseException], Awaitable[None]] | None = None,
         commit: Callable[[], Awaitable[object]] | None = None,
+        eras: topic_eras.TopicEras | None = None,
+        release: Callable[[Any], None] | None = None,
     ) -> None:
         if stage.output is not None and output is None:
             raise ValueError(f"stage {stage.name} declares an output but has no output topic")
@@ -200,6 +207,8 @@ class Runner:
         self.health = health
         self.crash = crash
         self.commit = commit
+        self.eras = eras
+        self.release = release  # forget an old era's event without acking it
         self._is_async = inspect.iscoroutinefunction(stage.process)
 
     # -- the agent body --
@@ -208,14 +217,14 @@ class Runner:
         stage = self.stage
         stream.enable_acks = False  # acks are ours: only after outputs are confirmed
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=stage.batch.size)
-        pump = asyncio.ensure_future(self._pump(stream, queue))
+        pump = asyncio.ensure_future(self._pump(stream, queue, self.eras))
         in_flight: asyncio.Task[None] | None = None
         try:
             if stage.start is not None:
                 await stage.start()
             while True:
-                events = await self._collect(queue, pump, in_flight)
-                batch = self._begin(events)
+                tagged = await self._collect(queue, pump, in_flight)
+                batch = self._begin([e for _, e in tagged], [epoch for epoch, _ in tagged])
                 if in_flight is not None:
                     await in_flight  # one batch in process at a time: per-partition order
                 in_flight = asyncio.ensure_future(self._finish(stream, batch))
@@ -238,9 +247,13 @@ class Runner:
                 await stage.stop()
 
     @staticmethod
-    async def _pump(stream: Any, queue: asyncio.Queue[Any]) -> None:
+    async def _pump(
+        stream: Any, queue: asyncio.Queue[Any], eras: topic_eras.TopicEras | None
+    ) -> None:
         async for event in stream.events():
-            await queue.put(event)  # a full queue stops reading: backpressure to the consumer
+            epoch = 0 if eras is None else eras.epoch(event.message.topic)
+            # A full queue stops reading: backpressure to the consumer.
+            await queue.put((epoch, event))
 
     async def _get(
         self, queue: asyncio.Queue[Any], watch: list[asyncio.Future[Any]], timeout: float | None
@@ -301,9 +314,11 @@ class Runner:
             events.append(nxt)
         return events
 
-    def _begin(self, events: list[Any]) -> _Batch:
-        """Decode (undecodable records become poison) and prepare; on the event loop."""
+    def _begin(self, events: list[Any], epochs: list[int] | None = None) -> _Batch:
+        """Decode (undecodable records become poison) and prepare; on the event loop.
+        ``epochs``: per event, its topic's era when it arrived (all 0 without ``eras``)."""
         stage = self.stage
+        epochs = epochs if epochs is not None else [0] * len(events)
         records = [record_of(event.message) for event in events]
         outcomes: list[Outcome | None] = [None] * len(records)
         items: list[Any] = []
@@ -315,7 +330,7 @@ class Runner:
             except (ValueError, PoisonArticle) as exc:  # pydantic's ValidationError included
                 outcomes[i] = Poison(exc, attempts=1)
         job = stage.prepare(items) if stage.prepare is not None and items else items
-        return _Batch(events, records, time.monotonic(), outcomes, positions, job)
+        return _Batch(events, epochs, records, time.monotonic(), outcomes, positions, job)
 
     async def _process(self, job: Any) -> tuple[Sequence[Outcome], int]:
         """``process(job)`` until it does not raise ``RetryableError``; (outcomes, attempts)."""
@@ -410,8 +425,20 @@ class Runner:
             ARTICLES.labels(stage.name, "dead_lettered").inc(len(letters))
         if rejected:
             ARTICLES.labels(stage.name, "rejected").inc(rejected)
-        for event in batch.events:  # every outcome is confirmed: now the offsets may commit
-            await stream.ack(event)
+        stale = 0
+        for event, epoch, record in zip(batch.events, batch.epochs, batch.records, strict=True):
+            if self.eras is None or self.eras.current(record.topic, epoch):
+                await stream.ack(event)  # every outcome is confirmed: the offset may commit
+            else:  # its topic was deleted or replaced since: its offset means nothing now
+                stale += 1
+                if self.release is not None:
+                    self.release(event)
+        if stale:
+            log.warning(
+                "%s: %d record(s) of a deleted or replaced input topic processed, not acked",
+                stage.name,
+                stale,
+            )
         await self._commit()
         BATCH_SECONDS.labels(stage.name).observe(time.monotonic() - batch.started)
         if self.health is not None:
@@ -480,9 +507,10 @@ def register(
     *,
     output: Any = None,
     dead_letters: Any = None,
+    eras: topic_eras.TopicEras | None = None,
 ) -> Any:
     """The faust agent of ``stage`` on ``app``; ``output``/``dead_letters`` override the
-    topics declared (tests)."""
+    topics declared (tests); ``eras`` tells records of a recreated input topic apart."""
     names = [spec.topic_name(settings.topics) for spec in stage.input]
     source = app.topic(*names, key_serializer="raw", value_serializer="raw")
     if output is None and stage.output is not None:
@@ -502,7 +530,15 @@ def register(
         await consumer.commit()
 
     runner = Runner(
-        stage, settings.retry, output, dead_letters, health, crash=app.crash, commit=commit
+        stage,
+        settings.retry,
+        output,
+        dead_letters,
+        health,
+        crash=app.crash,
+        commit=commit,
+        eras=eras,
+        release=None if eras is None else (lambda event: topic_eras.release(app.consumer, event)),
     )
 
     async def agent(stream: Any) -> None:
