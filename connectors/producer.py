@@ -30,9 +30,15 @@ _SCHEMA = SCHEMA_VERSION.encode()
 class ArticleProducer:
     def __init__(self, settings: Settings, topic: str | None = None) -> None:
         conf = settings.connector
+        self.settings = settings
         self.topic = topic or topics.RAW.topic_name(settings.topics)
         self.limit = min(conf.max_record_bytes, topics.MAX_RECORD_BYTES)
-        self._producer = KafkaProducer(
+        # (kafka-python producer, generation): swapped as one by ``reset``.
+        self._current: tuple[KafkaProducer, int] = (self._make(), 0)
+
+    def _make(self) -> KafkaProducer:
+        settings, conf = self.settings, self.settings.connector
+        return KafkaProducer(
             **client_options(settings.kafka),
             client_id=f"{settings.kafka.client_id}-connector",
             acks="all" if settings.kafka.acks == "all" else int(settings.kafka.acks),
@@ -45,9 +51,8 @@ class ArticleProducer:
             max_request_size=self.limit + 64 * 1024,
             request_timeout_ms=int(settings.kafka.request_timeout_s * 1000),
             # Retry a record through a Kafka outage instead of expiring it: after an expired
-            # batch, kafka-python's idempotent producer stopped sending at all (measured:
-            # nothing more acknowledged after the broker came back). The poller bounds what
-            # is held and re-sends anything that fails all the same.
+            # batch, kafka-python's idempotent producer sent nothing more (measured: nothing
+            # acknowledged after the broker came back), so a failure means ``reset``.
             delivery_timeout_ms=int(
                 max(conf.delivery_timeout_s, settings.kafka.request_timeout_s + 1) * 1000
             ),
@@ -56,7 +61,13 @@ class ArticleProducer:
             max_block_ms=5000,
             # Back within seconds once Kafka is reachable again (default: up to 30 s).
             reconnect_backoff_max_ms=2000,
+            bootstrap_timeout_ms=10_000,
         )
+
+    @property
+    def generation(self) -> int:
+        """How many times the kafka-python producer was replaced (``reset``)."""
+        return self._current[1]
 
     def send(self, article: RawArticle) -> tuple[Any, bool]:
         """Queue one article; returns (kafka-python future, trimmed?)."""
@@ -65,13 +76,44 @@ class ArticleProducer:
 
     def send_record(self, record: WireRecord) -> Any:
         """Queue one already encoded article; returns the kafka-python future."""
+        return self.send_held(record)[0]
+
+    def send_held(self, record: WireRecord) -> tuple[Any, int]:
+        """Queue one encoded article; returns (future, generation of the producer used)."""
+        producer, generation = self._current
         headers = [(FEED_HEADER, record.feed_id.encode()), (SCHEMA_HEADER, _SCHEMA)]
-        return self._producer.send(
+        future = producer.send(
             self.topic, key=record.article_id.encode(), value=record.value, headers=headers
         )
+        return future, generation
+
+    def reset(self) -> None:
+        """Replace the kafka-python producer by a new one (blocking; raises while Kafka is
+        unreachable). Records still with the old one are abandoned: the poller re-sends
+        every record of an older generation that was not acknowledged."""
+        fresh = self._make()
+        try:
+            fresh.partitions_for(self.topic)  # metadata now, not in the next send() on the loop
+        except BaseException:
+            _close_hard(fresh)
+            raise
+        old, generation = self._current
+        self._current = (fresh, generation + 1)
+        _close_hard(old)
 
     def flush(self, timeout_s: float | None = None) -> None:
-        self._producer.flush(timeout=timeout_s)
+        self._current[0].flush(timeout=timeout_s)
 
     def close(self, timeout_s: float = 30.0) -> None:
-        self._producer.close(timeout=timeout_s)
+        _close_hard(self._current[0], timeout_s)
+
+
+def _close_hard(producer: KafkaProducer, timeout_s: float = 0.0) -> None:
+    """Close, and when records are still pending after ``timeout_s`` (Kafka unreachable: a
+    plain close raises there and leaves the sender thread running), stop the sender anyway."""
+    try:
+        producer.close(timeout=timeout_s)
+    except Exception:  # noqa: BLE001 - KafkaTimeoutError from the flush inside close()
+        sender = getattr(producer, "_sender", None)
+        if sender is not None:
+            sender.force_close()

@@ -9,12 +9,15 @@ Delivery never holds up polling. A poll's records are handed to the producer and
 never waits on Kafka, saves the state of held polls once they are acknowledged, a feed's polls
 strictly in order (the state of a later poll builds on the earlier one's seen ids, ETag and
 cursor). While Kafka is unreachable the feeds are still polled on schedule, each poll building
-on the last one (so an item is produced once, not once per poll); records Kafka reports as
-failed (after ``connector.delivery_timeout_s``) or refused are re-sent from what is held, with
-backoff, until acknowledged. Nothing unacknowledged is ever saved, so a crash meanwhile repeats
-those polls at the next start (at-least-once; the index write is idempotent). Memory is
-bounded: at ``connector.max_held_records`` records held, due polls are deferred
-(``newsflow_feed_polls_total{result="deferred"}``, one log line) until Kafka confirms again.
+on the last one (so an item is produced once, not once per poll). The producer retries held
+records itself through an outage; records it gives up on (after
+``connector.delivery_timeout_s``) make the poller replace the kafka-python producer (one whose
+batches expired sent nothing more) and re-send them from what is held, with backoff, until
+acknowledged; so are records the producer refused. Nothing unacknowledged is ever saved, so
+a crash meanwhile repeats those polls at the next start (at-least-once; the index write is
+idempotent). Memory is bounded: at ``connector.max_held_records`` records held, due polls
+are deferred (``newsflow_feed_polls_total{result="deferred"}``, one log line) until Kafka
+confirms again.
 /health/ready names Kafka while records stay unconfirmed longer than ``UNCONFIRMED_S``.
 
 Time: intervals run on the monotonic clock (``monotonic``), so a wall clock stepped forward or
@@ -68,6 +71,7 @@ RESEND_MIN_S = 1.0  # first re-send of refused/failed records; doubles up to RES
 RESEND_MAX_S = 30.0
 UNCONFIRMED_S = 10.0  # a record unconfirmed this long: /health/ready says Kafka is the problem
 DEFER_S = 2.0  # a poll deferred because too many records are held is looked at again after this
+RESET_RETRY_S = 5.0  # next try to replace the producer when Kafka was still away
 STOP_FLUSH_S = 15.0  # on stop: how long to wait for held records to be confirmed
 
 
@@ -79,6 +83,7 @@ class HeldPoll:
     feed: FeedSpec
     records: list[WireRecord]
     futures: list[Any]  # per record: the producer's future, None = not accepted by the producer
+    gens: list[int]  # per record: the producer generation it was sent with
     since: float  # monotonic time of the first send
     resend_at: float = 0.0  # monotonic: failed records are not re-sent before this
     attempts: int = 1
@@ -196,6 +201,8 @@ class Connector:
         self._held: dict[str, deque[HeldPoll]] = {}
         self.held_records = 0
         self._deferring = False
+        self._resetting: asyncio.Future[None] | None = None
+        self._reset_at = 0.0
         self._schedule_all()
         self._pool: ProcessPoolExecutor | None = None
         self._parse_thread: ThreadPoolExecutor | None = None
@@ -262,7 +269,9 @@ class Connector:
                 log.warning(
                     "trimmed %s from %s to fit the record size limit", record.article_id, feed.id
                 )
-        held = HeldPoll(digest, feed, list(records), [None] * len(records), mono)
+        held = HeldPoll(
+            digest, feed, list(records), [None] * len(records), [0] * len(records), mono
+        )
         self._send(held)
         self._held.setdefault(feed.id, deque()).append(held)
         self._count_held(len(records))
@@ -276,15 +285,17 @@ class Connector:
             metrics.FEED_FETCH_BYTES.labels(feed.id).inc(digest.bytes_compressed)
 
     def _send(self, held: HeldPoll) -> int:
-        """Hand the records of ``held`` that are not with Kafka (never accepted, or failed) to
-        the producer; returns how many were re-sends. Stops at the first refusal: a producer
-        that cannot take one record (no metadata, closed) would block the loop on each."""
+        """Hand the records of ``held`` that Kafka does not have to the producer (never
+        accepted, failed, or left with a producer ``reset`` replaced); returns how many were
+        re-sends. Stops at the first refusal: a producer that cannot take one record (no
+        metadata, closed) would block the loop on each."""
         resent = 0
+        current = self.producer.generation
         for i, future in enumerate(held.futures):
-            if future is not None and not (future.is_done and future.failed()):
+            if future is not None and not self._lost(future, held.gens[i], current):
                 continue
             try:
-                held.futures[i] = self.producer.send_record(held.records[i])
+                held.futures[i], held.gens[i] = self.producer.send_held(held.records[i])
             except Exception as exc:  # noqa: BLE001 - KafkaTimeoutError, closed producer, ...
                 held.futures[i] = None
                 held.error = f"{type(exc).__name__}: {exc}"
@@ -293,32 +304,73 @@ class Connector:
                 resent += 1
         return resent
 
+    @staticmethod
+    def _lost(future: Any, generation: int, current: int) -> bool:
+        """Whether a sent record must be sent again: it failed, or its producer was replaced
+        before it was acknowledged."""
+        if future.is_done:
+            return bool(future.failed())
+        return generation < current
+
     def _count_held(self, delta: int) -> None:
         self.held_records += delta
         self.summary.held_max = max(self.summary.held_max, self.held_records)
         metrics.RECORDS_HELD.set(self.held_records)
 
     def _settled(self, held: HeldPoll, mono: float, resend: bool) -> bool:
-        """Whether every record of ``held`` is confirmed; re-sends failed ones when due."""
-        failed = 0
+        """Whether every record of ``held`` is confirmed; re-sends lost ones when due."""
+        current = self.producer.generation
+        refused = failed = 0
         waiting = False
-        for future in held.futures:
+        for future, generation in zip(held.futures, held.gens, strict=True):
             if future is None:
-                failed += 1
+                refused += 1
             elif not future.is_done:
-                waiting = True
+                waiting = waiting or generation == current
+                refused += generation < current
             elif future.failed():
-                failed += 1
+                failed += generation == current
+                refused += generation < current
                 held.error = f"{type(future.exception).__name__}: {future.exception}"
-        if not failed:
+        if failed and resend:
+            # The producer gave up on a record (delivery timeout, or an error it does not
+            # retry): replace it before sending again, a resend to it would stay unanswered.
+            self._reset_producer(mono)
+        if not (refused or failed):
             return not waiting
-        if resend and mono >= held.resend_at:
+        if resend and refused and mono >= held.resend_at:
             resent = self._send(held)
             self.summary.resent += resent
             metrics.RETRIES.labels("connector", "kafka_delivery").inc(resent)
             held.resend_at = mono + min(RESEND_MAX_S, RESEND_MIN_S * 2 ** (held.attempts - 1))
             held.attempts += 1
         return False
+
+    def _reset_producer(self, mono: float) -> None:
+        if self._resetting is not None or mono < self._reset_at:
+            return
+        self._reset_at = mono + RESET_RETRY_S
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        generation = self.producer.generation
+        log.warning("kafka gave up on records: replacing the producer (generation %d)", generation)
+        self._resetting = loop.run_in_executor(None, self.producer.reset)
+
+        def done(task: asyncio.Future[None]) -> None:
+            self._resetting = None
+            if task.exception() is not None:
+                log.error(
+                    "kafka producer not replaced (%s); trying again in %.0fs",
+                    task.exception(),
+                    RESET_RETRY_S,
+                )
+            else:
+                self._reset_at = 0.0
+                log.info("kafka producer replaced; re-sending what the old one held")
+
+        self._resetting.add_done_callback(done)
 
     @contextlib.contextmanager
     def _parsers(self) -> Iterator[None]:

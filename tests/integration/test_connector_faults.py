@@ -89,9 +89,18 @@ class Publisher:
         return ids
 
 
+@pytest.mark.parametrize(
+    "delivery_timeout_s",
+    [
+        pytest.param(86400, id="producer-retries-through-the-outage"),
+        # Batches expire during the outage: the producer is replaced and the poller re-sends.
+        pytest.param(5, id="records-expire-and-are-re-sent"),
+    ],
+)
 def test_kafka_unreachable_polls_go_on_then_everything_arrives_once(
     env: Settings,  # noqa: F811 - the fixture
     tmp_path: Path,
+    delivery_timeout_s: int,
 ) -> None:
     feeds, start, cap = 3, 5, 100
     port = free_port()
@@ -108,6 +117,7 @@ def test_kafka_unreachable_polls_go_on_then_everything_arrives_once(
                 "NEWSFLOW_CONNECTOR__METRICS_PORT": str(port),
                 "NEWSFLOW_CONNECTOR__MAX_HELD_RECORDS": str(cap),
                 "NEWSFLOW_CONNECTOR__PARSE_WORKERS": "0",
+                "NEWSFLOW_CONNECTOR__DELIVERY_TIMEOUT_S": str(delivery_timeout_s),
             }
             log = tmp_path / "connect.log"
             base = f"http://127.0.0.1:{port}"
@@ -135,6 +145,8 @@ def test_kafka_unreachable_polls_go_on_then_everything_arrives_once(
     assert max(keys.values()) == 1, [k for k, n in keys.items() if n > 1][:5]  # none twice
     assert "polls are deferred until Kafka confirms them" in text
     assert "kafka confirms records again" in text
+    if delivery_timeout_s < 30:  # the outage outlasted it: records failed, were sent again
+        assert "kafka producer replaced" in text and result["resent"] > 0, result
 
 
 def _scenario(
@@ -201,6 +213,11 @@ def _scenario(
         assert time.monotonic() - restored_at < 60, log.read_text()[-3000:]
         time.sleep(0.3)
     ready_again_s = time.monotonic() - restored_at
+    resent = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in _get(base + "/metrics")[1].splitlines()
+        if line.startswith("newsflow_retries_total{") and 'stage="connector"' in line
+    )
 
     assert not_ready is not None, "/health/ready stayed ready while Kafka was unreachable"
     assert "kafka" in not_ready["problems"], not_ready
@@ -217,6 +234,7 @@ def _scenario(
         "held_max": held_max,
         "deferred_polls": deferred,
         "added_while_down": len(expected) - initial,
+        "resent": resent,
         "caught_up_s": round(caught_up_s, 1),
         "ready_again_s": round(ready_again_s, 1),
     }

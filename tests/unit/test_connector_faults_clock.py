@@ -61,6 +61,7 @@ class NoKafka:
 
     limit = 1_000_000
     topic = "raw"
+    generation = 0
 
     def send_record(self, record: Any) -> Any:
         raise AssertionError("nothing should be produced")
