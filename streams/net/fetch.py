@@ -402,7 +402,7 @@ class Fetcher:
                     error=f"http_{status}",
                     error_message=_one_line(f"{status} {resp.reason or ''}"),
                     retry_after_s=parse_retry_after(
-                        h.get("Retry-After"), cap_s=limits.retry_after_cap_s
+                        h.get("Retry-After"), cap_s=limits.retry_after_cap_s, date=h.get("Date")
                     ),
                     cache_max_age_s=max_age,
                     headers=tuple(h.items()),

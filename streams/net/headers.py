@@ -4,6 +4,7 @@ Cache-Control max-age and the charset of a Content-Type. Foundation layer (``str
 from __future__ import annotations
 
 import codecs
+import contextlib
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -15,10 +16,19 @@ _DELTA_SECONDS: Final = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def parse_retry_after(
-    value: str | None, *, cap_s: float, now: datetime | None = None
+    value: str | None, *, cap_s: float, now: datetime | None = None, date: str | None = None
 ) -> float | None:
     """Seconds to wait from a Retry-After value (delta-seconds or HTTP-date), clamped to
-    ``[0, cap_s]``; ``None`` when absent or unreadable. A date in the past means 0."""
+    ``[0, cap_s]``; ``None`` when absent or unreadable. A date in the past means 0.
+
+    ``date``: the response's Date header. An HTTP-date counts from it when readable (both
+    are the server's clock), so a local clock hours off does not turn "retry in 10 minutes"
+    into hours (or into 0)."""
+    if now is None and date:
+        with contextlib.suppress(TypeError, ValueError, IndexError):
+            now = parsedate_to_datetime(date)
+            if now.tzinfo is None:
+                now = now.replace(tzinfo=UTC)
     if value is None:
         return None
     text = value.strip()

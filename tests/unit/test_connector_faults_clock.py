@@ -221,3 +221,20 @@ def test_retry_after_counts_from_the_poll_not_from_a_clock_that_moved() -> None:
     assert later._due["f0"] == 5.0
     poll(later, Answers({url: throttled}), "f0")
     assert later._due["f0"] - 5.0 >= 1800
+
+
+def test_an_http_date_retry_after_counts_from_the_servers_date_not_our_clock() -> None:
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    from streams.net.headers import parse_retry_after
+
+    server_now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    value = format_datetime(server_now + timedelta(minutes=10), usegmt=True)
+    date = format_datetime(server_now, usegmt=True)
+    for ours in (server_now - timedelta(hours=5), server_now + timedelta(hours=5)):
+        # Our clock 5 h behind (stepped back) would read 5 h 10 min; 5 h ahead would read 0.
+        assert parse_retry_after(value, cap_s=6 * HOURS, now=ours) in (0.0, 5 * HOURS + 600)
+        assert parse_retry_after(value, cap_s=6 * HOURS, date=date) == 600
+    assert parse_retry_after("120", cap_s=6 * HOURS, date=date) == 120  # seconds: no clock
+    assert parse_retry_after(value, cap_s=6 * HOURS, date="garbage") is not None  # falls back
