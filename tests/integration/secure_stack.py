@@ -12,6 +12,10 @@ cores (four JVMs), and the broker-fault tests of several sessions reuse it. It i
 stack from the default one: stop it with ``newsflow infra down --stack secure``.
 
 Outside CI a start failure skips the tests with the reason; with CI=true it fails them.
+
+Broker faults: ``streams.infra.kafka.stop_broker(settings.infra, node_id)`` stops one broker
+(by its pid, as `infra down` would); ``ensure_up(settings.infra)`` runs the real `infra up`,
+which starts just the brokers that are down and waits until all three are in the metadata.
 """
 
 from __future__ import annotations
