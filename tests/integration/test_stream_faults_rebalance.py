@@ -16,7 +16,8 @@ Measured: 0 redone. faust does not hand a partition over while records it delive
 already in the runner's hands, acks and commits them, and only then completes the rebalance
 (~5 s here: the join's revocation took 5.4 s with 1 s bulks). Redo happens only when that drain
 outlasts the broker's rebalance timeout and the member is evicted -- the case
-``test_runner_rebalance`` provokes with its timeout knobs.
+``test_runner_rebalance`` provokes with its timeout knobs, and the ``evicted-while-draining``
+case here (3 s bulks, a 5 s rebalance timeout).
 """
 
 from __future__ import annotations
@@ -62,18 +63,35 @@ def isolated(
     return env, settings
 
 
-@pytest.mark.parametrize("leaver", ["first", "second"])
+@pytest.mark.parametrize(
+    ("leaver", "delay_s", "rebalance_timeout_s", "n"),
+    [
+        ("first", DELAY_S, None, 900),
+        ("second", DELAY_S, None, 900),
+        # Bulks so slow that draining the batches in hand (~3 bulks) outlasts the rebalance
+        # timeout: the first worker is evicted while it drains, and the second redoes them.
+        ("first", 3.0, 5.0, 450),
+    ],
+    ids=["first-leaves", "second-leaves", "evicted-while-draining"],
+)
 def test_rebalance_mid_bulk_with_a_second_worker_alive(
-    isolated: tuple[dict[str, str], Settings], tmp_path: Path, leaver: str
+    isolated: tuple[dict[str, str], Settings],
+    tmp_path: Path,
+    leaver: str,
+    delay_s: float,
+    rebalance_timeout_s: float | None,
+    n: int,
 ) -> None:
     env, settings = isolated
+    if rebalance_timeout_s is not None:  # faust reads it from the environment
+        env = {**env, "BROKER_REBALANCE_TIMEOUT": str(rebalance_timeout_s)}
     client = make_client(settings.elastic)
     alias = settings.elastic.alias
-    batch = articles(0, 900)
+    batch = articles(0, n)
     want = {a.article_id for a in batch}
     plans = {"first": FaultPlan([], 0), "second": FaultPlan([], 0)}  # a proxy per worker
     for plan in plans.values():
-        plan.bulk_delay_s = DELAY_S
+        plan.bulk_delay_s = delay_s
     group, topic = group_id(settings, "index"), topics.ENRICHED.topic_name(settings.topics)
     with ExitStack() as stack:
         workers: list[tuple[str, Any, Path, dict[str, str]]] = []
@@ -107,7 +125,7 @@ def test_rebalance_mid_bulk_with_a_second_worker_alive(
         # The second joins while the first has a bulk in flight (every bulk takes DELAY_S).
         start("second")
         assert h.wait_for(lambda: b"Worker ready" in workers[1][2].read_bytes(), 120, alive)
-        assert h.wait_for(lambda: len(indexed(client, alias)[0]) >= 500, 180, alive)
+        assert h.wait_for(lambda: len(indexed(client, alias)[0]) >= n * 5 // 9, 180, alive)
         joined = written()  # everything the join's rebalance made anyone redo is in here
         # One leaves (a graceful stop) while its bulk is in flight: the other takes over.
         at = 0 if leaver == "first" else 1
@@ -138,7 +156,8 @@ def test_rebalance_mid_bulk_with_a_second_worker_alive(
     ids, count = indexed(client, alias)
     print(
         f"\nrebalance mid-bulk ({leaver} leaves): {len(want)} articles, bulk of {BATCH} answered "
-        f"{DELAY_S}s late, {PARTITIONS} partitions; bulks per worker {bulks}, "
+        f"{delay_s}s late, rebalance timeout {rebalance_timeout_s or 60}s, {PARTITIONS} "
+        f"partitions; bulks per worker {bulks}, "
         f"{sum(sent.values())} items written; redone {redone} articles "
         f"({redone_at_join} by the join, {redone - redone_at_join} after it), at most "
         f"{max(sent.values())} writes of one article; all indexed {finished_s:.1f}s after the "
