@@ -203,6 +203,7 @@ class Connector:
         self._deferring = False
         self._resetting: asyncio.Future[None] | None = None
         self._reset_at = 0.0
+        self._confirmed_at = 0.0  # monotonic time a held poll was last confirmed
         self._schedule_all()
         self._pool: ProcessPoolExecutor | None = None
         self._parse_thread: ThreadPoolExecutor | None = None
@@ -435,15 +436,20 @@ class Connector:
                 nxt = meta.offset + 1
                 if nxt > self._checkpoint.get(meta.partition, -1):
                     self._checkpoint[meta.partition] = nxt
-        self._kafka_health(mono, failing, confirmed=bool(done))
+        self._kafka_health(mono, failing, confirmed=any(h.records for h in done))
         if to_save:
             self.store.save(to_save, self.producer.topic, self._checkpoint)
             self.health.progress()
 
     def _kafka_health(self, mono: float, failing: list[HeldPoll], confirmed: bool) -> None:
+        if confirmed:
+            self._confirmed_at = mono
         oldest = min((q[0].since for q in self._held.values() if q), default=None)
         age = 0.0 if oldest is None else mono - oldest
-        if failing or age >= UNCONFIRMED_S:
+        # Under load records wait their turn, but polls keep being confirmed: only a backlog
+        # that has not moved for UNCONFIRMED_S means Kafka is the problem.
+        stuck = age >= UNCONFIRMED_S and mono - self._confirmed_at >= UNCONFIRMED_S
+        if failing or stuck:
             error = next((h.error for h in failing if h.error), None) or "no answer"
             problem = (
                 f"{self.held_records} record(s) of {len(self._held)} feed(s) not confirmed "
