@@ -79,9 +79,12 @@ def flood_stage(client: Elasticsearch) -> Iterator[dict[str, Any]]:
     stats = client.nodes.stats(metric="fs")
     free = min(n["fs"]["total"]["available_in_bytes"] for n in stats["nodes"].values())
     mib = 2**20
+    # What the cluster had (persistent); anything not set is put back to unset (None).
+    had = client.cluster.get_settings(flat_settings=True)["persistent"]
+    others = ("cluster.info.update.interval", f"{DISK}.threshold_enabled")
 
     def restore_watermarks() -> None:
-        client.cluster.put_settings(persistent={key: None for key in WATERMARKS})
+        client.cluster.put_settings(persistent={key: had.get(key) for key in WATERMARKS})
 
     state: dict[str, Any] = {"restore": restore_watermarks}
     try:
@@ -102,9 +105,7 @@ def flood_stage(client: Elasticsearch) -> Iterator[dict[str, Any]]:
         deadline = time.monotonic() + 40
         while blocked(client) - before and time.monotonic() < deadline:
             time.sleep(1)
-        client.cluster.put_settings(
-            persistent={"cluster.info.update.interval": None, f"{DISK}.threshold_enabled": None}
-        )
+        client.cluster.put_settings(persistent={key: had.get(key) for key in others})
         left = sorted(blocked(client) - before)
         if left:  # not released in time: lift what this window set, nothing else
             client.indices.put_settings(index=",".join(left), settings={BLOCK: None})

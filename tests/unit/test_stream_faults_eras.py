@@ -70,3 +70,66 @@ def test_unknown_topics_are_ignored() -> None:
     eras = TopicEras(["in"])
     assert eras.observe({"elsewhere": "x"}) == []
     assert eras.current("elsewhere", 0)
+
+
+def test_runner_never_acks_records_of_a_replaced_topic_and_releases_them() -> None:
+    """Records in hand when their topic was replaced are processed, not acked (their offsets
+    would be committed onto the new topic), and released so faust does not wait for them."""
+    import asyncio
+
+    from streams.settings import RetrySettings
+    from streams.stages import runner
+    from streams.stages.runner import BatchPolicy, Done, Record, Stage
+
+    class Message:
+        def __init__(self, n: int) -> None:
+            self.topic, self.partition, self.offset, self.headers = "in", 0, n, ()
+            self.key, self.value = b"k", b"v"
+
+    class Event:
+        def __init__(self, n: int) -> None:
+            self.message = Message(n)
+
+    class Stream:
+        def __init__(self) -> None:
+            self.acked: list[int] = []
+
+        async def ack(self, event: Event) -> bool:
+            self.acked.append(event.message.offset)
+            return True
+
+    processed: list[int] = []
+
+    def process(items: list[Record]) -> list[Done]:
+        processed.extend(r.offset for r in items)
+        return [Done() for _ in items]
+
+    stage = Stage(
+        name="unit-eras",
+        input=(),
+        batch=BatchPolicy(10, 0.01, 1.0),
+        decode=lambda record: record,
+        process=process,
+    )
+    eras = TopicEras(["in"])
+    eras.observe({"in": "id-1"})
+    released: list[int] = []
+    stream = Stream()
+    r = runner.Runner(
+        stage,
+        RetrySettings(initial_s=0.001, max_s=0.005),
+        eras=eras,
+        release=lambda event: released.append(event.message.offset),
+    )
+
+    async def main() -> None:
+        old = r._begin([Event(n) for n in (7, 8)], [eras.epoch("in")] * 2)
+        eras.observe({"in": "id-2"})  # replaced while the batch was in hand
+        await r._finish(stream, old)
+        new = r._begin([Event(0)], [eras.epoch("in")])
+        await r._finish(stream, new)
+
+    asyncio.run(main())
+    assert processed == [7, 8, 0]
+    assert released == [7, 8]
+    assert stream.acked == [0]
