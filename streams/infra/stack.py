@@ -147,6 +147,7 @@ def _up(infra: InfraSettings, say: Say) -> dict[str, float]:
             started |= kafka.start(infra, todo)
             for name, tracked in started.items():
                 say(f"{name}: started pid {tracked.pid}, waiting until ready ...")
+        kafka_begin = time.monotonic()
         es_tracked = elastic.pidfile(infra).read()
         if _running(es_tracked):
             assert es_tracked is not None
@@ -157,16 +158,18 @@ def _up(infra: InfraSettings, say: Say) -> dict[str, float]:
                 elastic.pidfile(infra).remove()
             started["elasticsearch"] = es_tracked = elastic.start(infra)
             say(f"elasticsearch: started pid {es_tracked.pid}, waiting until ready ...")
-        begin = time.monotonic()
+        es_begin = time.monotonic()
         brokers_now = [t for n, t in {**running, **started}.items() if n != "elasticsearch"]
         kafka.wait_ready(infra, brokers_now)
-        timings["kafka"] = time.monotonic() - begin if todo else 0.0
+        timings["kafka"] = time.monotonic() - kafka_begin if todo else 0.0
         what = "ready" if infra.brokers == 1 else f"{infra.brokers} brokers ready"
         if todo:
             say(f"kafka: {what} at {kafka_address(infra)} after {timings['kafka']:.1f}s")
         es = started.get("elasticsearch") or running["elasticsearch"]
         elastic.wait_ready(infra, es)
-        timings["elasticsearch"] = time.monotonic() - begin if "elasticsearch" in started else 0.0
+        timings["elasticsearch"] = (
+            time.monotonic() - es_begin if "elasticsearch" in started else 0.0
+        )
         if "elasticsearch" in started:
             say(
                 f"elasticsearch: ready at {elastic.base_url(infra)} after "

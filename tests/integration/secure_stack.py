@@ -41,6 +41,10 @@ STACK_ENV = {
     "NEWSFLOW_INFRA__ES_TRANSPORT_PORT": "19300",
     "NEWSFLOW_INFRA__KAFKA_HEAP": "384m",  # three broker JVMs beside the default stack
     "NEWSFLOW_INFRA__ES_HEAP": "512m",
+    # A cold start of the secure Elasticsearch beside three brokers took over 180 s (the
+    # default) at a load average of 20 on two cores; the readiness wait still fails early when
+    # a process dies.
+    "NEWSFLOW_INFRA__START_TIMEOUT_S": "600",
 }
 
 
