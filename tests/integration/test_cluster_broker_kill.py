@@ -291,6 +291,11 @@ def test_one_broker_killed_under_load_and_restarted_loses_and_duplicates_nothing
 
         wait_until("the outage", lambda: time.time() - killed_at >= OUTAGE_S, 60, outage_tick)
         indexed_at_restart = sampler.last
+        # What an operator sees meanwhile (printed, not asserted: readiness is 16.4's).
+        for stage in ("enrich", "index"):
+            status, report = pipe.ready(stage)
+            said = {k: v for k, v in report.items() if k in ("problems", "warnings", "kafka")}
+            print(f"{stage} /health/ready during the outage: {status} {said}")
         generation_at_restart = pipe.generation
         stamp(
             f"after {OUTAGE_S:.0f} s down: {indexed_at_restart} indexed, generation "
