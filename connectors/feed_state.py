@@ -12,7 +12,9 @@ truncated, failing ``PRAGMA quick_check``, one of our tables missing from a data
 others -- the file and its ``-wal``/``-shm`` companions are moved aside to
 ``<name>.corrupt-<UTC time>`` (kept for a post-mortem), the reason is logged as an error, and
 a fresh database takes its place. A row whose JSON no longer decodes costs only that feed's
-state (logged, skipped).
+state (logged, skipped). A store that starts with no feed state at all says so (``fresh``):
+`newsflow connect` then takes the feeds' seen sets back from the raw topic
+(``connectors.handoff.adopt``), so only what is really new is produced again.
 """
 
 from __future__ import annotations
@@ -141,6 +143,9 @@ class SqliteFeedStateStore:
                 self.reset_from,
             )
             self._db = self._open(path)
+        # No feed state at all (a new, lost or replaced file): what was produced before is
+        # still in the raw topic, and ``connectors.handoff.adopt`` can take it back.
+        self.fresh = self._db.execute("SELECT 1 FROM feed_state LIMIT 1").fetchone() is None
 
     @classmethod
     def _open(cls, path: Path) -> sqlite3.Connection:

@@ -308,6 +308,8 @@ def connect_cmd(
     if saved is not None:
         _take_over(settings, connector, shard, saved, log)
         _replicas_marker(state_path).write_text(f"{shard.count}\n")
+    elif store.fresh:  # state file new, lost or unusable: seen sets back from the raw topic
+        _take_over(settings, connector, shard, set(), log)
     progress = _progress_printer(sys.stderr.isatty())
     try:
         if once:
