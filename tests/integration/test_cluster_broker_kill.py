@@ -205,10 +205,18 @@ def _kill_broker(pid: int) -> None:
     os.killpg(pid, signal.SIGKILL)
 
 
+@pytest.fixture
+def stack_whole_afterwards(secure_stack: Settings) -> Iterator[Settings]:
+    """``secure_stack``, with every broker running again at the end even when the test failed
+    between the kill and the restart (the next tests share the stack)."""
+    yield secure_stack
+    ensure_up(secure_stack.infra)
+
+
 def test_one_broker_killed_under_load_and_restarted_loses_and_duplicates_nothing(
-    secure_stack: Settings, unique: str, tmp_path: Path
+    stack_whole_afterwards: Settings, unique: str, tmp_path: Path
 ) -> None:
-    infra = secure_stack.infra
+    infra = stack_whole_afterwards.infra
     began = time.monotonic()
 
     def stamp(what: str) -> None:
