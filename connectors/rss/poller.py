@@ -72,7 +72,10 @@ RESEND_MAX_S = 30.0
 UNCONFIRMED_S = 10.0  # a record unconfirmed this long: /health/ready says Kafka is the problem
 DEFER_S = 2.0  # a poll deferred because too many records are held is looked at again after this
 RESET_RETRY_S = 5.0  # next try to replace the producer when Kafka was still away
-STOP_FLUSH_S = 15.0  # on stop: how long to wait for held records to be confirmed
+STOP_FLUSH_S = 15.0
+# End of a --once run: how long Kafka may take to confirm the rest (as the old 120 s flush);
+# what it did not confirm by then is a delivery failure (exit 3), polled again next run.
+ONCE_DRAIN_S = 120.0  # on stop: how long to wait for held records to be confirmed
 
 
 @dataclass(slots=True)
@@ -610,7 +613,7 @@ class Connector:
                 for task in asyncio.as_completed(tasks):
                     await task
                     await commit_now_and_then()
-        await self.drain(self.conf.delivery_timeout_s + 10.0)
+        await self.drain(min(self.conf.delivery_timeout_s, ONCE_DRAIN_S))
         self.summary.seconds = time.monotonic() - started
         tick()
         return self.summary

@@ -238,3 +238,61 @@ def _scenario(
         "caught_up_s": round(caught_up_s, 1),
         "ready_again_s": round(ready_again_s, 1),
     }
+
+
+def test_once_with_kafka_unreachable_fails_its_polls_and_saves_no_state(
+    env: Settings,  # noqa: F811 - the fixture
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`connect --once` while Kafka is away: the run ends after the drain (not after a day of
+    retries), counts the unconfirmed polls as delivery failures (exit 3) and saves nothing, so
+    the next run produces those items, once."""
+    import asyncio
+
+    from connectors.feed_state import SqliteFeedStateStore
+    from connectors.producer import ArticleProducer
+    from connectors.rss.poller import Connector
+
+    monkeypatch.setenv("NEWSFLOW_CONNECTOR__DELIVERY_TIMEOUT_S", "5")
+    monkeypatch.setenv("NEWSFLOW_KAFKA__REQUEST_TIMEOUT_S", "3")
+    with FeedServer() as server, kafka_relay(env.kafka.bootstrap_servers) as relay:
+        monkeypatch.setenv("NEWSFLOW_KAFKA__BOOTSTRAP_SERVERS", relay.address)
+        settings = Settings()
+        server.set_feed("/feeds/0.xml", rss(0, range(6)))
+        server.set_feed("/feeds/1.xml", rss(1, range(4)))
+        flist = feed_list(server, 2)
+
+        def once() -> Any:
+            store = SqliteFeedStateStore(settings.connector.state_path)
+            producer = ArticleProducer(settings)
+            try:
+                connector = Connector(settings.connector, flist, store, producer)
+                if not relay.down:
+                    connector.recover(settings)
+                return asyncio.run(connector.run_once(every_feed=True))
+            finally:
+                producer.close(5)
+                store.close()
+
+        store = SqliteFeedStateStore(settings.connector.state_path)
+        producer = ArticleProducer(settings)  # connected, then Kafka goes away mid-run
+        relay.cut()
+        started = time.monotonic()
+        try:
+            connector = Connector(settings.connector, flist, store, producer)
+            down = asyncio.run(connector.run_once(every_feed=True))
+        finally:
+            producer.close(5)
+            store.close()
+        took = time.monotonic() - started
+        saved = SqliteFeedStateStore(settings.connector.state_path)
+        states = saved.load_all()
+        saved.close()
+        relay.restore()
+        again = once()
+    assert down.delivery_failures == 2 and set(down.failing_feeds) == {"f0", "f1"}, down
+    assert took < 30, took
+    assert states == {}  # nothing saved: both feeds are polled from scratch next time
+    assert again.delivery_failures == 0 and again.articles["new"] == 10
+    keys = Counter(r.key for r in topic_records(env))
+    assert len(keys) == 10 and max(keys.values()) == 1, keys
