@@ -185,6 +185,14 @@ class _Batch:
     job: Any
 
 
+# How long a stopping worker lets a batch in process finish before giving it up unacked.
+STOP_GRACE_S = 5.0
+
+
+class _GiveUp(Exception):
+    """The worker stops while a batch waits to be retried."""
+
+
 class Runner:
     def __init__(
         self,
@@ -197,6 +205,7 @@ class Runner:
         commit: Callable[[], Awaitable[object]] | None = None,
         eras: topic_eras.TopicEras | None = None,
         release: Callable[[Any], None] | None = None,
+        stopping: Callable[[], bool] | None = None,
     ) -> None:
         if stage.output is not None and output is None:
             raise ValueError(f"stage {stage.name} declares an output but has no output topic")
@@ -209,6 +218,11 @@ class Runner:
         self.commit = commit
         self.eras = eras
         self.release = release  # forget an old era's event without acking it
+        # True once the worker shuts down: a batch waiting out a retryable error (Elasticsearch
+        # refusing writes, say) is then given up unacked instead of holding faust's shutdown,
+        # which waits for every record in hand to be acked (a SIGTERM'd worker stuck on bad
+        # credentials never exited; Kubernetes had to SIGKILL it after its grace period).
+        self.stopping = stopping
         self._is_async = inspect.iscoroutinefunction(stage.process)
 
     # -- the agent body --
@@ -340,11 +354,12 @@ class Runner:
         while True:
             attempts += 1
             try:
+                work: asyncio.Future[Any]
                 if self._is_async:
-                    result = await self.stage.process(job)  # type: ignore[misc]
+                    work = asyncio.ensure_future(self.stage.process(job))  # type: ignore[arg-type]
                 else:
-                    result = await loop.run_in_executor(None, self.stage.process, job)
-                return result, attempts
+                    work = loop.run_in_executor(None, self.stage.process, job)
+                return await self._unless_stopped(work), attempts
             except RetryableError as exc:
                 delay = next(delays)
                 RETRIES.labels(self.stage.name, "process").inc()
@@ -355,13 +370,55 @@ class Runner:
                     exc,
                     delay,
                 )
-                await asyncio.sleep(delay)
+                await self._pause(delay)
+
+    async def _unless_stopped(self, work: asyncio.Future[Any]) -> Any:
+        """``work``'s result; once the worker stops, ``STOP_GRACE_S`` more to finish it, then
+        ``_GiveUp`` (a stage retrying inside ``process`` itself, as the index stage does while
+        Elasticsearch refuses writes, would otherwise hold the shutdown for ever)."""
+        stop_seen: float | None = None
+        while True:
+            done, _ = await asyncio.wait({work}, timeout=0.25)
+            if done:
+                return work.result()
+            if self.stopping is None or not self.stopping():
+                continue
+            now = time.monotonic()
+            stop_seen = stop_seen or now
+            if now - stop_seen >= STOP_GRACE_S:
+                work.cancel()  # a thread of a sync stage runs on; its result is not used
+                raise _GiveUp
+
+    async def _pause(self, delay: float) -> None:
+        """Sleep ``delay`` between retries; raise ``_GiveUp`` as soon as the worker stops."""
+        deadline = time.monotonic() + delay
+        while True:
+            if self.stopping is not None and self.stopping():
+                raise _GiveUp
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, 0.25))
 
     async def _finish(self, stream: Any, batch: _Batch) -> None:
         stage = self.stage
         outcomes = batch.outcomes
         if batch.positions:
-            results, attempts = await self._process(batch.job)
+            try:
+                results, attempts = await self._process(batch.job)
+            except _GiveUp:
+                # Nothing of this batch is acked, so no offset of it is committed: the records
+                # are read again after the restart (by this worker or another). Released so
+                # that faust's shutdown does not wait for them.
+                for event in batch.events:
+                    if self.release is not None:
+                        self.release(event)
+                log.warning(
+                    "%s: shutting down while retrying; %d record(s) left unacked for redelivery",
+                    stage.name,
+                    len(batch.events),
+                )
+                return
             if len(results) != len(batch.positions):
                 raise RuntimeError(
                     f"{stage.name}: process returned {len(results)} outcomes "
@@ -538,7 +595,8 @@ def register(
         crash=app.crash,
         commit=commit,
         eras=eras,
-        release=None if eras is None else (lambda event: topic_eras.release(app.consumer, event)),
+        release=lambda event: topic_eras.release(app.consumer, event),
+        stopping=lambda: bool(app.should_stop),
     )
 
     async def agent(stream: Any) -> None:

@@ -351,3 +351,115 @@ def test_each_batch_is_committed_right_after_its_acks(fast: Settings) -> None:
 
     asyncio.run(main())
     assert commits == [[0, 1, 2], [0, 1, 2, 3, 4, 5]]
+
+
+def test_a_batch_retrying_when_the_worker_stops_is_released_unacked(fast: Settings) -> None:
+    """SIGTERM while Elasticsearch refuses writes: faust's shutdown waits for every record in
+    hand to be acked, so a batch retrying forever kept the worker from exiting. It is given up
+    instead: nothing acked or committed (redelivered after the restart), every event released."""
+
+    class Message:
+        def __init__(self, n: int) -> None:
+            self.topic, self.partition, self.offset, self.headers = "in", 0, n, ()
+            self.key, self.value = raw_bytes(n)
+
+    class Event:
+        def __init__(self, n: int) -> None:
+            self.message = Message(n)
+
+    class Stream:
+        def __init__(self) -> None:
+            self.acked: list[int] = []
+
+        async def ack(self, event: Event) -> bool:
+            self.acked.append(event.message.offset)
+            return True
+
+    attempts = {"n": 0}
+
+    def refuse(raws: list[RawArticle]) -> list[Outcome]:
+        attempts["n"] += 1
+        raise RetryableError("403 from Elasticsearch")
+
+    stream, released, commits = Stream(), [], []
+    state = {"stopping": False}
+
+    async def commit() -> None:
+        commits.append(1)
+
+    r = runner.Runner(
+        stage(refuse),
+        RetrySettings(initial_s=5.0, max_s=30.0),  # long waits: the stop must cut them short
+        output=FakeTopic(),
+        dead_letters=FakeTopic(),
+        commit=commit,
+        release=lambda event: released.append(event.message.offset),
+        stopping=lambda: state["stopping"],
+    )
+
+    async def main() -> float:
+        task = asyncio.ensure_future(r._finish(stream, r._begin([Event(n) for n in range(4)])))
+        await until(lambda: attempts["n"] >= 1)
+        await asyncio.sleep(0.1)
+        assert not task.done()  # still retrying while the worker runs
+        state["stopping"] = True
+        began = time.monotonic()
+        await asyncio.wait_for(task, 2.0)
+        return time.monotonic() - began
+
+    took = asyncio.run(main())
+    assert took < 1.0
+    assert stream.acked == [] and commits == []
+    assert released == [0, 1, 2, 3]
+
+
+def test_a_stage_retrying_inside_process_is_given_up_after_the_grace(
+    fast: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index stage retries refused bulks inside ``process``: once the worker stops it gets
+    ``STOP_GRACE_S`` to finish, then the batch is released unacked; a batch that finishes
+    within the grace is acked as usual."""
+    monkeypatch.setattr(runner, "STOP_GRACE_S", 0.3)
+
+    class Event:
+        def __init__(self, n: int) -> None:
+            self.message = type(
+                "M", (), {"topic": "in", "partition": 0, "offset": n, "headers": ()}
+            )()
+            self.message.key, self.message.value = raw_bytes(n)
+
+    class Stream:
+        def __init__(self) -> None:
+            self.acked: list[int] = []
+
+        async def ack(self, event: Event) -> bool:
+            self.acked.append(event.message.offset)
+            return True
+
+    async def forever(raws: list[RawArticle]) -> list[Outcome]:
+        while True:  # as write_until_settled while Elasticsearch answers 401
+            await asyncio.sleep(0.05)
+
+    async def slow_but_done(raws: list[RawArticle]) -> list[Outcome]:
+        await asyncio.sleep(0.1)
+        return [Done() for _ in raws]
+
+    state = {"stopping": True}
+    for process, acked in ((forever, []), (slow_but_done, [0, 1])):
+        stream, released = Stream(), []
+        r = runner.Runner(
+            stage(process),
+            fast.retry,
+            output=FakeTopic(),
+            dead_letters=FakeTopic(),
+            release=lambda event, released=released: released.append(event.message.offset),
+            stopping=lambda: state["stopping"],
+        )
+
+        async def main(r: runner.Runner = r, stream: Stream = stream) -> None:
+            batch = r._begin([Event(0), Event(1)])
+            await asyncio.wait_for(r._finish(stream, batch), 3.0)
+
+        asyncio.run(main())
+        assert stream.acked == acked
+        assert released == ([] if acked else [0, 1])
