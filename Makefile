@@ -32,8 +32,8 @@ lint: $(STAMP) ## ruff + mypy + the import layers (lint-imports, [tool.importlin
 up: $(STAMP) ## Start the local Kafka + Elasticsearch (downloads them once)
 	$(BIN)/newsflow infra up
 
-down: ## Stop the local stack (exactly the processes it started)
-	@if [ -x $(BIN)/newsflow ]; then $(BIN)/newsflow infra down; fi
+down: ## Stop the local stacks (exactly the processes they started: default and the tests' secure one)
+	@if [ -x $(BIN)/newsflow ]; then $(BIN)/newsflow infra down; $(BIN)/newsflow infra down --stack secure; fi
 
 status: $(STAMP) ## What runs where
 	$(BIN)/newsflow infra status
