@@ -132,6 +132,30 @@ def raw_bytes(n: int) -> tuple[bytes, bytes]:
     return raw.article_id.encode(), encode(raw)
 
 
+class FakeMessage:
+    """What the runner reads of a faust message: topic, partition, offset, key, value."""
+
+    def __init__(self, n: int, value: tuple[bytes, bytes] | None = None) -> None:
+        self.topic, self.partition, self.offset, self.headers = "in", 0, n, ()
+        self.key, self.value = value or raw_bytes(n)
+
+
+class FakeEvent:
+    def __init__(self, n: int, value: tuple[bytes, bytes] | None = None) -> None:
+        self.message = FakeMessage(n, value)
+
+
+class AckStream:
+    """A stream whose acks are recorded (offsets), for tests that drive ``_finish``."""
+
+    def __init__(self) -> None:
+        self.acked: list[int] = []
+
+    async def ack(self, event: FakeEvent) -> bool:
+        self.acked.append(event.message.offset)
+        return True
+
+
 def test_poison_goes_to_the_dead_letters_with_attempts_and_one_outcome_per_record(
     fast: Settings,
 ) -> None:
@@ -318,24 +342,7 @@ def test_each_batch_is_committed_right_after_its_acks(fast: Settings) -> None:
     """A killed worker leaves at most the batch it was finishing (issue 14.7): the runner
     commits after acking every batch, not only at faust's commit tick."""
 
-    class Message:
-        def __init__(self, n: int) -> None:
-            self.topic, self.partition, self.offset, self.headers = "in", 0, n, ()
-            self.key, self.value = raw_bytes(n)
-
-    class Event:
-        def __init__(self, n: int) -> None:
-            self.message = Message(n)
-
-    class Stream:
-        def __init__(self) -> None:
-            self.acked: list[int] = []
-
-        async def ack(self, event: Event) -> bool:
-            self.acked.append(event.message.offset)
-            return True
-
-    stream = Stream()
+    stream = AckStream()
     commits: list[list[int]] = []
 
     async def commit() -> None:
@@ -347,7 +354,7 @@ def test_each_batch_is_committed_right_after_its_acks(fast: Settings) -> None:
 
     async def main() -> None:
         for first in (0, 3):
-            await r._finish(stream, r._begin([Event(n) for n in range(first, first + 3)]))
+            await r._finish(stream, r._begin([FakeEvent(n) for n in range(first, first + 3)]))
 
     asyncio.run(main())
     assert commits == [[0, 1, 2], [0, 1, 2, 3, 4, 5]]
@@ -358,30 +365,13 @@ def test_a_batch_retrying_when_the_worker_stops_is_released_unacked(fast: Settin
     hand to be acked, so a batch retrying forever kept the worker from exiting. It is given up
     instead: nothing acked or committed (redelivered after the restart), every event released."""
 
-    class Message:
-        def __init__(self, n: int) -> None:
-            self.topic, self.partition, self.offset, self.headers = "in", 0, n, ()
-            self.key, self.value = raw_bytes(n)
-
-    class Event:
-        def __init__(self, n: int) -> None:
-            self.message = Message(n)
-
-    class Stream:
-        def __init__(self) -> None:
-            self.acked: list[int] = []
-
-        async def ack(self, event: Event) -> bool:
-            self.acked.append(event.message.offset)
-            return True
-
     attempts = {"n": 0}
 
     def refuse(raws: list[RawArticle]) -> list[Outcome]:
         attempts["n"] += 1
         raise RetryableError("403 from Elasticsearch")
 
-    stream, released, commits = Stream(), [], []
+    stream, released, commits = AckStream(), [], []
     state = {"stopping": False}
 
     async def commit() -> None:
@@ -398,7 +388,7 @@ def test_a_batch_retrying_when_the_worker_stops_is_released_unacked(fast: Settin
     )
 
     async def main() -> float:
-        task = asyncio.ensure_future(r._finish(stream, r._begin([Event(n) for n in range(4)])))
+        task = asyncio.ensure_future(r._finish(stream, r._begin([FakeEvent(n) for n in range(4)])))
         await until(lambda: attempts["n"] >= 1)
         await asyncio.sleep(0.1)
         assert not task.done()  # still retrying while the worker runs
@@ -421,21 +411,6 @@ def test_a_stage_retrying_inside_process_is_given_up_after_the_grace(
     within the grace is acked as usual."""
     monkeypatch.setattr(runner, "STOP_GRACE_S", 0.3)
 
-    class Event:
-        def __init__(self, n: int) -> None:
-            self.message = type(
-                "M", (), {"topic": "in", "partition": 0, "offset": n, "headers": ()}
-            )()
-            self.message.key, self.message.value = raw_bytes(n)
-
-    class Stream:
-        def __init__(self) -> None:
-            self.acked: list[int] = []
-
-        async def ack(self, event: Event) -> bool:
-            self.acked.append(event.message.offset)
-            return True
-
     async def forever(raws: list[RawArticle]) -> list[Outcome]:
         while True:  # as write_until_settled while Elasticsearch answers 401
             await asyncio.sleep(0.05)
@@ -446,18 +421,22 @@ def test_a_stage_retrying_inside_process_is_given_up_after_the_grace(
 
     state = {"stopping": True}
     for process, acked in ((forever, []), (slow_but_done, [0, 1])):
-        stream, released = Stream(), []
+        stream, released = AckStream(), list[int]()
+
+        def release(event: FakeEvent, out: list[int] = released) -> None:
+            out.append(event.message.offset)
+
         r = runner.Runner(
             stage(process),
             fast.retry,
             output=FakeTopic(),
             dead_letters=FakeTopic(),
-            release=lambda event, released=released: released.append(event.message.offset),
+            release=release,
             stopping=lambda: state["stopping"],
         )
 
-        async def main(r: runner.Runner = r, stream: Stream = stream) -> None:
-            batch = r._begin([Event(0), Event(1)])
+        async def main(r: runner.Runner = r, stream: AckStream = stream) -> None:
+            batch = r._begin([FakeEvent(0), FakeEvent(1)])
             await asyncio.wait_for(r._finish(stream, batch), 3.0)
 
         asyncio.run(main())

@@ -80,23 +80,7 @@ def test_runner_never_acks_records_of_a_replaced_topic_and_releases_them() -> No
     from streams.settings import RetrySettings
     from streams.stages import runner
     from streams.stages.runner import BatchPolicy, Done, Record, Stage
-
-    class Message:
-        def __init__(self, n: int) -> None:
-            self.topic, self.partition, self.offset, self.headers = "in", 0, n, ()
-            self.key, self.value = b"k", b"v"
-
-    class Event:
-        def __init__(self, n: int) -> None:
-            self.message = Message(n)
-
-    class Stream:
-        def __init__(self) -> None:
-            self.acked: list[int] = []
-
-        async def ack(self, event: Event) -> bool:
-            self.acked.append(event.message.offset)
-            return True
+    from tests.unit.test_runner import AckStream, FakeEvent
 
     processed: list[int] = []
 
@@ -114,7 +98,7 @@ def test_runner_never_acks_records_of_a_replaced_topic_and_releases_them() -> No
     eras = TopicEras(["in"])
     eras.observe({"in": "id-1"})
     released: list[int] = []
-    stream = Stream()
+    stream = AckStream()
     r = runner.Runner(
         stage,
         RetrySettings(initial_s=0.001, max_s=0.005),
@@ -123,10 +107,10 @@ def test_runner_never_acks_records_of_a_replaced_topic_and_releases_them() -> No
     )
 
     async def main() -> None:
-        old = r._begin([Event(n) for n in (7, 8)], [eras.epoch("in")] * 2)
+        old = r._begin([FakeEvent(n, (b"k", b"v")) for n in (7, 8)], [eras.epoch("in")] * 2)
         eras.observe({"in": "id-2"})  # replaced while the batch was in hand
         await r._finish(stream, old)
-        new = r._begin([Event(0)], [eras.epoch("in")])
+        new = r._begin([FakeEvent(0, (b"k", b"v"))], [eras.epoch("in")])
         await r._finish(stream, new)
 
     asyncio.run(main())
