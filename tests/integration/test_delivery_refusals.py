@@ -39,6 +39,7 @@ from streams.settings import Settings
 from streams.sinks.elastic import index_for, make_client
 from tests.conftest import make_raw
 from tests.integration import stage_helpers as h
+from tests.integration.conftest import StageSetup
 from tests.integration.fault_proxy import FaultPlan, fault_proxy
 
 FIRST_SEEN = datetime(2026, 10, 7, tzinfo=UTC)
@@ -109,18 +110,8 @@ def _get(url: str) -> tuple[int, str]:
 
 
 @pytest.fixture
-def isolated(
-    kafka: Settings,
-    isolated_es: tuple[Settings, Elasticsearch],
-    unique: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> tuple[dict[str, str], Settings]:
-    env = h.isolated_env(kafka, unique, tmp_path)
-    settings = h.settings_for(env, monkeypatch)
-    assert settings.elastic == isolated_es[0].elastic
-    h.bootstrap_isolated(settings)
-    return env, settings
+def isolated(stage_setup: StageSetup) -> tuple[dict[str, str], Settings]:
+    return stage_setup()
 
 
 class Worker:

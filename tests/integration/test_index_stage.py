@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from elasticsearch import Elasticsearch
 
 from streams import topics
 from streams.deadletter import parse_headers
@@ -17,6 +16,7 @@ from streams.settings import Settings
 from streams.sinks.elastic import make_client
 from tests.conftest import make_raw
 from tests.integration import stage_helpers as h
+from tests.integration.conftest import StageSetup
 from tests.integration.fault_proxy import FaultPlan, fault_proxy
 
 
@@ -40,19 +40,8 @@ def _article(n: int, start: int = 0) -> Article:
 
 
 @pytest.fixture
-def isolated(
-    kafka: Settings,
-    isolated_es: tuple[Settings, Elasticsearch],
-    unique: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> tuple[dict[str, str], Settings]:
-    """isolated_es's alias and prefix (and its clean-up) plus topics and a worker env."""
-    env = h.isolated_env(kafka, unique, tmp_path)
-    settings = h.settings_for(env, monkeypatch)
-    assert settings.elastic == isolated_es[0].elastic
-    h.bootstrap_isolated(settings)
-    return env, settings
+def isolated(stage_setup: StageSetup) -> tuple[dict[str, str], Settings]:
+    return stage_setup()
 
 
 def test_index_worker_writes_once_and_dead_letters_poison(

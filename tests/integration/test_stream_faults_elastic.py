@@ -36,6 +36,7 @@ from streams.settings import Settings
 from streams.sinks.elastic import index_for, make_client
 from streams.worker import group_id
 from tests.integration import stage_helpers as h
+from tests.integration.conftest import StageSetup
 from tests.integration.fault_proxy import FaultPlan, fault_proxy
 from tests.integration.test_delivery_refusals import Worker
 from tests.integration.test_stream_faults_topic import FIRST_SEEN, articles, indexed, produce
@@ -46,19 +47,8 @@ WATERMARKS = (f"{DISK}.watermark.low", f"{DISK}.watermark.high", f"{DISK}.waterm
 
 
 @pytest.fixture
-def isolated(
-    kafka: Settings,
-    isolated_es: tuple[Settings, Elasticsearch],
-    unique: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> tuple[dict[str, str], Settings]:
-    env = h.isolated_env(kafka, unique, tmp_path)
-    env["NEWSFLOW_OPS__LAG_INTERVAL_S"] = "2"
-    settings = h.settings_for(env, monkeypatch)
-    assert settings.elastic == isolated_es[0].elastic
-    h.bootstrap_isolated(settings)
-    return env, settings
+def isolated(stage_setup: StageSetup) -> tuple[dict[str, str], Settings]:
+    return stage_setup(NEWSFLOW_OPS__LAG_INTERVAL_S="2")
 
 
 def blocked(client: Elasticsearch) -> set[str]:

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from elasticsearch import Elasticsearch
 
 from streams import topics
 from streams.ops import LagReader
@@ -37,6 +36,7 @@ from streams.settings import Settings
 from streams.sinks.elastic import make_client
 from streams.worker import group_id
 from tests.integration import stage_helpers as h
+from tests.integration.conftest import StageSetup
 from tests.integration.fault_proxy import FaultPlan, fault_proxy
 from tests.integration.test_delivery_refusals import Worker
 from tests.integration.test_stream_faults_topic import articles, indexed, produce
@@ -47,20 +47,10 @@ PARTITIONS = 6
 
 
 @pytest.fixture
-def isolated(
-    kafka: Settings,
-    isolated_es: tuple[Settings, Elasticsearch],
-    unique: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> tuple[dict[str, str], Settings]:
-    env = h.isolated_env(kafka, unique, tmp_path)
-    env["NEWSFLOW_TOPICS__PARTITIONS"] = str(PARTITIONS)
-    env["NEWSFLOW_INDEX__BATCH_SIZE"] = str(BATCH)
-    settings = h.settings_for(env, monkeypatch)
-    assert settings.elastic == isolated_es[0].elastic
-    h.bootstrap_isolated(settings)
-    return env, settings
+def isolated(stage_setup: StageSetup) -> tuple[dict[str, str], Settings]:
+    return stage_setup(
+        NEWSFLOW_TOPICS__PARTITIONS=str(PARTITIONS), NEWSFLOW_INDEX__BATCH_SIZE=str(BATCH)
+    )
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,7 @@ from streams.sinks.elastic import make_client
 from streams.worker import group_id
 from tests.conftest import make_raw
 from tests.integration import stage_helpers as h
+from tests.integration.conftest import StageSetup
 from tests.integration.fault_proxy import FaultPlan, fault_proxy
 from tests.integration.test_delivery_refusals import Worker
 
@@ -107,19 +108,8 @@ def recreate(settings: Settings, topic: str, timeout_s: float = 60) -> float:
 
 
 @pytest.fixture
-def isolated(
-    kafka: Settings,
-    isolated_es: tuple[Settings, Elasticsearch],
-    unique: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> tuple[dict[str, str], Settings]:
-    env = h.isolated_env(kafka, unique, tmp_path)
-    env["NEWSFLOW_OPS__LAG_INTERVAL_S"] = "2"
-    settings = h.settings_for(env, monkeypatch)
-    assert settings.elastic == isolated_es[0].elastic
-    h.bootstrap_isolated(settings)
-    return env, settings
+def isolated(stage_setup: StageSetup) -> tuple[dict[str, str], Settings]:
+    return stage_setup(NEWSFLOW_OPS__LAG_INTERVAL_S="2")
 
 
 @pytest.mark.parametrize("busy", [False, True], ids=["idle", "mid-bulk"])
