@@ -88,6 +88,7 @@ CATALOGUE: dict[str, Metric] = {
     "newsflow_kafka_brokers": _m("gauge"),
     "newsflow_kafka_under_replicated_partitions": _m("gauge", "topic"),
     "newsflow_kafka_offline_partitions": _m("gauge", "topic"),
+    "newsflow_connector_records_held": _m("gauge"),
 }
 # Labels Prometheus adds to every scraped series: the target's, and `exported_stage` where a
 # metric's own `stage` label collides with the jobs' target label `stage`.
