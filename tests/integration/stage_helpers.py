@@ -8,8 +8,11 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from streams.commands.bootstrap import ensure_elastic, ensure_topics
 from streams.kafka_clients import client_options
+from streams.schema import Article, LanguageInfo
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,3 +133,30 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float, alive: Callable[[]
             return True
         time.sleep(0.5)
     return False
+
+
+def index_articles(
+    first_seen: datetime, ids: range, lang: str = "en", title: str | None = None
+) -> list[Article]:
+    """Articles ready for the index stage (language set, no entities): ``make_raw(i)`` for
+    every ``i`` in ``ids``, first seen at ``first_seen`` (which picks the monthly index)."""
+    from tests.conftest import make_raw
+
+    extra = {} if title is None else {"title": title}
+    out = []
+    for i in ids:
+        raw = make_raw(i, now=first_seen, **extra)
+        language = LanguageInfo(code=lang, confidence=0.9, method="text", script="Latn")
+        out.append(Article(article_id=raw.article_id, source=raw.source, language=language))
+    return out
+
+
+def http_get(url: str) -> tuple[int, str]:
+    """(status, body) of a worker's health or metrics page; (0, error) while it is not up."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+    except OSError as exc:  # the worker's web server is not up yet
+        return 0, str(exc)

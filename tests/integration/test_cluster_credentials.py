@@ -39,11 +39,10 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from streams import topics
 from streams.infra import secrets
 from streams.kafka_clients import client_options
-from streams.schema import Article, LanguageInfo, encode
+from streams.schema import encode
 from streams.settings import Settings
 from streams.sinks.elastic import make_client
 from streams.worker import group_id
-from tests.conftest import make_raw
 from tests.e2e.pipeline import settings_from
 from tests.integration import stage_helpers as h
 from tests.integration.secure_stack import ensure_up
@@ -52,20 +51,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
 ARTICLES = 300
 FIRST_SEEN = datetime(2026, 11, 3, tzinfo=UTC)
-
-
-def _articles(n: int) -> list[Article]:
-    out = []
-    for i in range(n):
-        raw = make_raw(i, title="Ankara und Damaskus unterzeichnen ein Abkommen", now=FIRST_SEEN)
-        out.append(
-            Article(
-                article_id=raw.article_id,
-                source=raw.source,
-                language=LanguageInfo(code="de", confidence=0.9, method="text", script="Latn"),
-            )
-        )
-    return out
+TITLE = "Ankara und Damaskus unterzeichnen ein Abkommen"
 
 
 def _ready(port: str) -> tuple[int, dict[str, Any]]:
@@ -183,7 +169,7 @@ def test_wrong_kafka_then_wrong_elastic_password_then_the_right_ones(
     assert settings.topics.replication_factor == 3
     h.bootstrap_isolated(settings)
     cluster = Cluster(settings)
-    articles = _articles(ARTICLES)
+    articles = h.index_articles(FIRST_SEEN, range(ARTICLES), "de", TITLE)
     expected = {a.article_id for a in articles}
     h.produce(settings, cluster.source, [(a.article_id.encode(), encode(a)) for a in articles])
     assert sum(cluster.end_offsets().values()) == ARTICLES

@@ -13,8 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,22 +23,13 @@ import pytest
 from connectors.feeds import save_feed_list
 from connectors.rss.parse import parse_feed
 from streams.settings import Settings
+from tests.integration import stage_helpers as h
 from tests.integration.feed_server import FeedServer
 from tests.integration.kafka_relay import kafka_relay
 from tests.integration.stage_helpers import ROOT, free_port
 from tests.integration.test_connector import env, feed_list, rss, topic_records  # noqa: F401
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
-    except OSError as exc:
-        return 0, str(exc)
 
 
 def _sample(text: str, name: str) -> float | None:
@@ -164,7 +153,7 @@ def _scenario(
         assert proc.poll() is None, log.read_text()[-3000:]
 
     deadline = time.monotonic() + 60
-    while len(topic_records(settings)) < initial or _get(base + "/health/ready")[0] != 200:
+    while len(topic_records(settings)) < initial or h.http_get(base + "/health/ready")[0] != 200:
         alive()
         assert time.monotonic() < deadline, log.read_text()[-3000:]
         time.sleep(0.3)
@@ -183,10 +172,10 @@ def _scenario(
         now_hits = sum(server.hits.values())
         if now_hits > hits:
             last_hit, hits = time.monotonic(), now_hits
-        status, body = _get(base + "/health/ready")
+        status, body = h.http_get(base + "/health/ready")
         if status == 503 and not_ready is None:
             not_ready = {"after_s": round(time.monotonic() - cut_at, 1), **json.loads(body)}
-        metrics = _get(base + "/metrics")[1]
+        metrics = h.http_get(base + "/metrics")[1]
         held_max = max(held_max, _sample(metrics, "newsflow_connector_records_held") or 0.0)
         deferred = sum(
             float(line.rsplit(" ", 1)[1])
@@ -208,14 +197,14 @@ def _scenario(
         assert time.monotonic() - restored_at < 90, log.read_text()[-3000:]
         time.sleep(0.3)
     caught_up_s = time.monotonic() - restored_at
-    while _get(base + "/health/ready")[0] != 200:
+    while h.http_get(base + "/health/ready")[0] != 200:
         alive()
         assert time.monotonic() - restored_at < 60, log.read_text()[-3000:]
         time.sleep(0.3)
     ready_again_s = time.monotonic() - restored_at
     resent = sum(
         float(line.rsplit(" ", 1)[1])
-        for line in _get(base + "/metrics")[1].splitlines()
+        for line in h.http_get(base + "/metrics")[1].splitlines()
         if line.startswith("newsflow_retries_total{") and 'stage="connector"' in line
     )
 

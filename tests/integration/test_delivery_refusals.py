@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,10 +32,9 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from streams import topics
-from streams.schema import Article, LanguageInfo, encode
+from streams.schema import encode
 from streams.settings import Settings
 from streams.sinks.elastic import index_for, make_client
-from tests.conftest import make_raw
 from tests.integration import stage_helpers as h
 from tests.integration.conftest import StageSetup
 from tests.integration.fault_proxy import FaultPlan, fault_proxy
@@ -85,30 +82,6 @@ REFUSALS: dict[int, tuple[dict[str, Any], dict[str, str]]] = {
 }
 
 
-def _articles(n: int) -> list[Article]:
-    out = []
-    for i in range(n):
-        raw = make_raw(i, now=FIRST_SEEN)
-        out.append(
-            Article(
-                article_id=raw.article_id,
-                source=raw.source,
-                language=LanguageInfo(code="en", confidence=0.9, method="text", script="Latn"),
-            )
-        )
-    return out
-
-
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
-    except OSError as exc:  # the worker's web server is not up yet
-        return 0, str(exc)
-
-
 @pytest.fixture
 def isolated(stage_setup: StageSetup) -> tuple[dict[str, str], Settings]:
     return stage_setup()
@@ -123,11 +96,11 @@ class Worker:
         self.alive = alive
 
     def ready(self) -> tuple[int, dict[str, Any]]:
-        status, body = _get(self.base + "/health/ready")
+        status, body = h.http_get(self.base + "/health/ready")
         return status, (json.loads(body) if status in (200, 503) else {})
 
     def refused_gauge(self, reason: str) -> float | None:
-        status, body = _get(self.base + "/metrics")
+        status, body = h.http_get(self.base + "/metrics")
         for line in body.splitlines() if status == 200 else ():
             if (
                 line.startswith("newsflow_elastic_writes_refused{")
@@ -177,7 +150,7 @@ def test_write_block_waits_reports_and_resumes(
     index = index_for(settings.elastic, FIRST_SEEN)
     client.indices.create(index=index)  # from the template, with the alias
     client.indices.put_settings(index=index, settings={block: True})
-    articles = _articles(60)
+    articles = h.index_articles(FIRST_SEEN, range(60))
     h.produce(
         settings,
         topics.ENRICHED.topic_name(settings.topics),
@@ -219,7 +192,7 @@ def test_rejected_credentials_and_missing_privilege_wait_and_resume(
     env, settings = isolated
     client = make_client(settings.elastic)
     alias = settings.elastic.alias
-    articles = _articles(60)
+    articles = h.index_articles(FIRST_SEEN, range(60))
     h.produce(
         settings,
         topics.ENRICHED.topic_name(settings.topics),

@@ -23,8 +23,6 @@ import stat
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,10 +39,9 @@ from streams import topics
 from streams.errors import RetryableError
 from streams.infra import elastic, secrets
 from streams.kafka_clients import client_options
-from streams.schema import Article, LanguageInfo, encode
+from streams.schema import encode
 from streams.settings import ElasticSettings, InfraSettings, KafkaSettings, Settings
 from streams.sinks.elastic import ElasticSink, make_client, prepare_bulk
-from tests.conftest import make_raw
 from tests.integration import stage_helpers as h
 
 pytestmark = pytest.mark.cluster
@@ -69,20 +66,6 @@ def _settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
     for key in ("USERNAME", "PASSWORD", "API_KEY", "CA_CERTS"):
         monkeypatch.delenv(f"NEWSFLOW_ELASTIC__{key}", raising=False)
     return h.settings_for(env, monkeypatch)
-
-
-def _articles(n: int) -> list[Article]:
-    out = []
-    for i in range(n):
-        raw = make_raw(i, now=FIRST_SEEN)
-        out.append(
-            Article(
-                article_id=raw.article_id,
-                source=raw.source,
-                language=LanguageInfo(code="en", confidence=0.9, method="text", script="Latn"),
-            )
-        )
-    return out
 
 
 def _indexed_ids(client: Elasticsearch, alias: str) -> list[str]:
@@ -153,23 +136,13 @@ def test_plain_http_to_the_https_port_fails_with_a_hint(
     sink.close()
 
 
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
-    except OSError as exc:  # the worker's web server is not up yet
-        return 0, str(exc)
-
-
 class IndexWorker:
     def __init__(self, env: dict[str, str], alive: Callable[[], None]):
         self.base = f"http://127.0.0.1:{env['NEWSFLOW_FAUST__WEB_PORT']}"
         self.alive = alive
 
     def ready(self) -> tuple[int, dict[str, Any]]:
-        status, body = _get(self.base + "/health/ready")
+        status, body = h.http_get(self.base + "/health/ready")
         return status, (json.loads(body) if status in (200, 503) else {})
 
     def wait_problem(self, *words: str) -> str:
@@ -248,7 +221,7 @@ def _wait_and_resume(
     settings = _settings(env, monkeypatch)
     admin = _admin(admin_env)
     alias = settings.elastic.alias
-    articles = _articles(40)
+    articles = h.index_articles(FIRST_SEEN, range(40))
     h.produce(
         settings,
         topics.ENRICHED.topic_name(settings.topics),

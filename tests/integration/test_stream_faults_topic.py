@@ -37,11 +37,10 @@ from streams import topics
 from streams.commands.bootstrap import ensure_topics
 from streams.kafka_clients import client_options
 from streams.ops import LagReader
-from streams.schema import Article, LanguageInfo, encode
+from streams.schema import Article, encode
 from streams.settings import Settings
 from streams.sinks.elastic import make_client
 from streams.worker import group_id
-from tests.conftest import make_raw
 from tests.integration import stage_helpers as h
 from tests.integration.conftest import StageSetup
 from tests.integration.fault_proxy import FaultPlan, fault_proxy
@@ -51,17 +50,7 @@ FIRST_SEEN = datetime(2026, 11, 3, tzinfo=UTC)
 
 
 def articles(start: int, n: int) -> list[Article]:
-    out = []
-    for i in range(start, start + n):
-        raw = make_raw(i, now=FIRST_SEEN)
-        out.append(
-            Article(
-                article_id=raw.article_id,
-                source=raw.source,
-                language=LanguageInfo(code="en", confidence=0.9, method="text", script="Latn"),
-            )
-        )
-    return out
+    return h.index_articles(FIRST_SEEN, range(start, start + n))
 
 
 def indexed(client: Elasticsearch, alias: str) -> tuple[list[str], int]:
