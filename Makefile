@@ -39,7 +39,7 @@ status: $(STAMP) ## What runs where
 	$(BIN)/newsflow infra status
 
 test: up ## Start the local stack and run every test (unit, integration, e2e)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --durations=30 $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## Unit tests only (no services)
 	$(BIN)/python -m pytest -q tests/unit
