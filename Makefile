@@ -38,8 +38,8 @@ down: ## Stop the local stacks (exactly the processes they started: default and 
 status: $(STAMP) ## What runs where
 	$(BIN)/newsflow infra status
 
-test: up ## Start the local stack and run every test (unit, integration, e2e)
-	$(BIN)/python -m pytest -q --durations=30 $(PYTEST_ARGS)
+test: up ## Start the local stack and run every test (unit, integration, e2e), in two lanes
+	tests/lanes.sh $(BIN)/python $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## Unit tests only (no services)
 	$(BIN)/python -m pytest -q tests/unit
